@@ -154,3 +154,28 @@ def demo() -> None:
 # --- replay -----------------------------------------------------------------------------------
 
 # --- archive: backup, export, load, restore ---------------------------------------------------
+
+
+@cli.command()
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
+@db_option
+@json_option
+@silent_option
+def backup(out: str, force: bool, db_path: str, json_: bool, silent: bool) -> None:
+    """Snapshot the mirror into OUT (a single SQLite file, owner-only), verified.
+
+    Safe while a sync is writing: the copy is one consistent moment of the mirror, and
+    it must pass PRAGMA integrity_check before it is put in place.
+    """
+    from syncer.archive.backup import backup as take_backup
+
+    result = take_backup(db_path, out, force=force)
+    if json_:
+        echo_json({"path": str(result.path), "bytes": result.bytes, "integrity": result.integrity,
+                   "tables": result.tables})
+    else:
+        click.echo(str(result.path))
+    rows = sum(result.tables.get(t, 0) for t in ("assistants", "threads", "messages", "runs", "run_steps"))
+    status(f"Backed up {db_path} to {result.path}: {result.bytes:,} bytes, {rows:,} API objects, "
+           "integrity ok", silent or json_)

@@ -1,0 +1,122 @@
+"""Consistent snapshots of the mirror, safe to take while a sync is writing.
+
+SQLite's online backup API copies the database inside one read transaction, so the copy
+is the state of one committed moment even while another process writes (the mirror runs
+in WAL mode, so the writer is never blocked either). The copy is written to a private
+temporary file in the destination's folder, checked with ``PRAGMA integrity_check`` and
+only then renamed into place: a failed backup never leaves a half-written file behind,
+and the file is owner-only (0600) from the moment it exists because a mirror holds
+private conversations.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from syncer.errors import MirrorError, UsageError
+
+
+@dataclass
+class BackupResult:
+    """What a finished backup wrote."""
+
+    path: Path
+    bytes: int
+    tables: dict[str, int]
+    integrity: str = "ok"
+
+
+def open_source(db_path: str | os.PathLike[str]) -> sqlite3.Connection:
+    """Open an existing mirror for reading; a missing or non-SQLite file is a MirrorError.
+
+    Opened read-write on purpose: a read-only connection cannot attach to a WAL database
+    whose ``-shm`` file does not exist yet. Nothing here writes to it.
+    """
+    path = Path(db_path)
+    if not path.is_file():
+        raise MirrorError(f"{path}: no mirror database here (run `syncer sync` first)")
+    try:
+        conn = sqlite3.connect(path)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as error:
+        raise MirrorError(f"{path}: not a usable SQLite database ({error})") from None
+    return conn
+
+
+def table_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Row counts of every ordinary table (FTS shadow tables and sqlite_* excluded)."""
+    names = [
+        row[0]
+        for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "AND sql NOT LIKE 'CREATE VIRTUAL TABLE%' ORDER BY name"
+        )
+    ]
+    fts = {
+        row[0]
+        for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%'"
+        )
+    }
+    # FTS5 keeps its data in shadow tables named <fts>_data, <fts>_idx, …
+    shadow = {n for n in names for f in fts if n.startswith(f + "_")}
+    return {
+        name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+        for name in names
+        if name not in shadow
+    }
+
+
+def backup(
+    db_path: str | os.PathLike[str], out_path: str | os.PathLike[str], *, force: bool = False
+) -> BackupResult:
+    """Snapshot the mirror at ``db_path`` into ``out_path`` and verify the copy.
+
+    Refuses to replace an existing ``out_path`` unless ``force``; raises ``UsageError`` for
+    that and ``MirrorError`` when the source is unusable or the copy fails its check.
+    """
+    out = Path(out_path)
+    if out.exists() and not force:
+        raise UsageError(f"{out}: already exists (use --force to overwrite it)")
+    if out.exists() and not out.is_file():
+        raise UsageError(f"{out}: not a regular file")
+    if not out.parent.is_dir():
+        raise UsageError(f"{out.parent}: no such directory")
+    if out.exists() and Path(db_path).exists() and out.resolve() == Path(db_path).resolve():
+        raise UsageError(f"{out}: is the mirror itself; choose another file")
+
+    source = open_source(db_path)
+    # mkstemp creates the file with mode 0600 (O_EXCL, owner-only) whatever the umask.
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        target = sqlite3.connect(tmp)
+        try:
+            # pages=-1: everything in one step, i.e. one read transaction on the source,
+            # so a concurrent sync cannot make the copy restart or mix two states.
+            source.backup(target, pages=-1)
+            # A backup is one self-contained file: no -wal sidecar to forget when copying it.
+            target.execute("PRAGMA journal_mode=DELETE")
+            result = target.execute("PRAGMA integrity_check").fetchall()
+            integrity = "; ".join(str(row[0]) for row in result)
+            if integrity != "ok":
+                raise MirrorError(f"{out}: backup failed its integrity check: {integrity[:200]}")
+            tables = table_counts(target)
+        finally:
+            target.close()
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, out)
+    except sqlite3.DatabaseError as error:
+        raise MirrorError(f"{db_path}: backup failed ({error})") from None
+    finally:
+        source.close()
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return BackupResult(path=out, bytes=out.stat().st_size, tables=tables)
