@@ -75,7 +75,16 @@ class APIError(SyncerError):
         self.method = method
         self.url = url
         self.request_id = request_id
+        # Set by the client when it gives up on a retryable error: the attempts it sent.
+        self.attempts = 1
         super().__init__(message)
+
+    def _describe(self) -> str:
+        return self.message
+
+    def __str__(self) -> str:
+        head = f"gave up after {self.attempts} attempts: " if self.attempts > 1 else ""
+        return head + self._describe()
 
 
 class APIConnectionError(APIError):
@@ -119,7 +128,7 @@ class APIStatusError(APIError):
         self.body = body
         super().__init__(message, method=method, url=url, request_id=request_id)
 
-    def __str__(self) -> str:
+    def _describe(self) -> str:
         parts = [f"HTTP {self.status_code}"]
         if self.code:
             parts.append(self.code)

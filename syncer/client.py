@@ -1,0 +1,488 @@
+"""AssistantsClient: the one way syncer talks to an Assistants API (v2) server.
+
+Async httpx underneath. Every request is retried like the official SDK does (see
+``syncer.retry``); errors become the ``syncer.errors`` tree with the HTTP status, the
+API's ``error.type/code/param/message`` and the ``x-request-id``. List endpoints are walked
+lazily (``pages``/``paginate``, see ``syncer.pagination``); runs are followed with
+server-sent events when the server streams and by polling when it does not
+(``syncer.streaming``).
+
+The API key lives only in ``settings`` (a ``SecretStr``) and in the ``Authorization`` header
+of each request; every message built from a server's answer goes through ``redact``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json as jsonlib
+import logging
+import random
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel
+
+from syncer import streaming
+from syncer.errors import (
+    APIConnectionError,
+    APIError,
+    APIResponseError,
+    APIStatusError,
+    APITimeoutError,
+    AssistantsShutDownError,
+    UsageError,
+    redact,
+    status_error_class,
+)
+from syncer.pagination import Order, Page, iterate_pages
+from syncer.retry import retry_delay, should_retry_status
+from syncer.settings import ClientSettings
+
+if TYPE_CHECKING:
+    from syncer.models import Assistant, DeletedObject, Message, Run, RunStep, Thread
+
+__all__ = ["SHUTDOWN_MESSAGE", "AssistantsClient", "Page"]
+
+log = logging.getLogger("syncer.client")
+
+Sleep = Callable[[float], Awaitable[Any]]
+Body = BaseModel | Mapping[str, Any]
+
+SHUTDOWN_MESSAGE = (
+    "the public OpenAI Assistants API was shut down on 2026-08-26, so {base_url} no longer "
+    "serves {path}. Point syncer at an Assistants-compatible server with OPENAI_BASE_URL or "
+    "--base-url, for example a local one: run `syncer emulator --port 8000` and use "
+    "--base-url http://127.0.0.1:8000/v1"
+)
+_ASSISTANTS_PATHS = ("/assistants", "/threads")
+
+
+def _segment(value: str) -> str:
+    """An id as one path segment (an id with '/' or '?' must not reach another endpoint)."""
+    return quote(str(value), safe="")
+
+
+def dump_body(body: Body | None) -> dict[str, Any]:
+    """A request body as JSON-ready data.
+
+    Pydantic request models are dumped with only the fields that were set; plain mappings
+    are sent as they are, unvalidated (so tests can send invalid bodies to a server).
+    """
+    if body is None:
+        return {}
+    if isinstance(body, BaseModel):
+        return body.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    if isinstance(body, Mapping):
+        return dict(body)
+    raise TypeError(f"body must be a pydantic model or a mapping, not {type(body).__name__}")
+
+
+def _parse(model_name: str, data: dict[str, Any]) -> Any:
+    # Imported on use: syncer.models is large and the client's core does not need it.
+    from syncer import models
+
+    return getattr(models, model_name).model_validate(data)
+
+
+class AssistantsClient:
+    """An async client for an Assistants API (v2) server. Use as ``async with``.
+
+    ``transport`` replaces the network (``httpx.MockTransport``, ``httpx.ASGITransport``);
+    ``sleep`` is awaited for every retry and poll delay (tests inject a recorder);
+    ``requests_sent`` counts the HTTP attempts actually sent, retries included.
+    """
+
+    def __init__(
+        self,
+        settings: ClientSettings | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep = asyncio.sleep,
+        http2: bool = False,
+        rand: Callable[[], float] = random.random,
+    ):
+        self.settings = settings if settings is not None else ClientSettings.from_env()
+        self.requests_sent = 0
+        self._sleep = sleep
+        self._rand = rand
+        # Base URLs that refused `stream: true`: asked once, then polled for this client's life.
+        self._no_stream: set[str] = set()
+        timeout = httpx.Timeout(
+            self.settings.timeout, connect=min(self.settings.connect_timeout, self.settings.timeout)
+        )
+        options: dict[str, Any] = {}
+        if transport is not None:
+            options["transport"] = transport
+        if http2:
+            options["http2"] = True
+        self._http = httpx.AsyncClient(
+            base_url=self.settings.base_url + "/",
+            headers=self.settings.default_headers(),
+            timeout=timeout,
+            follow_redirects=False,
+            **options,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"AssistantsClient(base_url={self.settings.base_url!r}, "
+            f"max_retries={self.settings.max_retries}, requests_sent={self.requests_sent})"
+        )
+
+    async def __aenter__(self) -> AssistantsClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    # --- sending, retrying, errors ---------------------------------------------------------
+
+    def _redact(self, text: str) -> str:
+        return redact(text, self.settings.secret())
+
+    def _display_url(self, url: httpx.URL) -> str:
+        # Never the query (cursors are harmless, but keep messages short) nor credentials.
+        return self._redact(f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}{url.path}")
+
+    def _request_headers(self, method: str) -> dict[str, str]:
+        key = self.settings.secret()
+        if not key:
+            raise UsageError(
+                "no API key: set OPENAI_API_KEY or pass --api-key "
+                "(a local `syncer emulator` accepts any key, e.g. OPENAI_API_KEY=sk-local)"
+            )
+        headers = {"Authorization": f"Bearer {key}"}
+        if method != "GET":
+            # Same key on every retry of one write, as the SDK does, so a server that
+            # deduplicates can tell a retry from a new request.
+            headers["Idempotency-Key"] = f"syncer-retry-{uuid.uuid4()}"
+        return headers
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        stream: bool = False,
+    ) -> httpx.Response:
+        """Send with retries; return a successful response or raise a ``syncer.errors`` error.
+
+        With ``stream=True`` the body is not read yet: the caller must ``aclose()`` it.
+        """
+        headers = self._request_headers(method)
+        max_retries = self.settings.max_retries
+        for retries_taken in range(max_retries + 1):
+            request = self._http.build_request(
+                method, path, json=json, params=dict(params) if params else None, headers=headers
+            )
+            url = self._display_url(request.url)
+            self.requests_sent += 1
+            answer_headers: httpx.Headers | None = None
+            error: APIError
+            try:
+                response = await self._http.send(request, stream=stream)
+            except httpx.TimeoutException as exc:
+                error = APITimeoutError(
+                    f"{method} {url} timed out ({type(exc).__name__}, "
+                    f"timeout {self.settings.timeout:g} s)",
+                    method=method, url=url,
+                )
+                retryable = True
+            except httpx.TransportError as exc:
+                reason = self._redact(str(exc)) or type(exc).__name__
+                error = APIConnectionError(
+                    f"{method} {url} failed: no answer from the server ({reason})",
+                    method=method, url=url,
+                )
+                retryable = not isinstance(exc, httpx.UnsupportedProtocol)
+            else:
+                if response.is_success:
+                    return response
+                if stream:
+                    await response.aread()
+                    await response.aclose()
+                answer_headers = response.headers
+                error = self._status_error(response, method, path, url)
+                retryable = should_retry_status(response.status_code, response.headers)
+            if not retryable or retries_taken == max_retries:
+                if retryable and retries_taken > 0:
+                    error.attempts = retries_taken + 1
+                raise error
+            delay = retry_delay(
+                retries_taken,
+                answer_headers,
+                base=self.settings.retry_base_delay,
+                maximum=self.settings.retry_max_delay,
+                rand=self._rand,
+            )
+            log.info(
+                "retrying %s %s in %.3f s (retry %d of %d): %s",
+                method, url, delay, retries_taken + 1, max_retries, error,
+            )
+            await self._sleep(delay)
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    def _status_error(
+        self, response: httpx.Response, method: str, path: str, url: str
+    ) -> APIStatusError:
+        """The exception for an HTTP error answer, built from the API's error body."""
+        request_id = response.headers.get("x-request-id")
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = None
+        error = body.get("error") if isinstance(body, dict) else None
+        error_type = code = param = None
+        if isinstance(error, dict):
+            message = str(error.get("message") or "")
+            error_type, code, param = error.get("type"), error.get("code"), error.get("param")
+        elif isinstance(error, str):
+            message = error
+        else:
+            message = response.text.strip()[:500]
+        message = self._redact(message or response.reason_phrase or "error")
+        status = response.status_code
+        cls: type[APIStatusError] = status_error_class(status)
+        if status == 404 and self.settings.is_public_api and path.startswith(_ASSISTANTS_PATHS):
+            cls = AssistantsShutDownError
+            message = SHUTDOWN_MESSAGE.format(base_url=self.settings.base_url, path=path)
+        if body is not None:
+            # A server may echo the Authorization header back; keep the body clean too.
+            body = jsonlib.loads(self._redact(jsonlib.dumps(body)))
+        return cls(
+            message,
+            status_code=status,
+            error_type=self._redact(str(error_type)) if error_type else None,
+            code=self._redact(str(code)) if code else None,
+            param=self._redact(str(param)) if param else None,
+            body=body,
+            method=method,
+            url=url,
+            request_id=request_id,
+        )
+
+    def _decode(self, response: httpx.Response, method: str) -> dict[str, Any]:
+        url = self._display_url(response.request.url)
+        if not response.content:
+            return {}
+        try:
+            data = response.json()
+        except ValueError:
+            raise APIResponseError(
+                f"{method} {url} answered HTTP {response.status_code} with a body that is not JSON",
+                method=method, url=url, request_id=response.headers.get("x-request-id"),
+            ) from None
+        if not isinstance(data, dict):
+            raise APIResponseError(
+                f"{method} {url} answered with JSON that is not an object",
+                method=method, url=url, request_id=response.headers.get("x-request-id"),
+            )
+        return data
+
+    async def request_with_headers(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> tuple[dict[str, Any], httpx.Headers]:
+        """Like ``request``, also returning the answer's headers (``openai-poll-after-ms`` …)."""
+        response = await self.send(method, path, json=json, params=params)
+        return self._decode(response, method), response.headers
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """One API call (retried as needed); the answer's JSON object.
+
+        ``path`` is relative to the base URL, e.g. ``"/assistants/asst_1"``.
+        """
+        data, _ = await self.request_with_headers(method, path, json=json, params=params)
+        return data
+
+    # --- pagination --------------------------------------------------------------------------
+
+    async def pages(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        order: Order = "asc",
+        limit: int = 100,
+        after: str | None = None,
+        before: str | None = None,
+    ) -> AsyncIterator[Page]:
+        """Walk a list endpoint lazily, one request per page.
+
+        Forward from ``after`` (or the start), or backward from ``before``; stops when
+        ``has_more`` is false or a page is empty.
+        """
+
+        async def fetch(query: dict[str, Any]) -> dict[str, Any]:
+            return await self.request("GET", path, params=query)
+
+        async for page in iterate_pages(
+            fetch, params=dict(params or {}), order=order, limit=limit, after=after, before=before
+        ):
+            yield page
+
+    async def paginate(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        order: Order = "asc",
+        limit: int = 100,
+        after: str | None = None,
+        before: str | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every object of a list endpoint, in the order walked.
+
+        Forward (``after``): the requested ``order``. Backward (``before``): outwards from the
+        cursor, i.e. the reverse of ``order`` (each page is reversed, so the whole sequence
+        moves steadily away from the cursor).
+        """
+        backward = before is not None
+        async for page in self.pages(
+            path, params=params, order=order, limit=limit, after=after, before=before
+        ):
+            for item in reversed(page.data) if backward else page.data:
+                yield item
+
+    async def _typed(self, model: str, path: str, **opts: Any) -> AsyncIterator[Any]:
+        params = {k: opts.pop(k) for k in ("run_id", "include") if opts.get(k) is not None}
+        if "include" in params:
+            params["include[]"] = params.pop("include")
+        async for item in self.paginate(path, params=params, **opts):
+            yield _parse(model, item)
+
+    # --- assistants ----------------------------------------------------------------------------
+
+    async def create_assistant(self, body: Body) -> Assistant:
+        return _parse("Assistant", await self.request("POST", "/assistants", json=dump_body(body)))
+
+    async def retrieve_assistant(self, assistant_id: str) -> Assistant:
+        return _parse("Assistant", await self.request("GET", f"/assistants/{_segment(assistant_id)}"))
+
+    async def update_assistant(self, assistant_id: str, body: Body) -> Assistant:
+        path = f"/assistants/{_segment(assistant_id)}"
+        return _parse("Assistant", await self.request("POST", path, json=dump_body(body)))
+
+    async def delete_assistant(self, assistant_id: str) -> DeletedObject:
+        path = f"/assistants/{_segment(assistant_id)}"
+        return _parse("DeletedObject", await self.request("DELETE", path))
+
+    def list_assistants(self, **page_opts: Any) -> AsyncIterator[Assistant]:
+        """Every assistant (``order``, ``limit``, ``after``, ``before`` as in ``paginate``)."""
+        return self._typed("Assistant", "/assistants", **page_opts)
+
+    # --- threads -------------------------------------------------------------------------------
+
+    async def create_thread(self, body: Body | None = None) -> Thread:
+        return _parse("Thread", await self.request("POST", "/threads", json=dump_body(body)))
+
+    async def retrieve_thread(self, thread_id: str) -> Thread:
+        return _parse("Thread", await self.request("GET", f"/threads/{_segment(thread_id)}"))
+
+    async def update_thread(self, thread_id: str, body: Body) -> Thread:
+        path = f"/threads/{_segment(thread_id)}"
+        return _parse("Thread", await self.request("POST", path, json=dump_body(body)))
+
+    async def delete_thread(self, thread_id: str) -> DeletedObject:
+        path = f"/threads/{_segment(thread_id)}"
+        return _parse("DeletedObject", await self.request("DELETE", path))
+
+    # --- messages ------------------------------------------------------------------------------
+
+    async def create_message(self, thread_id: str, body: Body) -> Message:
+        path = f"/threads/{_segment(thread_id)}/messages"
+        return _parse("Message", await self.request("POST", path, json=dump_body(body)))
+
+    async def retrieve_message(self, thread_id: str, message_id: str) -> Message:
+        path = f"/threads/{_segment(thread_id)}/messages/{_segment(message_id)}"
+        return _parse("Message", await self.request("GET", path))
+
+    async def update_message(self, thread_id: str, message_id: str, body: Body) -> Message:
+        path = f"/threads/{_segment(thread_id)}/messages/{_segment(message_id)}"
+        return _parse("Message", await self.request("POST", path, json=dump_body(body)))
+
+    def list_messages(self, thread_id: str, **opts: Any) -> AsyncIterator[Message]:
+        """A thread's messages; also takes ``run_id`` to filter by run."""
+        return self._typed("Message", f"/threads/{_segment(thread_id)}/messages", **opts)
+
+    # --- runs ----------------------------------------------------------------------------------
+
+    async def create_run(self, thread_id: str, body: Body) -> Run:
+        path = f"/threads/{_segment(thread_id)}/runs"
+        return _parse("Run", await self.request("POST", path, json=dump_body(body)))
+
+    async def create_thread_and_run(self, body: Body) -> Run:
+        return _parse("Run", await self.request("POST", "/threads/runs", json=dump_body(body)))
+
+    async def retrieve_run(self, thread_id: str, run_id: str) -> Run:
+        path = f"/threads/{_segment(thread_id)}/runs/{_segment(run_id)}"
+        return _parse("Run", await self.request("GET", path))
+
+    def list_runs(self, thread_id: str, **opts: Any) -> AsyncIterator[Run]:
+        return self._typed("Run", f"/threads/{_segment(thread_id)}/runs", **opts)
+
+    async def cancel_run(self, thread_id: str, run_id: str) -> Run:
+        path = f"/threads/{_segment(thread_id)}/runs/{_segment(run_id)}/cancel"
+        return _parse("Run", await self.request("POST", path))
+
+    async def submit_tool_outputs(self, thread_id: str, run_id: str, outputs: Any) -> Run:
+        """Answer a run's function calls: a list of ``{tool_call_id, output}``, or a body."""
+        path = f"/threads/{_segment(thread_id)}/runs/{_segment(run_id)}/submit_tool_outputs"
+        body = streaming.outputs_body(outputs)
+        return _parse("Run", await self.request("POST", path, json=body))
+
+    def list_run_steps(self, thread_id: str, run_id: str, **opts: Any) -> AsyncIterator[RunStep]:
+        """A run's steps; also takes ``include`` (a list, sent as ``include[]``)."""
+        path = f"/threads/{_segment(thread_id)}/runs/{_segment(run_id)}/steps"
+        return self._typed("RunStep", path, **opts)
+
+    async def retrieve_run_step(self, thread_id: str, run_id: str, step_id: str) -> RunStep:
+        path = (
+            f"/threads/{_segment(thread_id)}/runs/{_segment(run_id)}/steps/{_segment(step_id)}"
+        )
+        return _parse("RunStep", await self.request("GET", path))
+
+    # --- following runs ----------------------------------------------------------------------
+
+    async def run_until_settled(self, thread_id: str, body: Body, timeout: float = 600.0) -> Run:
+        """Create a run and follow it until it needs tool outputs or has ended.
+
+        Streams (server-sent events) when the server can; otherwise polls, and remembers
+        that this server does not stream.
+        """
+        path = f"/threads/{_segment(thread_id)}/runs"
+        data = await streaming.settle(self, path, dump_body(body), thread_id, timeout)
+        return _parse("Run", data)
+
+    async def resume_after_outputs(
+        self, thread_id: str, run_id: str, outputs: Any, timeout: float = 600.0
+    ) -> Run:
+        """Submit tool outputs and follow the run again, like ``run_until_settled``."""
+        path = f"/threads/{_segment(thread_id)}/runs/{_segment(run_id)}/submit_tool_outputs"
+        body = streaming.outputs_body(outputs)
+        data = await streaming.settle(self, path, body, thread_id, timeout, run_id=run_id)
+        return _parse("Run", data)
+
+    async def wait_for_run(self, thread_id: str, run_id: str, timeout: float = 600.0) -> Run:
+        """Poll a run (with backoff) until it needs tool outputs or has ended."""
+        return _parse("Run", await streaming.poll_run(self, thread_id, run_id, timeout))
