@@ -1,0 +1,120 @@
+"""Perform a plan: create, adopt, update and delete assistants, one call each, in plan order.
+
+Safety rules, so that a failure part-way always leaves a correct account:
+
+- every assistant is created with its ``syncer:name`` marker in the same request, so one
+  created just before a crash is found again by the next plan (never created twice);
+- before an update or delete the assistant is read again and must still carry the marker
+  the plan saw (adopt: must still be unmanaged and have the config's name); syncer never
+  writes to an assistant it does not own;
+- the first failed call stops the run: later calls are not attempted, and running apply
+  again plans from the account as it now is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from syncer.errors import NotFoundError, SyncerError, UsageError
+from syncer.gitops.config import LoadedConfig, load_configs
+from syncer.gitops.plan import Action, Plan, build_plan, is_replay, live_assistants, marker_of
+
+_PAST = {"create": "created", "update": "updated", "adopt": "adopted", "delete": "deleted"}
+
+
+class PlanChangedError(UsageError):
+    """The account changed between the plan and the call: plan again."""
+
+
+@dataclass
+class ApplyResult:
+    """What an apply did: the actions performed (with the assistant id) and the first failure."""
+
+    done: list[tuple[Action, str]] = field(default_factory=list)
+    failed: Action | None = None
+    error: SyncerError | None = None
+    skipped: int = 0  # actions not attempted after the failure
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+async def plan_directory(
+    client: Any,
+    directory: str | Path,
+    *,
+    prune: bool = False,
+    adopt: bool = False,
+    configs: list[LoadedConfig] | None = None,
+) -> Plan:
+    """Load and validate every config (no API call if that fails), then diff with the account."""
+    if configs is None:
+        configs = load_configs(directory)
+    return build_plan(configs, await live_assistants(client), prune=prune, adopt=adopt)
+
+
+async def _check_still_ours(client: Any, action: Action) -> dict[str, Any] | None:
+    """The live assistant, re-read; raises if it is no longer what the plan saw; None if gone."""
+    try:
+        live = await client.request("GET", f"/assistants/{action.assistant_id}")
+    except NotFoundError:
+        return None
+    if is_replay(live):
+        raise PlanChangedError(f"{action.assistant_id} is now a replay temporary; plan again")
+    marker = marker_of(live)
+    if action.kind == "adopt":
+        if marker is not None or (live.get("name") or "") != action.name:
+            raise PlanChangedError(
+                f"{action.assistant_id} changed since the plan (no longer an unmanaged assistant named "
+                f"{action.name!r}); plan again"
+            )
+    elif marker != action.name:
+        raise PlanChangedError(
+            f"{action.assistant_id} no longer carries the marker syncer:name={action.name!r}; "
+            "syncer leaves it alone — plan again"
+        )
+    return live
+
+
+async def perform(client: Any, action: Action) -> str:
+    """One action's API call(s); returns the assistant's id."""
+    if action.kind == "create":
+        created = await client.request("POST", "/assistants", json=action.body)
+        return str(created["id"])
+    if action.kind in ("update", "adopt"):
+        live = await _check_still_ours(client, action)
+        if live is None:
+            raise PlanChangedError(f"{action.assistant_id} was deleted since the plan; plan again")
+        await client.request("POST", f"/assistants/{action.assistant_id}", json=action.body)
+        return str(action.assistant_id)
+    if action.kind == "delete":
+        if await _check_still_ours(client, action) is not None:
+            # Deleted by someone else meanwhile: the goal is reached.
+            with contextlib.suppress(NotFoundError):
+                await client.request("DELETE", f"/assistants/{action.assistant_id}")
+        return str(action.assistant_id)
+    raise UsageError(f"cannot apply a {action.kind} ({action.name!r})")
+
+
+async def apply_plan(
+    client: Any, plan: Plan, progress: Callable[[str], None] | None = None
+) -> ApplyResult:
+    """Perform every change of ``plan`` in order; stops at the first failure (see module doc)."""
+    result = ApplyResult()
+    changes = plan.changes
+    for index, action in enumerate(changes):
+        try:
+            assistant_id = await perform(client, action)
+        except SyncerError as error:
+            result.failed, result.error = action, error
+            result.skipped = len(changes) - index - 1
+            return result
+        result.done.append((action, assistant_id))
+        if progress:
+            progress(f"{_PAST[action.kind]} {action.name!r} {assistant_id}")
+    return result

@@ -1,0 +1,474 @@
+"""Assistant config files: a directory of YAML → validated configs that remember their lines.
+
+One assistant per YAML document; a file may hold several documents. Loading happens in three
+passes so that every problem in every file is reported at once, before any API call:
+
+1. parse each ``*.yaml``/``*.yml`` file with ruamel.yaml (round-trip mode keeps the line and
+   column of every key and item), expanding ``${VAR}`` / ``${VAR:-default}`` in string values;
+2. validate each document against :class:`AssistantConfig` (the API's own limits come from
+   ``syncer.models``) and read its ``instructions_file``;
+3. check names are unique across all documents.
+
+Problems are ``path:line: field: message`` strings collected into one :class:`ConfigError`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from syncer.errors import ConfigError
+from syncer.models import (
+    MAX_INSTRUCTIONS_LENGTH,
+    MAX_METADATA_PAIRS,
+    MAX_TEMPERATURE,
+    MAX_TOOLS,
+    MAX_TOP_P,
+    MIN_TEMPERATURE,
+    MIN_TOP_P,
+    AssistantTool,
+    Description,
+    Instructions,
+    Metadata,
+    Name,
+    ResponseFormat,
+    ToolResources,
+)
+
+CONFIG_SUFFIXES = (".yaml", ".yml")
+DEFAULT_DIRECTORY = "assistants"
+
+#: The ownership marker: an assistant syncer manages carries ``{"syncer:name": <config name>}``.
+MARKER_KEY = "syncer:name"
+#: Temporary assistants made by ``syncer replay``; plan and prune leave them alone.
+REPLAY_KEY = "syncer:replay"
+#: Every metadata key with this prefix belongs to syncer: configs may not set them, diffs skip them.
+RESERVED_PREFIX = "syncer:"
+#: The marker takes one of the API's metadata slots.
+MAX_CONFIG_METADATA_PAIRS = MAX_METADATA_PAIRS - 1
+
+#: The API fields a config may set, in the order files and plans show them.
+API_FIELDS = (
+    "name",
+    "model",
+    "description",
+    "instructions",
+    "tools",
+    "tool_resources",
+    "temperature",
+    "top_p",
+    "response_format",
+    "metadata",
+)
+
+Location = tuple[str | int, ...]
+
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("Input should be a number, not true/false")
+    return value
+
+
+#: A number that may also come as text (from a variable), but never as true/false.
+_Number = Annotated[float, BeforeValidator(_not_bool)]
+
+
+class AssistantConfig(BaseModel):
+    """One assistant as written in a config file (the API's create body, plus ``instructions_file``).
+
+    ``tools``, ``tool_resources`` and ``response_format`` take exactly the API's JSON shape.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        title="syncer assistant config",
+        json_schema_extra={
+            "description": "One assistant managed by `syncer plan/apply`. A YAML file may hold "
+            "several documents, one assistant each. String values may use ${VAR}, "
+            "${VAR:-default} and $${ for a literal ${.",
+        },
+    )
+
+    name: Annotated[
+        Name,
+        Field(
+            min_length=1,
+            description="The assistant's name; also its identity under syncer's management.",
+        ),
+    ]
+    model: Annotated[str, Field(min_length=1, description="The model id, e.g. gpt-4o.")]
+    description: Description | None = None
+    instructions: Annotated[Instructions | None, Field(description="The system instructions.")] = (
+        None
+    )
+    instructions_file: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            description="A file holding the instructions, relative to this YAML file; it must "
+            "stay inside the config directory. Excludes `instructions`.",
+        ),
+    ] = None
+    tools: Annotated[list[AssistantTool] | None, Field(max_length=MAX_TOOLS)] = None
+    tool_resources: ToolResources | None = None
+    # Not the API's strict number types: "${TEMPERATURE:-0.2}" expands to a string.
+    temperature: Annotated[_Number | None, Field(ge=MIN_TEMPERATURE, le=MAX_TEMPERATURE)] = None
+    top_p: Annotated[_Number | None, Field(ge=MIN_TOP_P, le=MAX_TOP_P)] = None
+    response_format: ResponseFormat | None = None
+    metadata: Annotated[
+        Metadata | None,
+        Field(
+            description=f"At most {MAX_CONFIG_METADATA_PAIRS} pairs (syncer's marker takes one "
+            f"slot); keys starting with `{RESERVED_PREFIX}` are reserved.",
+        ),
+    ] = None
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _room_for_marker(cls, value: Any) -> Any:
+        # Checked before the shared Metadata type so that 16 or 17 pairs get the message that
+        # explains the real limit here (15), not the API's 16.
+        if isinstance(value, dict):
+            reserved = sorted(
+                k for k in value if isinstance(k, str) and k.startswith(RESERVED_PREFIX)
+            )
+            if reserved:
+                raise ValueError(
+                    f"keys starting with '{RESERVED_PREFIX}' are reserved for syncer: {', '.join(reserved)}"
+                )
+            if len(value) > MAX_CONFIG_METADATA_PAIRS:
+                raise ValueError(
+                    f"too many metadata pairs: {len(value)}; at most {MAX_CONFIG_METADATA_PAIRS} "
+                    f"fit next to syncer's marker '{MARKER_KEY}' (the API allows {MAX_METADATA_PAIRS})"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _one_source_of_instructions(self) -> AssistantConfig:
+        if self.instructions is not None and self.instructions_file is not None:
+            raise ValueError("set either instructions or instructions_file, not both")
+        return self
+
+
+@dataclass
+class LoadedConfig:
+    """A validated config document and where it came from."""
+
+    name: str
+    path: Path  # the YAML file, as the user's directory argument spells it
+    line: int  # 1-based line of the document's first key
+    #: The API fields the file sets (instructions read from instructions_file), in API JSON shape.
+    fields: dict[str, Any]
+    lines: dict[str, int] = field(default_factory=dict)  # top-level field → 1-based line
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}"
+
+    def body(self) -> dict[str, Any]:
+        """The create request body: the file's fields plus syncer's ownership marker."""
+        body = dict(self.fields)
+        body["metadata"] = {**(self.fields.get("metadata") or {}), MARKER_KEY: self.name}
+        return body
+
+
+# --- ${VAR} expansion --------------------------------------------------------------------------
+
+_REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
+_VARIABLE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
+
+
+class _ExpansionError(ValueError):
+    pass
+
+
+def expand_variables(text: str, environ: dict[str, str] | os._Environ[str] | None = None) -> str:
+    """``text`` with ``${VAR}`` and ``${VAR:-default}`` replaced; ``$${`` becomes a literal ``${``.
+
+    Raises ``ValueError`` naming the variable when it is unset and has no default.
+    """
+    env = os.environ if environ is None else environ
+
+    def replace(match: re.Match[str]) -> str:
+        whole = match.group(0)
+        if whole == "$${":
+            return "${"
+        body = match.group(1)
+        if body is None:
+            raise _ExpansionError("unclosed '${' (write '$${' for a literal '${')")
+        variable = _VARIABLE.fullmatch(body)
+        if not variable:
+            raise _ExpansionError(f"malformed variable reference '${{{body}}}'")
+        name, default = variable.group(1), variable.group(2)
+        value = env.get(name)
+        # Like the shell's ${VAR:-default}: the default also covers a set-but-empty variable.
+        if value is None or (value == "" and default is not None):
+            if default is None:
+                raise _ExpansionError(
+                    f"environment variable {name} is not set (and no default given)"
+                )
+            return default
+        return value
+
+    return _REFERENCE.sub(replace, text)
+
+
+# --- YAML → plain data with a line for every location --------------------------------------------
+
+
+def _plain(
+    node: Any,
+    loc: Location,
+    lines: dict[Location, int],
+    line: int,
+    problems: list[tuple[Location, int, str]],
+    environ: Any,
+) -> Any:
+    """Plain Python data from a ruamel node; records 1-based lines and expansion problems."""
+    lines[loc] = line
+    if isinstance(node, CommentedMap):
+        out: dict[Any, Any] = {}
+        for key, value in node.items():
+            key_line = node.lc.key(key)[0] + 1 if key in node.lc.data else line
+            out[key] = _plain(value, (*loc, key), lines, key_line, problems, environ)
+        return out
+    if isinstance(node, CommentedSeq):
+        items = []
+        for index, value in enumerate(node):
+            item_line = node.lc.item(index)[0] + 1 if index in node.lc.data else line
+            items.append(_plain(value, (*loc, index), lines, item_line, problems, environ))
+        return items
+    if isinstance(node, str):
+        try:
+            return expand_variables(str(node), environ)
+        except _ExpansionError as error:
+            problems.append((loc, line, str(error)))
+            return str(node)
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    return node  # dates and other YAML types: pydantic reports them as the wrong type
+
+
+def _field_name(loc: Location) -> str:
+    """``tools[0].function.name`` for ``("tools", 0, "function", "name")``."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(document)"
+
+
+def _data_location(data: Any, loc: Location) -> Location:
+    """The part of a pydantic error location that exists in the data.
+
+    Pydantic puts union tags ("function", "function-after[...]", "str") into locations; they
+    name no key of the file, so they are dropped to find the file's field and line.
+    """
+    kept: list[str | int] = []
+    current = data
+    for part in loc:
+        in_dict = isinstance(current, dict) and part in current
+        in_list = isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        if in_dict or in_list:
+            current = current[part]
+            kept.append(part)
+    return tuple(kept)
+
+
+def _message(error: dict[str, Any]) -> str:
+    kind = error.get("type", "")
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "required field is missing"
+    message = str(error.get("msg", "invalid value"))
+    return message.removeprefix("Value error, ")
+
+
+# --- files → configs -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Document:
+    path: Path
+    line: int
+    data: Any
+    lines: dict[Location, int]
+
+
+def config_files(directory: Path) -> list[Path]:
+    """The config files of a directory (not recursive), sorted by name."""
+    return sorted(
+        p
+        for p in directory.iterdir()
+        if p.suffix in CONFIG_SUFFIXES and p.is_file() and not p.name.startswith(".")
+    )
+
+
+def _parse_file(path: Path, problems: list[str], environ: Any) -> list[_Document]:
+    yaml = YAML(typ="rt")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        problems.append(f"{path}:1: (file): not UTF-8 text ({error.reason} at byte {error.start})")
+        return []
+    except OSError as error:
+        problems.append(f"{path}:1: (file): cannot read: {error.strerror}")
+        return []
+    documents: list[_Document] = []
+    try:
+        for node in yaml.load_all(text):
+            if node is None:
+                continue  # an empty document (e.g. a trailing ---)
+            line = node.lc.line + 1 if hasattr(node, "lc") and node.lc.line is not None else 1
+            if not isinstance(node, CommentedMap):
+                problems.append(
+                    f"{path}:{line}: (document): expected a mapping of assistant fields, got {type(node).__name__}"
+                )
+                continue
+            lines: dict[Location, int] = {}
+            expansion: list[tuple[Location, int, str]] = []
+            data = _plain(node, (), lines, line, expansion, environ)
+            for loc, at, message in expansion:
+                problems.append(f"{path}:{at}: {_field_name(loc)}: {message}")
+            documents.append(_Document(path, line, data, lines))
+    except MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        at = f"{mark.line + 1}:{mark.column + 1}" if mark else "1:1"
+        what = error.problem or error.context or "invalid YAML"
+        problems.append(f"{path}:{at}: (yaml): syntax error: {' '.join(str(what).split())}")
+    except YAMLError as error:
+        problems.append(f"{path}:1: (yaml): syntax error: {' '.join(str(error).split())}")
+    return documents
+
+
+def _instructions_from_file(
+    doc: _Document, relative: str, root: Path, problems: list[str]
+) -> str | None:
+    at = f"{doc.path}:{doc.lines.get(('instructions_file',), doc.line)}: instructions_file"
+    if Path(relative).is_absolute():
+        problems.append(f"{at}: must be a path relative to the YAML file, got {relative!r}")
+        return None
+    target = (doc.path.parent / relative).resolve()
+    # resolve() follows symlinks, so a link pointing outside the directory is caught too.
+    if not target.is_relative_to(root):
+        problems.append(f"{at}: {relative!r} is outside the config directory")
+        return None
+    if not target.is_file():
+        problems.append(f"{at}: {relative!r} does not exist or is not a file")
+        return None
+    try:
+        text = target.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        problems.append(f"{at}: cannot read {relative!r}: {error}")
+        return None
+    if len(text) > MAX_INSTRUCTIONS_LENGTH:
+        problems.append(
+            f"{at}: {relative!r} holds {len(text)} characters; instructions allow at most {MAX_INSTRUCTIONS_LENGTH}"
+        )
+        return None
+    return text
+
+
+def _validate(doc: _Document, root: Path, problems: list[str]) -> LoadedConfig | None:
+    before = len(problems)
+    try:
+        # extra="forbid" reaches into the shared tool types too (they allow extras on responses).
+        config = AssistantConfig.model_validate(doc.data, extra="forbid")
+    except ValidationError as error:
+        for item in error.errors():
+            raw = tuple(item["loc"])
+            if item.get("type") == "missing" and raw:
+                # The missing key is not in the file: report it at its parent's line.
+                parent = _data_location(doc.data, raw[:-1])
+                loc, line = (*parent, raw[-1]), doc.lines.get(parent, doc.line)
+            else:
+                loc = _data_location(doc.data, raw)
+                line = doc.lines.get(loc, doc.line)
+            problems.append(f"{doc.path}:{line}: {_field_name(loc)}: {_message(item)}")
+        return None
+    # The validated values in the API's JSON shape ("0.2" from a variable becomes 0.2).
+    dumped = config.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    fields = {key: dumped[key] for key in API_FIELDS if dumped.get(key) is not None}
+    if config.instructions_file is not None:
+        text = _instructions_from_file(doc, config.instructions_file, root, problems)
+        if text is not None:
+            fields["instructions"] = text
+    if len(problems) > before:
+        return None
+    top_lines = {str(loc[0]): line for loc, line in doc.lines.items() if len(loc) == 1}
+    return LoadedConfig(
+        name=config.name, path=doc.path, line=doc.line, fields=fields, lines=top_lines
+    )
+
+
+def load_configs(directory: str | Path, environ: Any = None) -> list[LoadedConfig]:
+    """Every config in ``directory``, validated; raises :class:`ConfigError` with all problems."""
+    root_arg = Path(directory)
+    if not root_arg.is_dir():
+        raise ConfigError([f"{root_arg}: (directory): no such directory"])
+    root = root_arg.resolve()
+    problems: list[str] = []
+    configs: list[LoadedConfig] = []
+    documents: list[_Document] = []
+    for path in config_files(root_arg):
+        documents.extend(_parse_file(path, problems, environ))
+    for doc in documents:
+        loaded = _validate(doc, root, problems)
+        if loaded is not None:
+            configs.append(loaded)
+    # Names are checked on every document that has one, valid or not, so that a duplicate is
+    # reported alongside the document's other problems.
+    seen: dict[str, str] = {}
+    for doc in documents:
+        name = doc.data.get("name")
+        if not isinstance(name, str):
+            continue
+        line = doc.lines.get(("name",), doc.line)
+        first = seen.setdefault(name, f"{doc.path}:{line}")
+        if first != f"{doc.path}:{line}":
+            problems.append(
+                f"{doc.path}:{line}: name: duplicate name {name!r} (first defined at {first})"
+            )
+    if problems:
+        raise ConfigError(sorted(problems, key=_problem_order))
+    return configs
+
+
+def _problem_order(problem: str) -> tuple[str, int]:
+    """File, then line: problems read top to bottom, whichever pass found them."""
+    match = re.match(r"(.*?):(\d+):", problem)
+    return (match.group(1), int(match.group(2))) if match else (problem, 0)
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The JSON Schema of one config document (for editors with a YAML language server)."""
+    schema = AssistantConfig.model_json_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://github.com/syncer/syncer/schema/assistant-config.schema.json",
+        **schema,
+    }

@@ -1,0 +1,396 @@
+"""Diff validated configs against the live account: what `syncer apply` would do.
+
+The account is the state (no local state file): every assistant is classified by its metadata.
+
+- managed: ``metadata["syncer:name"]`` names the config it belongs to;
+- replay temporaries (``syncer:replay``): ignored entirely;
+- unmanaged: everything else. syncer never touches these, except through ``apply --adopt``
+  when one has exactly the name of a config (without ``--adopt`` that is a conflict).
+
+Comparison rules: JSON values (tools, tool_resources, response_format, metadata) are compared
+structurally, so key order and formatting never count; values the server fills in on its own
+(``temperature: 1.0``, ``response_format: "auto"``, ``strict: false``, empty lists …) are not
+drift when the file leaves them out. A field the file leaves out but the server holds a
+non-default value for is reset to the default.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from syncer.gitops.config import API_FIELDS, MARKER_KEY, REPLAY_KEY, RESERVED_PREFIX, LoadedConfig
+
+#: What the server holds for a field the create request left out (the real API's defaults).
+SERVER_DEFAULTS: dict[str, Any] = {
+    "description": None,
+    "instructions": None,
+    "tools": [],
+    "tool_resources": {},
+    "temperature": 1.0,
+    "top_p": 1.0,
+    "response_format": "auto",
+    "metadata": {},
+}
+
+#: Nested values a server adds to what it was sent, by key, that do not count as drift.
+_FILLED_NESTED: dict[str, Any] = {
+    "ranking_options": [
+        {"ranker": "auto", "score_threshold": 0.0},
+        {"ranker": "default_2024_08_21", "score_threshold": 0.0},
+    ],
+}
+
+ActionKind = Literal["create", "update", "adopt", "delete", "conflict"]
+
+
+def canonical_json(value: Any) -> str:
+    """Stable text for a JSON value: sorted keys, two-space indent."""
+    return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False)
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value is False or value == [] or value == {} or value == ""
+
+
+def same_value(desired: Any, live: Any) -> bool:
+    """Whether ``live`` already satisfies ``desired``, ignoring what the server fills in."""
+    if isinstance(desired, dict):
+        live = {} if live is None else live
+        if not isinstance(live, dict):
+            return False
+        for key, value in desired.items():
+            if not same_value(value, live.get(key)):
+                return False
+        for key, value in live.items():
+            if key in desired or _empty(value):
+                continue
+            if value in _FILLED_NESTED.get(key, []):
+                continue
+            return False
+        return True
+    if isinstance(desired, list):
+        live = [] if live is None else live
+        if not isinstance(live, list) or len(live) != len(desired):
+            return False
+        return all(same_value(d, v) for d, v in zip(desired, live, strict=True))
+    if isinstance(desired, bool) or isinstance(live, bool):
+        return desired is live or (desired is None and live is False)
+    if isinstance(desired, int | float) and isinstance(live, int | float):
+        return float(desired) == float(live)
+    return bool(desired == live)
+
+
+def user_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    """Metadata without syncer's own ``syncer:`` keys (diffs never look at those)."""
+    return {k: v for k, v in (metadata or {}).items() if not k.startswith(RESERVED_PREFIX)}
+
+
+@dataclass
+class FieldChange:
+    """One field that differs: the live value and the value the config wants."""
+
+    field: str
+    before: Any
+    after: Any
+
+    def render(self, source: str) -> list[str]:
+        """Lines describing the change (indented by the caller)."""
+        if self.field == "instructions" and (
+            "\n" in str(self.before or "")
+            or "\n" in str(self.after or "")
+            or len(str(self.after or "")) > 60
+        ):
+            return _unified(str(self.before or ""), str(self.after or ""), source)
+        if isinstance(self.before, dict | list) or isinstance(self.after, dict | list):
+            before = "" if self.before is None else canonical_json(self.before) + "\n"
+            after = "" if self.after is None else canonical_json(self.after) + "\n"
+            if before.count("\n") + after.count("\n") > 4:
+                return [f"{self.field}:", *_unified(before, after, source)]
+        return [f"{self.field}: {_short(self.before)} → {_short(self.after)}"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"field": self.field, "before": self.before, "after": self.after}
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _unified(before: str, after: str, source: str) -> list[str]:
+    diff = difflib.unified_diff(
+        before.splitlines(keepends=True), after.splitlines(keepends=True), "live", source, n=2
+    )
+    return [line.rstrip("\n") for line in diff]
+
+
+@dataclass
+class Action:
+    """One step of a plan."""
+
+    kind: ActionKind
+    name: str
+    assistant_id: str | None = None
+    config: LoadedConfig | None = None
+    changes: list[FieldChange] = field(default_factory=list)
+    body: dict[str, Any] = field(default_factory=dict)  # the request body apply sends
+    message: str = ""
+
+    @property
+    def source(self) -> str:
+        return self.config.where if self.config else "no config"
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "action": self.kind,
+            "name": self.name,
+            "assistant_id": self.assistant_id,
+            "source": self.source if self.config else None,
+            "changes": [c.to_json() for c in self.changes],
+        }
+        if self.message:
+            data["message"] = self.message
+        return data
+
+
+@dataclass
+class Plan:
+    """Everything that differs between the configs and the account."""
+
+    actions: list[Action]
+    unchanged: list[str]
+    unmanaged: int
+    prune: bool
+
+    @property
+    def changes(self) -> list[Action]:
+        return [a for a in self.actions if a.kind != "conflict"]
+
+    @property
+    def conflicts(self) -> list[Action]:
+        return [a for a in self.actions if a.kind == "conflict"]
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes)
+
+    def count(self, kind: ActionKind) -> int:
+        return sum(1 for a in self.actions if a.kind == kind)
+
+    def summary(self) -> str:
+        if not self.actions:
+            return f"No changes: the account matches the configs ({len(self.unchanged)} managed assistants)."
+        parts = [
+            f"{self.count('create')} to create",
+            f"{self.count('update')} to update",
+            f"{self.count('adopt')} to adopt",
+            f"{self.count('delete')} to delete",
+        ]
+        text = "Plan: " + ", ".join(parts) + "."
+        if self.conflicts:
+            text += f" {len(self.conflicts)} conflict(s) block their configs."
+        return text
+
+    def render(self) -> str:
+        """The plan as text, like terraform's: one block per action, then a summary."""
+        lines: list[str] = []
+        symbols = {"create": "+", "update": "~", "adopt": "~", "delete": "-", "conflict": "!"}
+        for action in self.actions:
+            head = f"{symbols[action.kind]} {action.kind} {json.dumps(action.name, ensure_ascii=False)}"
+            if action.assistant_id:
+                head += f" {action.assistant_id}"
+            head += f" ({action.source})"
+            lines.append(head)
+            if action.message:
+                lines.append(f"    {action.message}")
+            for change in action.changes:
+                lines.extend(f"    {line}" for line in change.render(action.source))
+        lines.append(self.summary())
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "changes": self.has_changes,
+            "actions": [a.to_json() for a in self.actions],
+            "summary": {
+                "create": self.count("create"),
+                "update": self.count("update"),
+                "adopt": self.count("adopt"),
+                "delete": self.count("delete"),
+                "conflict": self.count("conflict"),
+                "unchanged": len(self.unchanged),
+                "unmanaged": self.unmanaged,
+            },
+        }
+
+
+# --- building a plan --------------------------------------------------------------------------------
+
+
+def marker_of(assistant: dict[str, Any]) -> str | None:
+    """The config name a managed assistant belongs to, or None (unmanaged or replay temporary)."""
+    metadata = assistant.get("metadata") or {}
+    if REPLAY_KEY in metadata:
+        return None
+    marker = metadata.get(MARKER_KEY)
+    return marker if isinstance(marker, str) else None
+
+
+def is_replay(assistant: dict[str, Any]) -> bool:
+    return REPLAY_KEY in (assistant.get("metadata") or {})
+
+
+def diff_fields(config: LoadedConfig, live: dict[str, Any]) -> list[FieldChange]:
+    """The fields of ``live`` that differ from what ``config`` wants, in API field order."""
+    changes: list[FieldChange] = []
+    for name in API_FIELDS:
+        live_value = live.get(name)
+        if name == "metadata":
+            want = config.fields.get("metadata") or {}
+            have = user_metadata(live_value)
+            if not same_value(want, have) or not same_value(have, want):
+                changes.append(FieldChange(name, have, want))
+            continue
+        if name in config.fields:
+            want = config.fields[name]
+            if not same_value(want, live_value):
+                changes.append(FieldChange(name, live_value, want))
+        elif not _empty(live_value) and not same_value(SERVER_DEFAULTS.get(name), live_value):
+            # Set on the server but no longer in the file: back to the API's default.
+            changes.append(FieldChange(name, live_value, SERVER_DEFAULTS.get(name)))
+    return changes
+
+
+def update_body(
+    config: LoadedConfig, live: dict[str, Any], changes: list[FieldChange], adopt: bool = False
+) -> dict[str, Any]:
+    """The modify request for ``changes``; metadata always keeps (or, adopting, adds) the marker."""
+    body: dict[str, Any] = {}
+    for change in changes:
+        if change.field != "metadata":
+            body[change.field] = change.after
+    if adopt or any(c.field == "metadata" for c in changes):
+        live_meta = live.get("metadata") or {}
+        reserved = {k: v for k, v in live_meta.items() if k.startswith(RESERVED_PREFIX)}
+        wanted = config.fields.get("metadata") or {}
+        # Modify replaces the whole metadata map, so the full map is sent: the config's pairs,
+        # any syncer: keys already there, and the marker.
+        metadata: dict[str, Any] = dict(wanted)
+        metadata.update(reserved)
+        metadata[MARKER_KEY] = config.name
+        body["metadata"] = metadata
+    return body
+
+
+def build_plan(
+    configs: list[LoadedConfig],
+    live: list[dict[str, Any]],
+    *,
+    prune: bool = False,
+    adopt: bool = False,
+) -> Plan:
+    """Compare configs with the live assistants (in the server's creation order)."""
+    managed: dict[str, list[dict[str, Any]]] = {}
+    unmanaged_by_name: dict[str, list[dict[str, Any]]] = {}
+    unmanaged = 0
+    for assistant in live:
+        if is_replay(assistant):
+            continue
+        marker = marker_of(assistant)
+        if marker is not None:
+            managed.setdefault(marker, []).append(assistant)
+        else:
+            unmanaged += 1
+            unmanaged_by_name.setdefault(assistant.get("name") or "", []).append(assistant)
+
+    actions: list[Action] = []
+    unchanged: list[str] = []
+    wanted_names = {c.name for c in configs}
+    for config in configs:
+        owned = managed.get(config.name, [])
+        if owned:
+            # The oldest is the one; any later copy (made by hand) counts as an orphan below.
+            target = owned[0]
+            changes = diff_fields(config, target)
+            if changes:
+                actions.append(
+                    Action(
+                        "update",
+                        config.name,
+                        target["id"],
+                        config,
+                        changes,
+                        update_body(config, target, changes),
+                    )
+                )
+            else:
+                unchanged.append(config.name)
+            continue
+        namesakes = unmanaged_by_name.get(config.name, [])
+        if namesakes and adopt and len(namesakes) == 1:
+            target = namesakes[0]
+            changes = diff_fields(config, target)
+            actions.append(
+                Action(
+                    "adopt",
+                    config.name,
+                    target["id"],
+                    config,
+                    changes,
+                    update_body(config, target, changes, adopt=True),
+                    message=f"takes over unmanaged assistant {target['id']} (adds {MARKER_KEY})",
+                )
+            )
+        elif namesakes:
+            ids = ", ".join(a["id"] for a in namesakes)
+            why = (
+                f"{len(namesakes)} unmanaged assistants ({ids}) have this name; --adopt needs exactly one"
+                if len(namesakes) > 1
+                else f"unmanaged assistant {ids} has this name; take it over with `syncer apply --adopt` or rename the config"
+            )
+            actions.append(
+                Action(
+                    "conflict",
+                    config.name,
+                    namesakes[0]["id"] if len(namesakes) == 1 else None,
+                    config,
+                    message=why,
+                )
+            )
+        else:
+            actions.append(
+                Action(
+                    "create",
+                    config.name,
+                    None,
+                    config,
+                    [FieldChange(k, None, v) for k, v in config.fields.items()],
+                    config.body(),
+                )
+            )
+    if prune:
+        for marker, owned in managed.items():
+            orphans = owned if marker not in wanted_names else owned[1:]
+            for assistant in orphans:
+                why = (
+                    "no config has this name"
+                    if marker not in wanted_names
+                    else "a second copy of a managed assistant"
+                )
+                actions.append(Action("delete", marker, assistant["id"], message=why))
+    order = {"create": 0, "adopt": 1, "update": 2, "delete": 3, "conflict": 4}
+    actions.sort(key=lambda a: order[a.kind])
+    return Plan(actions=actions, unchanged=unchanged, unmanaged=unmanaged, prune=prune)
+
+
+async def live_assistants(client: Any) -> list[dict[str, Any]]:
+    """Every assistant on the server as raw JSON, oldest first."""
+    return [a async for a in _paginate(client)]
+
+
+def _paginate(client: Any) -> AsyncIterator[dict[str, Any]]:
+    return client.paginate("/assistants", order="asc", limit=100)
