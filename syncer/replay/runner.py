@@ -1,0 +1,434 @@
+"""Executing recorded turns on a server, answering tool calls with recorded outputs.
+
+Each recorded thread is replayed on a new thread, turn by turn: add the turn's messages,
+create a run on the target, follow it to a terminal state (streaming or polling, via the
+client), answer every ``requires_action`` with recorded tool outputs, collect the reply,
+compare it with the baseline, and only then send the next turn. Threads run concurrently
+(``concurrency``); the turns of one thread never do, since each depends on the last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from syncer.errors import APIError, RunError, SyncerError, UsageError
+from syncer.replay.compare import canonical_json, judge, summarize
+from syncer.replay.types import (
+    InputMessage,
+    Outcome,
+    Replay,
+    ThreadResult,
+    ToolCall,
+    Turn,
+    TurnResult,
+)
+
+REPLAY_KEY = "syncer:replay"  # metadata marking what a replay created (also gitops.config.REPLAY_KEY)
+RECORDED_THREAD_KEY = "syncer:replay_of"
+MissingTool = Literal["fail", "stub", "error-output"]
+Mode = Literal["turns", "last-turn"]
+STUB_OUTPUT = "{}"
+MISSING_OUTPUT = (
+    '{"error": "syncer replay: no recorded output for this call", "name": %s, "arguments": %s}'
+)
+
+
+@dataclass
+class ReplayOptions:
+    """How to replay. ``assistant_id`` None means each turn's recorded assistant."""
+
+    assistant_id: str | None = None
+    model: str | None = None
+    instructions: str | None = None
+    run_timeout: float = 600.0
+    on_missing_tool: MissingTool = "fail"
+    mode: Mode = "turns"
+    concurrency: int = 4
+    threshold: float = 0.8
+    dry_run: bool = False
+    target_label: str | None = None  # what the user named with --assistant, for reports
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        """The options as stored with the replay and shown in reports."""
+        return {
+            "assistant_id": self.assistant_id,
+            "model": self.model,
+            "instructions_overridden": self.instructions is not None,
+            "run_timeout": self.run_timeout,
+            "on_missing_tool": self.on_missing_tool,
+            "mode": self.mode,
+            "concurrency": self.concurrency,
+            **self.extra,
+        }
+
+
+class Recorder(Protocol):
+    """Where a replay's progress goes as it happens (the mirror; see records.py)."""
+
+    def started(self, replay: Replay) -> None: ...
+    def thread_created(self, replay: Replay, recorded_thread_id: str, new_thread_id: str) -> None: ...
+    def turn_done(self, replay: Replay, thread: ThreadResult, turn: TurnResult) -> None: ...
+    def finished(self, replay: Replay) -> None: ...
+
+
+class NullRecorder:
+    """Keeps nothing (dry runs, tests of the runner alone)."""
+
+    def started(self, replay: Replay) -> None:
+        pass
+
+    def thread_created(self, replay: Replay, recorded_thread_id: str, new_thread_id: str) -> None:
+        pass
+
+    def turn_done(self, replay: Replay, thread: ThreadResult, turn: TurnResult) -> None:
+        pass
+
+    def finished(self, replay: Replay) -> None:
+        pass
+
+
+def new_replay_id() -> str:
+    return "rpl_" + uuid.uuid4().hex[:24]
+
+
+def _data(obj: Any) -> dict[str, Any]:
+    """An API object (pydantic model from the client, or a dict) as plain JSON data."""
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump(mode="json")
+    return dict(obj)
+
+
+# --- tool outputs ---------------------------------------------------------------------------
+
+
+class RecordedOutputs:
+    """Recorded tool outputs, searched first in the turn's run, then anywhere in the thread.
+
+    A call matches on function name and canonical arguments; failing that, on name alone,
+    taking recorded calls in their recorded order (each used once by a name-only match).
+    """
+
+    def __init__(self, turn_calls: Sequence[ToolCall], thread_calls: Sequence[ToolCall]):
+        own = [c for c in turn_calls if c.type == "function" and c.output is not None]
+        own_ids = {id(c) for c in own}
+        rest = [
+            c for c in thread_calls
+            if c.type == "function" and c.output is not None and id(c) not in own_ids
+        ]
+        self._calls = own + rest
+        self._used: set[int] = set()
+
+    def match(self, name: str, arguments: str) -> str | None:
+        args = canonical_json(arguments)
+        exact = [i for i, c in enumerate(self._calls) if c.name == name and c.arguments == args]
+        for i in exact:  # prefer an exact call not yet answered, else reuse the first one
+            if i not in self._used:
+                self._used.add(i)
+                return self._calls[i].output
+        if exact:
+            return self._calls[exact[0]].output
+        for i, c in enumerate(self._calls):
+            if c.name == name and i not in self._used:
+                self._used.add(i)
+                return c.output
+        return None
+
+
+# --- one thread ------------------------------------------------------------------------------
+
+
+@dataclass
+class ThreadPlan:
+    """A recorded thread to replay: its turns as split from the mirror."""
+
+    thread_id: str
+    turns: list[Turn]
+
+    def recorded_calls(self) -> list[ToolCall]:
+        return [c for t in self.turns if t.baseline for c in t.baseline.tool_calls]
+
+    def default_assistant(self) -> str | None:
+        """The last recorded run's assistant: used for turns with no run of their own."""
+        for turn in reversed(self.turns):
+            if turn.baseline and turn.baseline.assistant_id:
+                return turn.baseline.assistant_id
+        return None
+
+
+def last_turn_plan(plan: ThreadPlan) -> ThreadPlan:
+    """``--mode last-turn``: one turn whose messages are the whole recorded history.
+
+    Earlier turns contribute their messages and their recorded reply (as an assistant
+    message), so the run sees the conversation as it was and regenerates only the final reply.
+    """
+    if not plan.turns:
+        return plan
+    *history, last = plan.turns
+    messages: list[InputMessage] = []
+    for turn in history:
+        messages += turn.messages
+        if turn.baseline and turn.baseline.reply:
+            messages.append(InputMessage(role="assistant", text=turn.baseline.reply))
+    messages += last.messages
+    merged = last.model_copy(update={"messages": messages, "index": last.index})
+    return ThreadPlan(plan.thread_id, [merged])
+
+
+class ThreadReplayer:
+    """Replays one recorded thread on a new thread of ``client``'s server."""
+
+    def __init__(self, client: Any, replay: Replay, plan: ThreadPlan, options: ReplayOptions,
+                 recorder: Recorder):
+        self.client = client
+        self.replay = replay
+        self.plan = plan
+        self.options = options
+        self.recorder = recorder
+        self.result = ThreadResult(thread_id=plan.thread_id)
+        self.outputs_pool = plan.recorded_calls()
+
+    async def run(self) -> ThreadResult:
+        try:
+            await self._run()
+        except SyncerError as error:
+            self.result.error = str(error)
+        return self.result
+
+    async def _run(self) -> None:
+        metadata = {REPLAY_KEY: self.replay.id, RECORDED_THREAD_KEY: self.plan.thread_id}
+        thread = _data(await self.client.create_thread({"metadata": metadata}))
+        self.result.new_thread_id = thread["id"]
+        self.recorder.thread_created(self.replay, self.plan.thread_id, thread["id"])
+        fallback = self.plan.default_assistant()
+        for turn in self.plan.turns:
+            result = await self._turn(thread["id"], turn, fallback)
+            self.result.turns.append(result)
+            self.recorder.turn_done(self.replay, self.result, result)
+            if result.status == "error":
+                # The new thread may still hold an active run: later turns cannot be sent.
+                self.result.error = f"stopped at turn {turn.index + 1}: {result.detail}"
+                return
+
+    async def _add_messages(self, thread_id: str, messages: Sequence[InputMessage]) -> None:
+        for message in messages:
+            body: dict[str, Any] = {"role": message.role, "content": message.text or " "}
+            if message.metadata:
+                body["metadata"] = message.metadata
+            await self.client.create_message(thread_id, body)
+
+    async def _turn(self, thread_id: str, turn: Turn, fallback: str | None) -> TurnResult:
+        base = TurnResult(
+            thread_id=turn.thread_id, index=turn.index, status="error", messages=turn.messages,
+            recorded=turn.baseline, new_thread_id=thread_id,
+        )
+        if not turn.replayable:
+            # Keep the conversation as recorded so later turns see the same history.
+            await self._add_messages(thread_id, turn.messages)
+            if turn.baseline and turn.baseline.reply:
+                await self._add_messages(
+                    thread_id, [InputMessage(role="assistant", text=turn.baseline.reply)]
+                )
+            return base.model_copy(update={"status": "not_replayable", "detail": turn.reason})
+        assistant_id = self.options.assistant_id or (
+            turn.baseline.assistant_id if turn.baseline else None
+        ) or fallback
+        if not assistant_id:
+            return base.model_copy(update={"detail": "no recorded assistant to replay on"})
+        await self._add_messages(thread_id, turn.messages)
+        body: dict[str, Any] = {"assistant_id": assistant_id}
+        if self.options.model:
+            body["model"] = self.options.model
+        if self.options.instructions is not None:
+            body["instructions"] = self.options.instructions
+        started = time.monotonic()
+        try:
+            new, missing = await self._follow(thread_id, turn, body)
+        except _TurnFailed as error:
+            return base.model_copy(update={"detail": str(error)})
+        new.duration_s = round(time.monotonic() - started, 3)
+        if new.status not in ("completed", "failed", "cancelled", "incomplete", "expired") \
+                and not missing:
+            return base.model_copy(update={"new": new, "detail": f"run ended {new.status}"})
+        if missing:
+            _, score, diff = judge(turn.baseline, new, self.options.threshold)
+            return base.model_copy(update={
+                "status": "missing_tool", "new": new, "similarity": score, "trajectory": diff,
+                "detail": "no recorded output for " + ", ".join(missing),
+            })
+        status, score, diff = judge(turn.baseline, new, self.options.threshold)
+        return base.model_copy(
+            update={"status": status, "new": new, "similarity": score, "trajectory": diff}
+        )
+
+    async def _follow(
+        self, thread_id: str, turn: Turn, body: dict[str, Any]
+    ) -> tuple[Outcome, list[str]]:
+        """Run to a terminal state, answering tool calls; returns (outcome, unanswered calls)."""
+        recorded = RecordedOutputs(
+            turn.baseline.tool_calls if turn.baseline else [], self.outputs_pool
+        )
+        timeout = self.options.run_timeout
+        run: dict[str, Any] = {}
+        calls: list[ToolCall] = []
+        missing: list[str] = []
+        try:
+            run = _data(await self.client.run_until_settled(thread_id, body, timeout=timeout))
+            while run.get("status") == "requires_action":
+                required = (run.get("required_action") or {}).get("submit_tool_outputs") or {}
+                outputs = []
+                for call in required.get("tool_calls") or []:
+                    fn = call.get("function") or {}
+                    name, args = fn.get("name", ""), canonical_json(fn.get("arguments") or "{}")
+                    output = recorded.match(name, args)
+                    if output is None:
+                        missing.append(f"{name}({args})")
+                        output = self._missing_output(name, args)
+                    calls.append(ToolCall(name=name, arguments=args, output=output,
+                                          call_id=call.get("id")))
+                    outputs.append({"tool_call_id": call.get("id"), "output": output or ""})
+                if missing and self.options.on_missing_tool == "fail":
+                    run = _data(await self.client.cancel_run(thread_id, run["id"]))
+                    break
+                run = _data(await self.client.resume_after_outputs(
+                    thread_id, run["id"], outputs, timeout=timeout
+                ))
+        except RunError as error:
+            await self._cancel_quietly(thread_id, run.get("id"))
+            raise _TurnFailed(str(error)) from error
+        reply = await self._reply(thread_id, run["id"])
+        outcome = Outcome(
+            run_id=run["id"], assistant_id=run.get("assistant_id"), model=run.get("model"),
+            status=run.get("status"), reply=reply, tool_calls=calls, usage=run.get("usage"),
+            last_error=run.get("last_error"),
+        )
+        # With --on-missing-tool stub/error-output the turn is judged normally.
+        return outcome, missing if self.options.on_missing_tool == "fail" else []
+
+    def _missing_output(self, name: str, args: str) -> str | None:
+        import json
+
+        if self.options.on_missing_tool == "stub":
+            return STUB_OUTPUT
+        if self.options.on_missing_tool == "error-output":
+            return MISSING_OUTPUT % (json.dumps(name), json.dumps(args))
+        return None
+
+    async def _cancel_quietly(self, thread_id: str, run_id: str | None) -> None:
+        if not run_id:
+            return
+        # Already finished, or the server is gone: nothing more to do.
+        with contextlib.suppress(APIError):
+            await self.client.cancel_run(thread_id, run_id)
+
+    async def _reply(self, thread_id: str, run_id: str) -> str:
+        texts = []
+        async for message in self.client.list_messages(thread_id, run_id=run_id, order="asc"):
+            data = _data(message)
+            if data.get("role") != "assistant":
+                continue
+            texts.append("\n\n".join(
+                part["text"]["value"] for part in data.get("content") or []
+                if part.get("type") == "text"
+            ))
+        return "\n\n".join(t for t in texts if t)
+
+
+class _TurnFailed(SyncerError):
+    """A turn's run did not settle (timeout) — reported on the turn, not raised further."""
+
+
+# --- many threads ----------------------------------------------------------------------------
+
+
+def dry_run(replay: Replay, plans: Sequence[ThreadPlan], options: ReplayOptions) -> Replay:
+    """What a replay would send, without a server: one planned entry per turn."""
+    for plan in plans:
+        thread = ThreadResult(thread_id=plan.thread_id)
+        for turn in plan.turns:
+            status = "planned" if turn.baseline else "no_baseline"
+            detail = (
+                f"{len(turn.messages)} message(s), 1 run on "
+                f"{options.assistant_id or (turn.baseline.assistant_id if turn.baseline else None) or plan.default_assistant()}"
+            )
+            if not turn.replayable:
+                status, detail = "not_replayable", turn.reason
+            thread.turns.append(TurnResult(
+                thread_id=plan.thread_id, index=turn.index, status=status,  # type: ignore[arg-type]
+                messages=turn.messages, recorded=turn.baseline, detail=detail,
+            ))
+        replay.threads.append(thread)
+    replay.status = "dry_run"
+    replay.finished_at = time.time()
+    replay.summary = summarize(replay)
+    # Runs a real replay would create: every replayable turn, with or without a baseline.
+    replay.summary.runs = sum(1 for t in replay.all_turns() if t.status in ("planned", "no_baseline"))
+    return replay
+
+
+async def run_replay(
+    client: Any,
+    plans: Sequence[ThreadPlan],
+    options: ReplayOptions,
+    recorder: Recorder | None = None,
+    *,
+    replay_id: str | None = None,
+    base_url: str | None = None,
+    on_thread_done: Callable[[ThreadResult], Awaitable[None] | None] | None = None,
+) -> Replay:
+    """Replay every plan (threads concurrently, turns in order) and return the replay.
+
+    The recorder sees the replay start, each new thread, each finished turn and the end, so
+    an interrupted replay leaves every finished turn stored and the replay marked.
+    """
+    recorder = recorder or NullRecorder()
+    if options.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    if options.mode == "last-turn":
+        plans = [last_turn_plan(p) for p in plans]
+    replay = Replay(
+        id=replay_id or new_replay_id(), started_at=time.time(), base_url=base_url,
+        target=options.target_label, options=options.describe(), threshold=options.threshold,
+    )
+    if options.dry_run:
+        return dry_run(replay, plans, options)
+    recorder.started(replay)
+    results: dict[str, ThreadResult] = {}
+    semaphore = asyncio.Semaphore(options.concurrency)
+
+    async def one(plan: ThreadPlan) -> None:
+        async with semaphore:
+            replayer = ThreadReplayer(client, replay, plan, options, recorder)
+            results[plan.thread_id] = await replayer.run()
+            if on_thread_done is not None:
+                maybe = on_thread_done(results[plan.thread_id])
+                if maybe is not None:
+                    await maybe
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for plan in plans:
+                group.create_task(one(plan))
+        replay.status = "complete"
+    except BaseException as error:
+        replay.status = "interrupted"
+        replay.error = _describe(error)
+        raise
+    finally:
+        replay.threads = [results[p.thread_id] for p in plans if p.thread_id in results]
+        replay.finished_at = time.time()
+        replay.summary = summarize(replay)
+        recorder.finished(replay)
+    return replay
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, BaseExceptionGroup):
+        return "; ".join(_describe(e) for e in error.exceptions)
+    return str(error) or type(error).__name__

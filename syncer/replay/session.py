@@ -1,0 +1,115 @@
+"""One `syncer replay`, end to end: mirror → threads and turns → server → records → replay.
+
+The CLI, the demo and the benchmark all call `replay_from_mirror`; it owns the order of
+things that must not go wrong: turns are read from the mirror before anything is sent, a
+temporary target assistant is deleted however the replay ends, and the replay's rows are
+written as it goes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from syncer.replay import records, select
+from syncer.replay.runner import ReplayOptions, ThreadPlan, new_replay_id, run_replay
+from syncer.replay.target import cleanup, delete_quietly, resolve_target
+from syncer.replay.types import Replay
+
+
+@dataclass
+class Selection:
+    """Which recorded threads: ids, ``--all``, or ``--query`` (with ``--limit``)."""
+
+    thread_ids: Sequence[str] = field(default_factory=list)
+    all_threads: bool = False
+    query: str | None = None
+    limit: int | None = None
+
+
+def load_plans(db_path: str | Path, selection: Selection) -> list[ThreadPlan]:
+    """The selected threads split into turns, read from the mirror only."""
+    conn = select.connect(str(db_path))
+    try:
+        ids = select.select_threads(
+            conn, selection.thread_ids, all_threads=selection.all_threads,
+            query=selection.query, limit=selection.limit,
+        )
+        return [ThreadPlan(tid, select.load_turns(conn, tid)) for tid in ids]
+    finally:
+        conn.close()
+
+
+async def replay_from_mirror(
+    settings: Any,
+    db_path: str | Path,
+    selection: Selection,
+    options: ReplayOptions,
+    *,
+    assistant: str | None = None,
+    config_dir: str | Path = "assistants",
+    client: Any = None,
+) -> Replay:
+    """Replay the selected threads on the server in ``settings``; returns the stored replay.
+
+    ``assistant`` is ``--assistant NAME_OR_ID`` (None: each turn's recorded assistant).
+    ``--dry-run`` reads the mirror only and contacts no server.
+    """
+    plans = load_plans(db_path, selection)
+    if options.dry_run:
+        options.target_label = assistant
+        return await run_replay(None, plans, options)
+    from syncer.client import AssistantsClient
+
+    store = records.open_for_writing(db_path)
+    try:
+        if client is not None:
+            return await _replay(client, store, plans, options, assistant, config_dir, settings)
+        async with AssistantsClient(settings) as own:
+            return await _replay(own, store, plans, options, assistant, config_dir, settings)
+    finally:
+        store.close()
+
+
+async def _replay(client: Any, store: Any, plans: list[ThreadPlan], options: ReplayOptions,
+                  assistant: str | None, config_dir: str | Path, settings: Any) -> Replay:
+    replay_id = new_replay_id()
+    target = None
+    if assistant:
+        target = await resolve_target(client, assistant, config_dir, replay_id)
+        options.assistant_id = target.assistant_id
+        options.target_label = target.label
+    try:
+        recorder = records.MirrorRecorder(
+            store, track_threads=records.mirrors_server(store, settings.base_url)
+        )
+        return await run_replay(
+            client, plans, options, recorder, replay_id=replay_id, base_url=settings.base_url
+        )
+    finally:
+        if target is not None and target.temporary:
+            await delete_quietly(client, target.assistant_id)
+
+
+async def cleanup_temporary(settings: Any) -> list[str]:
+    """``syncer replay --cleanup``: delete leftover ``syncer:replay`` assistants."""
+    from syncer.client import AssistantsClient
+
+    async with AssistantsClient(settings) as client:
+        return await cleanup(client)
+
+
+def compare_stored(db_path: str | Path, first: str, second: str,
+                   threshold: float | None = None) -> Replay:
+    """``syncer replay --compare A B``: two stored replays compared, no server."""
+    from syncer.replay.compare import compare_replays
+
+    conn = select.connect(str(db_path))
+    try:
+        return compare_replays(
+            records.load_replay(conn, first), records.load_replay(conn, second), threshold
+        )
+    finally:
+        conn.close()

@@ -1,0 +1,91 @@
+"""What `--assistant NAME_OR_ID` names, and replay's temporary assistants.
+
+Resolution order: an ``asst_…`` id is an assistant on the server; otherwise a config of that
+name in the config directory, created as a temporary assistant marked ``syncer:replay`` (and
+deleted when the replay ends); otherwise the managed assistant (``syncer:name``) of that name
+on the server. `cleanup` deletes temporary assistants a crashed replay left behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from syncer.errors import NotFoundError, UsageError
+from syncer.replay.runner import REPLAY_KEY, _data
+
+MANAGED_KEY = "syncer:name"  # gitops' ownership marker
+
+
+@dataclass
+class Target:
+    """A resolved target: the assistant id, and whether replay created it (and must delete it)."""
+
+    assistant_id: str
+    label: str
+    temporary: bool = False
+
+
+async def resolve_target(
+    client: Any, name_or_id: str, config_dir: str | Path, replay_id: str
+) -> Target:
+    """Resolve ``--assistant``; may create a temporary assistant from a config."""
+    if name_or_id.startswith("asst_"):
+        try:
+            await client.retrieve_assistant(name_or_id)
+        except NotFoundError as error:
+            raise UsageError(f"--assistant {name_or_id}: no such assistant on the server") from error
+        return Target(name_or_id, name_or_id)
+    config = _find_config(name_or_id, Path(config_dir))
+    if config is not None:
+        body = dict(config.fields)
+        # Not ``syncer:name``: a temporary copy must never look managed to plan/apply/prune.
+        body["metadata"] = {**(body.get("metadata") or {}), REPLAY_KEY: replay_id}
+        created = _data(await client.create_assistant(body))
+        return Target(created["id"], f"{name_or_id} (config {config.where})", temporary=True)
+    async for assistant in client.list_assistants(order="asc"):
+        data = _data(assistant)
+        if (data.get("metadata") or {}).get(MANAGED_KEY) == name_or_id:
+            return Target(data["id"], f"{name_or_id} ({data['id']})")
+    raise UsageError(
+        f"--assistant {name_or_id}: not an asst_ id, no config of that name in {config_dir}, "
+        "and no managed assistant of that name on the server"
+    )
+
+
+def _find_config(name: str, directory: Path) -> Any:
+    """The config named ``name`` in ``directory`` (None when the directory does not exist)."""
+    if not directory.is_dir():
+        return None
+    from syncer.gitops.config import load_configs
+
+    for config in load_configs(directory):
+        if config.name == name:
+            return config
+    return None
+
+
+async def delete_quietly(client: Any, assistant_id: str) -> bool:
+    """Delete a temporary assistant; a 404 (already gone) is fine."""
+    try:
+        await client.delete_assistant(assistant_id)
+    except NotFoundError:
+        return False
+    return True
+
+
+async def cleanup(client: Any) -> list[str]:
+    """Delete every assistant marked ``syncer:replay`` (left behind by a crashed replay)."""
+    leftovers = [
+        data["id"]
+        async for data in _all_assistants(client)
+        if REPLAY_KEY in (data.get("metadata") or {})
+        and MANAGED_KEY not in (data.get("metadata") or {})
+    ]
+    return [aid for aid in leftovers if await delete_quietly(client, aid)]
+
+
+async def _all_assistants(client: Any) -> Any:
+    async for assistant in client.list_assistants(order="asc"):
+        yield _data(assistant)
