@@ -179,3 +179,56 @@ def backup(out: str, force: bool, db_path: str, json_: bool, silent: bool) -> No
     rows = sum(result.tables.get(t, 0) for t in ("assistants", "threads", "messages", "runs", "run_steps"))
     status(f"Backed up {db_path} to {result.path}: {result.bytes:,} bytes, {rows:,} API objects, "
            "integrity ok", silent or json_)
+
+
+@cli.command("export")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True,
+              help="One JSON Lines file per table.")
+@click.option("--force", is_flag=True, help="Write into a folder that already holds files.")
+@db_option
+@json_option
+@silent_option
+def export_command(directory: str, fmt: str, force: bool, db_path: str, json_: bool,
+                   silent: bool) -> None:
+    """Export the mirror into DIRECTORY: one JSON Lines file per table and a manifest.
+
+    Lines are the full API objects; manifest.json records counts, the source server, the
+    export time, the syncer version and SHA-256 checksums. Files are owner-only.
+    """
+    from syncer.archive.export import export
+
+    result = export(db_path, directory, force=force, fmt=fmt)
+    tables = result.manifest["tables"]
+    if json_:
+        echo_json(result.manifest)
+    else:
+        for name, entry in tables.items():
+            click.echo(f"{result.directory / entry['file']}\t{entry['count']}")
+    objects = sum(e["count"] for n, e in tables.items() if n not in ("tracked_threads", "meta"))
+    status(f"Exported {objects:,} API objects from {db_path} to {result.directory}", silent or json_)
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, exists=True))
+@click.option("--force", is_flag=True, help="Load an export of another server's mirror.")
+@db_option
+@json_option
+@silent_option
+def load(directory: str, force: bool, db_path: str, json_: bool, silent: bool) -> None:
+    """Load an export (from `syncer export`) into a new or existing mirror.
+
+    Every checksum is verified first: a changed file is refused and nothing is written.
+    Loading the same export again changes nothing.
+    """
+    from syncer.archive.export import load as load_export
+
+    result = load_export(directory, db_path, force=force)
+    if json_:
+        echo_json({"database": str(result.database), "tables": result.tables})
+    else:
+        for name, counts in result.tables.items():
+            click.echo(f"{name}\tadded {counts['added']}\tupdated {counts['updated']}"
+                       f"\tunchanged {counts['unchanged']}")
+    added = sum(c["added"] + c["updated"] for c in result.tables.values())
+    status(f"Loaded {directory} into {db_path}: {added:,} objects added or updated", silent or json_)

@@ -1,0 +1,300 @@
+"""Portable exports of the mirror: one JSON Lines file per table and a checksummed manifest.
+
+Each line of ``assistants.jsonl``, ``threads.jsonl``, ``messages.jsonl``, ``runs.jsonl`` and
+``run_steps.jsonl`` is the full API object as the server sent it (nested values as JSON,
+not as the mirror's JSON text), with the mirror's bookkeeping beside it under ``_mirror``
+(``first_seen_at``, ``last_seen_at``, ``deleted_at``). ``tracked_threads.jsonl`` and
+``meta.jsonl`` carry the registry of tracked threads and which server the mirror belongs
+to. Lines keep the mirror's order, so ties in ``created_at`` load back in server order.
+
+``manifest.json`` (written last, so an interrupted export has none) records the counts,
+the source server, the export time, the syncer version and each file's SHA-256; ``load``
+checks every checksum before it writes anything. All files are created owner-only (0600)
+in an owner-only folder (0700).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from syncer import __version__
+from syncer.archive.backup import open_source
+from syncer.errors import MirrorError, UsageError
+
+FORMAT = "syncer-export"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+OBJECT_TABLES = ("assistants", "threads", "messages", "runs", "run_steps")
+OTHER_TABLES = ("tracked_threads", "meta")
+
+
+def row_to_line(table: str, row: sqlite3.Row) -> dict[str, Any]:
+    """A mirror row as an export line: the API object plus ``_mirror`` bookkeeping."""
+    from syncer.mirror.store import BOOKKEEPING, row_to_object
+
+    values = dict(row)
+    obj = row_to_object(table, values)
+    obj["_mirror"] = {key: values.get(key) for key in BOOKKEEPING}
+    return obj
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote."""
+
+    directory: Path
+    manifest: dict[str, Any]
+
+
+def _private_file(path: Path) -> Any:
+    # O_EXCL + 0600: the file is owner-only from the moment it exists (no chmod window).
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    return os.fdopen(fd, "wb")
+
+
+def _prepare_directory(directory: Path, force: bool) -> None:
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"{directory}: not a directory")
+    if directory.is_dir():
+        if (directory / MANIFEST).exists() and not force:
+            raise UsageError(f"{directory}: already holds an export (use --force to replace it)")
+        if any(p.name != MANIFEST and p.suffix != ".jsonl" for p in directory.iterdir()) and not force:
+            raise UsageError(f"{directory}: not empty (use --force to write into it anyway)")
+        # A folder the user made with a permissive umask: an export holds private conversations.
+        directory.chmod(0o700)
+    else:
+        directory.mkdir(mode=0o700, parents=False)
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    return [row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')]
+
+
+def _has_table(conn: sqlite3.Connection, table: str) -> bool:
+    return conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+    ).fetchone() is not None
+
+
+def _source(conn: sqlite3.Connection) -> dict[str, Any]:
+    """Which server the mirror belongs to (its ``meta`` table: base_url, organization, …)."""
+    if not _has_table(conn, "meta"):
+        return {}
+    return {key: value for key, value in conn.execute("SELECT key, value FROM meta")}
+
+
+def export(db_path: str | os.PathLike[str], directory: str | os.PathLike[str], *,
+           force: bool = False, fmt: str = "jsonl") -> ExportResult:
+    """Write the mirror at ``db_path`` as JSON Lines into ``directory``, manifest last."""
+    if fmt != "jsonl":
+        raise UsageError(f"--format {fmt}: unknown format (only jsonl)")
+    out = Path(directory)
+    conn = open_source(db_path)
+    conn.row_factory = sqlite3.Row
+    tables: dict[str, Any] = {}
+    written: list[Path] = []
+    try:
+        missing = [t for t in OBJECT_TABLES if not _has_table(conn, t)]
+        if missing:
+            raise MirrorError(f"{db_path}: not a syncer mirror (no {', '.join(missing)} table)")
+        _prepare_directory(out, force)
+        # One read transaction for every table: the export is one moment of the mirror even
+        # while a sync writes (WAL readers see a fixed snapshot).
+        conn.execute("BEGIN")
+        source = _source(conn)
+        for table in OBJECT_TABLES + OTHER_TABLES:
+            if not _has_table(conn, table):
+                continue
+            name = f"{table}.jsonl"
+            final, tmp = out / name, out / f".{name}.tmp"
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            digest, count = hashlib.sha256(), 0
+            with _private_file(tmp) as handle:
+                for row in conn.execute(f'SELECT * FROM "{table}" ORDER BY rowid'):
+                    obj = row_to_line(table, row) if table in OBJECT_TABLES else dict(row)
+                    line = (json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+                    handle.write(line)
+                    digest.update(line)
+                    count += 1
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, final)
+            written.append(final)
+            tables[table] = {"file": name, "count": count, "sha256": digest.hexdigest()}
+        conn.execute("COMMIT")
+    except sqlite3.DatabaseError as error:
+        raise MirrorError(f"{db_path}: export failed ({error})") from None
+    finally:
+        conn.close()
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "syncer_version": __version__,
+        "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "source": {"database": str(Path(db_path).resolve()), **source},
+        "tables": tables,
+    }
+    tmp = out / f".{MANIFEST}.tmp"
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    with _private_file(tmp) as handle:
+        handle.write((json.dumps(manifest, indent=2) + "\n").encode())
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, out / MANIFEST)
+    return ExportResult(directory=out, manifest=manifest)
+
+
+# --- load -------------------------------------------------------------------------------------
+
+
+def read_export(directory: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """The manifest and every table's lines, after checking all checksums and counts.
+
+    Raises ``UsageError`` naming the first file that is missing, altered or malformed;
+    nothing is returned (so nothing can be written) unless every file checks out.
+    """
+    base = Path(directory)
+    path = base / MANIFEST
+    if not path.is_file():
+        raise UsageError(f"{base}: no {MANIFEST} (not a syncer export, or an interrupted one)")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise UsageError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise UsageError(f"{path}: not a syncer export manifest")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise UsageError(f"{path}: format_version {manifest.get('format_version')!r} is not supported")
+    tables = manifest.get("tables")
+    if not isinstance(tables, dict):
+        raise UsageError(f"{path}: tables: missing")
+    contents: dict[str, list[dict[str, Any]]] = {}
+    for table, entry in tables.items():
+        if table not in OBJECT_TABLES + OTHER_TABLES or not isinstance(entry, dict):
+            raise UsageError(f"{path}: tables.{table}: not a table syncer exports")
+        file = base / str(entry.get("file", ""))
+        if file.parent != base or not file.is_file():
+            raise UsageError(f"{file}: missing (listed in {MANIFEST})")
+        data = file.read_bytes()
+        if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+            raise UsageError(f"{file}: checksum mismatch: the file changed after the export; nothing loaded")
+        lines: list[dict[str, Any]] = []
+        for number, line in enumerate(data.decode("utf-8").splitlines(), 1):
+            try:
+                obj = json.loads(line)
+            except ValueError as error:
+                raise UsageError(f"{file}:{number}: not valid JSON ({error})") from None
+            if not isinstance(obj, dict) or (table in OBJECT_TABLES and not isinstance(obj.get("id"), str)):
+                raise UsageError(f"{file}:{number}: id: expected an object with a string id")
+            lines.append(obj)
+        if len(lines) != entry.get("count"):
+            raise UsageError(f"{file}: {len(lines)} lines, the manifest says {entry.get('count')}")
+        contents[table] = lines
+    return manifest, contents
+
+
+@dataclass
+class LoadResult:
+    """What a load did, per table: rows added, rows updated, rows already as in the export."""
+
+    database: Path
+    tables: dict[str, dict[str, int]]
+
+
+def load(directory: str | os.PathLike[str], db_path: str | os.PathLike[str], *,
+         force: bool = False) -> LoadResult:
+    """Load an export into a new or existing mirror, idempotently, in one transaction.
+
+    Every checksum is verified before the mirror is opened. Loading the same export twice
+    changes nothing; where the mirror already holds a newer copy of an object (a later
+    ``last_seen_at``), the mirror's copy is kept. An export of another server's mirror is
+    refused unless ``force``.
+    """
+    from syncer.mirror.store import Store
+
+    manifest, contents = read_export(directory)
+    source = manifest.get("source") or {}
+    store = Store.open(db_path, create=True)
+    db = store.db
+    stats: dict[str, dict[str, int]] = {}
+    try:
+        current = store.meta()
+        if current.get("base_url") and source.get("base_url") and not force:
+            for key in ("base_url", "organization", "project"):
+                if (current.get(key) or "") != (source.get(key) or ""):
+                    raise MirrorError(
+                        f"{db_path} mirrors {key} {current.get(key) or '(none)'!r}, the export "
+                        f"{source.get(key) or '(none)'!r}; use another --db, or --force"
+                    )
+        # One transaction around everything: Store's own transactions nest inside it, and a
+        # failure part-way leaves the mirror exactly as it was.
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            for table in OBJECT_TABLES:
+                stats[table] = _load_objects(store, table, contents.get(table, []))
+            for row in contents.get("tracked_threads", []):
+                db.execute("INSERT OR IGNORE INTO tracked_threads (id, added_at, source) VALUES (?, ?, ?)",
+                           [row.get("id"), row.get("added_at"), row.get("source")])
+            if not current.get("base_url"):
+                for row in contents.get("meta", []):
+                    db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                               [row.get("key"), row.get("value")])
+            db.conn.execute("COMMIT")
+        except BaseException:
+            db.conn.execute("ROLLBACK")
+            raise
+    except sqlite3.DatabaseError as error:
+        raise MirrorError(f"{db_path}: load failed, nothing written ({error})") from None
+    finally:
+        store.close()
+    return LoadResult(database=Path(db_path), tables=stats)
+
+
+def _load_objects(store: Any, table: str, lines: list[dict[str, Any]]) -> dict[str, int]:
+    """Write one table's lines through the store, then put back their bookkeeping."""
+    from syncer.mirror.store import to_row
+
+    db = store.db
+    db.conn.row_factory = sqlite3.Row
+    try:
+        existing = {row["id"]: dict(row) for row in db.conn.execute(f"SELECT * FROM [{table}]")}
+    finally:
+        db.conn.row_factory = None
+    objects, bookkeeping, unchanged = [], [], 0
+    for line in lines:
+        obj = dict(line)
+        kept = obj.pop("_mirror", None) or {}
+        old = existing.get(obj["id"])
+        if old is not None:
+            if kept.get("last_seen_at") and (old.get("last_seen_at") or "") > kept["last_seen_at"]:
+                unchanged += 1  # the mirror has a newer copy of this object than the export
+                continue
+            same = all(old.get(key) == value for key, value in to_row(table, obj).items())
+            if same and old.get("deleted_at") == kept.get("deleted_at"):
+                unchanged += 1
+                continue
+        objects.append(obj)
+        bookkeeping.append((obj["id"], kept))
+    result = {"added": 0, "updated": 0, "unchanged": unchanged}
+    for start in range(0, len(objects), 500):
+        page = store.write_page(table, objects[start:start + 500])
+        result["added"] += len(page.new)
+        result["updated"] += len(page.changed) + len(page.unchanged)
+    for object_id, kept in bookkeeping:
+        # write_page stamps "now"; the archive's own history is what the export recorded.
+        db.execute(
+            f"UPDATE [{table}] SET first_seen_at = min(coalesce(?, first_seen_at), first_seen_at),"
+            " last_seen_at = coalesce(?, last_seen_at), deleted_at = ? WHERE id = ?",
+            [kept.get("first_seen_at"), kept.get("last_seen_at"), kept.get("deleted_at"), object_id],
+        )
+    return result

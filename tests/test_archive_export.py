@@ -1,0 +1,174 @@
+"""`syncer export` / `syncer load`: portable, checksummed JSON Lines copies of the mirror."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import stat
+
+import pytest
+from click.testing import CliRunner
+
+from syncer.cli import cli
+from syncer.mirror.store import OBJECT_TABLES, StateUpdate, Store
+
+API_TABLES = tuple(OBJECT_TABLES)
+
+
+def build_mirror(path):
+    """A mirror written through the store, with the awkward cases an export must keep."""
+    assistants = [
+        {"id": "asst_1", "object": "assistant", "created_at": 1700000000, "name": "Ünïcode ☃",
+         "description": None, "model": "gpt-4o", "instructions": '["looks like JSON"]',
+         "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+         "tool_resources": {}, "metadata": {"team": "a"}, "temperature": 0.5, "top_p": 1.0,
+         "response_format": "auto"},
+        {"id": "asst_2", "object": "assistant", "created_at": 1700000000, "name": "second",
+         "description": "d", "model": "gpt-4o-mini", "instructions": "be brief", "tools": [],
+         "tool_resources": {"code_interpreter": {"file_ids": ["file-1"]}}, "metadata": {},
+         "temperature": None, "top_p": None, "response_format": {"type": "json_object"},
+         "newer_field": {"added": "by a newer server"}},
+    ]
+    thread = {"id": "thread_1", "object": "thread", "created_at": 1700000001,
+              "tool_resources": None, "metadata": {"k": "v"}}
+    messages = [
+        {"id": f"msg_{i}", "object": "thread.message", "created_at": 1700000002, "thread_id": "thread_1",
+         "status": "completed", "role": "user" if i % 2 == 0 else "assistant",
+         "content": [{"type": "text", "text": {"value": f"line {i}\nwith newline", "annotations": []}}],
+         "assistant_id": None, "run_id": None, "attachments": [], "metadata": {"i": str(i)},
+         "incomplete_details": None, "completed_at": None, "incomplete_at": None}
+        for i in range(5)
+    ]
+    run = {"id": "run_1", "object": "thread.run", "created_at": 1700000003, "thread_id": "thread_1",
+           "assistant_id": "asst_1", "status": "completed", "parallel_tool_calls": True,
+           "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}, "tools": []}
+    step = {"id": "step_1", "object": "thread.run.step", "created_at": 1700000004,
+            "thread_id": "thread_1", "run_id": "run_1", "assistant_id": "asst_1",
+            "type": "message_creation", "status": "completed",
+            "step_details": {"type": "message_creation", "message_creation": {"message_id": "msg_1"}}}
+    with Store.open(path) as store:
+        store.claim_server("http://127.0.0.1:1/v1", None, None)
+        store.track_threads(["thread_1"], "cli")
+        store.write_page("assistants", assistants, [StateUpdate("assistants", "", "asst_2")])
+        store.write_page("threads", [thread])
+        store.write_page("messages", messages)
+        store.write_page("runs", [run])
+        store.write_page("run_steps", [step])
+        store.mark_deleted("messages", "id = ?", ["msg_4"])
+
+
+def dump(path, bookkeeping=("first_seen_at", "last_seen_at", "deleted_at")):
+    """Every API table as (columns → values) in rowid order, plus the registry and meta."""
+    db = sqlite3.connect(path)
+    db.row_factory = sqlite3.Row
+    out = {}
+    for table in (*API_TABLES, "tracked_threads", "meta"):
+        rows = [dict(r) for r in db.execute(f"SELECT * FROM [{table}] ORDER BY rowid")]
+        out[table] = [{k: v for k, v in r.items() if k not in bookkeeping or table in API_TABLES} for r in rows]
+    db.close()
+    return out
+
+
+def test_export_then_load_into_a_fresh_mirror_gives_the_same_mirror(tmp_path):
+    source, fresh, out = tmp_path / "a.db", tmp_path / "b.db", tmp_path / "export"
+    build_mirror(source)
+    result = CliRunner().invoke(cli, ["export", str(out), "--db", str(source), "--json"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(result.output)
+    assert manifest["tables"]["messages"]["count"] == 5
+    assert manifest["source"]["base_url"] == "http://127.0.0.1:1/v1"
+    assert manifest["format"] == "syncer-export" and manifest["syncer_version"]
+    assert manifest["exported_at"].endswith("Z")
+
+    # Lines are the API objects, nested values as JSON (not JSON text), strings untouched.
+    first = json.loads((out / "assistants.jsonl").read_text().splitlines()[0])
+    assert first["tools"][0]["function"]["name"] == "f"
+    assert first["instructions"] == '["looks like JSON"]'
+    assert first["response_format"] == "auto"
+    assert first["_mirror"]["deleted_at"] is None
+    second = json.loads((out / "assistants.jsonl").read_text().splitlines()[1])
+    assert second["newer_field"] == {"added": "by a newer server"}
+
+    # Owner-only folder and files.
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    for path in out.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+    result = CliRunner().invoke(cli, ["load", str(out), "--db", str(fresh)])
+    assert result.exit_code == 0, result.output
+    assert dump(fresh) == dump(source)
+
+    # Full-text search works on the loaded mirror (the store's triggers saw the rows).
+    db = sqlite3.connect(fresh)
+    hits = db.execute("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'newline'").fetchone()
+    db.close()
+    assert hits == (5,)
+
+    # Loading again changes nothing.
+    result = CliRunner().invoke(cli, ["load", str(out), "--db", str(fresh), "--json"])
+    assert result.exit_code == 0, result.output
+    assert all(c["added"] == c["updated"] == 0 for c in json.loads(result.output)["tables"].values())
+    assert dump(fresh) == dump(source)
+
+
+@pytest.mark.parametrize("tamper", ["edit", "append", "truncate", "delete"])
+def test_a_tampered_export_is_rejected_and_nothing_is_written(tmp_path, tamper):
+    source, fresh, out = tmp_path / "a.db", tmp_path / "b.db", tmp_path / "export"
+    build_mirror(source)
+    assert CliRunner().invoke(cli, ["export", str(out), "--db", str(source)]).exit_code == 0
+    target = out / "messages.jsonl"
+    if tamper == "edit":
+        target.write_text(target.read_text().replace("line 3", "line X"))
+    elif tamper == "append":
+        target.write_text(target.read_text() + target.read_text().splitlines()[0] + "\n")
+    elif tamper == "truncate":
+        target.write_text("\n".join(target.read_text().splitlines()[:2]) + "\n")
+    else:
+        target.unlink()
+    result = CliRunner().invoke(cli, ["load", str(out), "--db", str(fresh)])
+    assert result.exit_code == 1
+    if tamper == "delete":
+        assert result.output == f"Error: {target}: missing (listed in manifest.json)\n"
+    else:
+        assert result.output == (
+            f"Error: {target}: checksum mismatch: the file changed after the export; nothing loaded\n"
+        )
+    assert not fresh.exists()
+
+
+def test_load_keeps_newer_rows_of_an_existing_mirror(tmp_path):
+    source, out = tmp_path / "a.db", tmp_path / "export"
+    build_mirror(source)
+    assert CliRunner().invoke(cli, ["export", str(out), "--db", str(source)]).exit_code == 0
+    with Store.open(source) as store:  # the mirror moves on after the export
+        store.write_page("threads", [{"id": "thread_1", "object": "thread", "created_at": 1700000001,
+                                      "tool_resources": None, "metadata": {"k": "changed"}}])
+    before = dump(source)
+    result = CliRunner().invoke(cli, ["load", str(out), "--db", str(source)])
+    assert result.exit_code == 0, result.output
+    assert dump(source) == before
+
+
+def test_export_refuses_to_overwrite_and_load_refuses_another_servers_export(tmp_path):
+    source, out = tmp_path / "a.db", tmp_path / "export"
+    build_mirror(source)
+    assert CliRunner().invoke(cli, ["export", str(out), "--db", str(source)]).exit_code == 0
+    result = CliRunner().invoke(cli, ["export", str(out), "--db", str(source)])
+    assert result.exit_code == 1
+    assert result.output == f"Error: {out}: already holds an export (use --force to replace it)\n"
+    assert CliRunner().invoke(cli, ["export", str(out), "--db", str(source), "--force"]).exit_code == 0
+
+    other = tmp_path / "other.db"
+    with Store.open(other) as store:
+        store.claim_server("http://127.0.0.1:2/v1", None, None)
+    result = CliRunner().invoke(cli, ["load", str(out), "--db", str(other)])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {other} mirrors base_url 'http://127.0.0.1:2/v1'")
+    assert CliRunner().invoke(cli, ["load", str(out), "--db", str(other), "--force"]).exit_code == 0
+
+
+def test_load_of_a_folder_without_manifest_is_a_one_line_error(tmp_path):
+    (tmp_path / "x").mkdir()
+    result = CliRunner().invoke(cli, ["load", str(tmp_path / "x")])
+    assert result.exit_code == 1
+    assert result.output == f"Error: {tmp_path / 'x'}: no manifest.json (not a syncer export, or an interrupted one)\n"
