@@ -203,6 +203,14 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
     ensure_shape(db)
 
 
+@migration(2, "replay tables: replays, replay_turns")
+def _m002_replay_tables(db: sqlite_utils.Database) -> None:
+    # Owned by `syncer replay` (syncer/replay/records.py); frozen once released.
+    from syncer.replay.records import create_replay_tables
+
+    create_replay_tables(db)
+
+
 def ensure_shape(db: sqlite_utils.Database) -> None:
     """Create whatever part of ``SHAPE`` is missing (tables, columns, indexes, FTS). Idempotent."""
     for name, spec in BOOKKEEPING_TABLES.items():
