@@ -203,7 +203,7 @@ def export_command(directory: str, fmt: str, force: bool, db_path: str, json_: b
     if json_:
         echo_json(result.manifest)
     else:
-        for name, entry in tables.items():
+        for entry in tables.values():
             click.echo(f"{result.directory / entry['file']}\t{entry['count']}")
     objects = sum(e["count"] for n, e in tables.items() if n not in ("tracked_threads", "meta"))
     status(f"Exported {objects:,} API objects from {db_path} to {result.directory}", silent or json_)
@@ -232,3 +232,115 @@ def load(directory: str, force: bool, db_path: str, json_: bool, silent: bool) -
                        f"\tunchanged {counts['unchanged']}")
     added = sum(c["added"] + c["updated"] for c in result.tables.values())
     status(f"Loaded {directory} into {db_path}: {added:,} objects added or updated", silent or json_)
+
+
+@cli.command()
+@click.option("--from", "from_", type=click.Path(dir_okay=False),
+              help="The archive to restore from (default: the mirror given by --db).")
+@click.option("--assistants", "assistants_", is_flag=True, help="Restore assistants.")
+@click.option("--threads", "threads_", is_flag=True, help="Restore every archived thread.")
+@click.option("--thread", "thread_ids", multiple=True, metavar="ID",
+              help="Restore this thread (repeatable).")
+@click.option("--include-deleted", is_flag=True,
+              help="Also restore objects the mirror marked deleted upstream.")
+@click.option("--dry-run", is_flag=True, help="Show what would be created, send no writes.")
+@click.option("-y", "--yes", is_flag=True, help="Restore without asking (required without a terminal).")
+@db_option
+@json_option
+@silent_option
+@connection_options
+def restore(from_: str | None, assistants_: bool, threads_: bool, thread_ids: tuple[str, ...],
+            include_deleted: bool, dry_run: bool, yes: bool, db_path: str, json_: bool,
+            silent: bool, **connection: Any) -> None:
+    """Push archived assistants, threads and messages into the server.
+
+    With no selection flag everything restorable is restored. Ids change; the id map
+    (restore_map in the archive) makes a rerun create nothing twice and finish a restore
+    that was interrupted. Runs and run steps stay in the archive; restored objects link
+    back through metadata syncer:source. What cannot be recreated (image_file ids,
+    attachments, tool_resources) is listed. Exits 1 if anything failed to restore.
+    """
+    from syncer.archive.restore import build_plan, execute, open_mirror
+    from syncer.client import AssistantsClient
+    from syncer.errors import UsageError
+
+    source = from_ or db_path
+    everything = not (assistants_ or threads_ or thread_ids)
+    settings = client_settings(**connection)
+
+    async def run() -> int:
+        conn = open_mirror(source)
+        try:
+            async with AssistantsClient(settings) as client:
+                plan = await build_plan(
+                    conn, client, assistants=everything or assistants_,
+                    threads=everything or threads_, thread_ids=list(thread_ids) or None,
+                    include_deleted=include_deleted)
+                if not json_:
+                    _emit_restore_plan(plan, source, dry_run)
+                if dry_run or not plan.write_requests:
+                    if json_:
+                        echo_json({**plan.summary(), "dry_run": dry_run})
+                    return 0
+                if not yes:
+                    if not sys.stdin.isatty():
+                        raise UsageError("refusing to restore without --yes: stdin is not a terminal")
+                    if not click.confirm("Restore into this server?", err=True):
+                        status("Restore cancelled; nothing created.")
+                        return 1
+                report = await execute(conn, client, plan, progress=lambda line: status(line, silent))
+        finally:
+            conn.close()
+        if json_:
+            echo_json(report.as_dict())
+        else:
+            for line in report.errors:
+                click.echo(f"Error: {line}", err=True)
+            created = report.created
+            _emit_not_restorable(plan, click.echo)
+            for orphan in plan.possible_orphans:
+                click.echo(f"Possible orphan: {orphan} (an interrupted restore may have left a copy)")
+            click.echo(f"Created {created['assistants']} assistants, {created['threads']} threads, "
+                       f"{created['messages']} messages in {plan.target} "
+                       f"({report.requests} requests).")
+        return 1 if report.errors else 0
+
+    sys.exit(asyncio.run(run()))
+
+
+def _emit_not_restorable(plan: Any, out: Callable[[str], Any]) -> None:
+    if plan.skipped:
+        out(f"Not restorable ({len(plan.skipped)}):")
+        for item in plan.skipped:
+            out(f"  - {item.line()}")
+
+
+def _emit_restore_plan(plan: Any, source: str, dry_run: bool) -> None:
+    """The plan on stdout for a dry run (it is the data asked for), else on stderr."""
+    out = functools.partial(click.echo, err=not dry_run)
+    summary = plan.summary()
+    threads, requests = summary["threads"], summary["requests"]
+    out(f"Restore from {source} into {plan.target}:")
+    out(f"  assistants: {len(plan.assistants_new)} to create, {len(plan.assistants_found)} already there")
+    out(f"  threads:    {threads['create']} to create, {threads['resume']} to finish, "
+        f"{threads['already']} already there")
+    out(f"  messages:   {plan.messages_to_create} to create")
+    if plan.not_selected_deleted:
+        out(f"  {plan.not_selected_deleted} objects deleted upstream left out (--include-deleted)")
+    if dry_run:
+        for obj, _body in plan.assistants_new:
+            out(f"  + assistant {obj['id']} ({obj.get('name') or 'unnamed'})")
+        for thread in plan.threads:
+            if thread.status != "done":
+                verb = "+" if thread.status == "new" else "~"
+                out(f"  {verb} thread {thread.source['id']} ({thread.remaining} messages)")
+    for orphan in plan.possible_orphans:
+        out(f"Warning: {orphan}: an earlier restore was interrupted while creating it; a copy "
+            "may exist on the target without being recorded (possible orphan)")
+    if plan.skipped and dry_run:
+        _emit_not_restorable(plan, out)
+    elif plan.skipped:
+        out(f"  {len(plan.skipped)} parts cannot be restored (listed in the report)")
+    out(f"{requests['writes']} create requests "
+        f"({requests['lookups']} lookup requests made to plan)"
+        + (" — dry run, nothing created." if dry_run else ""))

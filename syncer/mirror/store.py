@@ -211,6 +211,19 @@ def _m002_replay_tables(db: sqlite_utils.Database) -> None:
     create_replay_tables(db)
 
 
+@migration(3, "restore_map: archived ids to the ids restore created on a target server")
+def _m003_restore_map(db: sqlite_utils.Database) -> None:
+    # Owned by `syncer restore` (syncer/archive/restore.py). status: pending (the create may
+    # have been sent), created (thread made, messages under way), done. kind: assistant,
+    # thread, message; target: the server's base URL (plus organisation/project).
+    db["restore_map"].create(
+        {"kind": str, "source_id": str, "target": str, "target_id": str, "status": str,
+         "updated_at": str},
+        pk=("kind", "source_id", "target"),
+        if_not_exists=True,
+    )
+
+
 def ensure_shape(db: sqlite_utils.Database) -> None:
     """Create whatever part of ``SHAPE`` is missing (tables, columns, indexes, FTS). Idempotent."""
     for name, spec in BOOKKEEPING_TABLES.items():

@@ -1,0 +1,495 @@
+"""Pushing archived assistants, threads and messages from a mirror into a server.
+
+Ids change on restore, so every object restored is recorded in the source mirror's
+``restore_map`` table (kind, source id, target server, target id, status). That map makes a
+restore idempotent (a second run creates nothing) and resumable (a killed run picks up where
+it stopped):
+
+- assistants carry ``syncer:source`` in their metadata, so one listing of the target finds
+  any assistant created in the instant before a kill, even if the map never heard of it;
+- a thread's *intent* is recorded (status ``pending``) before it is created. Threads cannot
+  be listed, so a pending intent found by the next run means a thread may have been created
+  and lost: it is reported as a possible orphan (at most one per kill, since threads are
+  restored one at a time) and created again;
+- messages are created in order, and a resumed thread's messages are listed on the target
+  first, so a message created just before a kill is counted, never sent twice.
+
+Runs and run steps cannot be recreated through the API: they stay in the archive, and the
+restored thread links back to its original through ``syncer:source``. Parts the target
+cannot get back (``image_file`` ids, attachments, ``tool_resources``, file annotations,
+refusals) are listed in the report rather than dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from syncer.errors import (
+    APIError,
+    AuthenticationError,
+    MirrorError,
+    PermissionDeniedError,
+    UsageError,
+)
+
+SOURCE_KEY = "syncer:source"
+MAX_METADATA_PAIRS = 16  # the API's limit (syncer.models.MAX_METADATA_PAIRS)
+
+# Configuration fields an assistant is created with; everything else it has is server-made.
+ASSISTANT_FIELDS = (
+    "model", "name", "description", "instructions", "tools", "metadata",
+    "temperature", "top_p", "response_format", "reasoning_effort",
+)
+# Top-level fields the mirror keeps as JSON text.
+NESTED = ("tools", "tool_resources", "metadata", "response_format", "content", "attachments")
+
+Progress = Callable[[str], None]
+
+
+# --- reading the mirror ----------------------------------------------------------------------
+
+
+def _value(raw: Any) -> Any:
+    """A nested API value: the mirror stores it as JSON text (``response_format`` may be "auto")."""
+    if isinstance(raw, str) and raw[:1] in ("{", "["):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    return raw
+
+
+def _decode(row: sqlite3.Row) -> dict[str, Any]:
+    obj = dict(row)
+    for name in NESTED:
+        if name in obj:
+            obj[name] = _value(obj[name])
+    return obj
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+    ).fetchone() is not None
+
+
+def _rows(conn: sqlite3.Connection, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+    return [_decode(row) for row in conn.execute(sql, tuple(params))]
+
+
+def open_mirror(path: str) -> sqlite3.Connection:
+    """The source mirror, upgraded by the store's migrations (``restore_map`` is one of them).
+
+    The connection is autocommit: each ``restore_map`` write is on disk before the next
+    request goes out.
+    """
+    from pathlib import Path
+
+    from syncer.mirror.store import Store
+
+    if not Path(path).is_file():
+        raise MirrorError(f"{path}: no mirror here (give the archive with --from or --db)")
+    store = Store.open(path, create=True)
+    conn = store.db.conn
+    conn.row_factory = sqlite3.Row
+    if not _has_table(conn, "restore_map"):
+        store.close()
+        raise MirrorError(f"{path}: has no restore_map table (this syncer's migrations are incomplete)")
+    return conn
+
+
+# --- what can be recreated ---------------------------------------------------------------------
+
+
+@dataclass
+class Skipped:
+    """Something in the archive the target cannot get back."""
+
+    kind: str  # assistant | thread | message
+    source_id: str
+    what: str
+    thread_id: str | None = None
+
+    def line(self) -> str:
+        where = f"{self.kind} {self.source_id}"
+        if self.thread_id:
+            where += f" (thread {self.thread_id})"
+        return f"{where}: {self.what} not restored"
+
+
+def _with_source(metadata: Any, source_id: str) -> tuple[dict[str, str], bool]:
+    """The metadata to send, with ``syncer:source`` when the 16-pair limit leaves room."""
+    meta = dict(metadata or {}) if isinstance(metadata, dict) else {}
+    if SOURCE_KEY in meta or len(meta) < MAX_METADATA_PAIRS:
+        meta[SOURCE_KEY] = source_id
+        return meta, True
+    return meta, False
+
+
+def _tool_resources_lost(resources: Any) -> str | None:
+    """A description of the files/vector stores a ``tool_resources`` refers to, if any."""
+    if not isinstance(resources, dict):
+        return None
+    parts = []
+    for tool, value in sorted(resources.items()):
+        if not isinstance(value, dict):
+            continue
+        for key, ids in sorted(value.items()):
+            if isinstance(ids, list) and ids:
+                parts.append(f"{tool}.{key} [{', '.join(map(str, ids))}]")
+            elif key == "vector_stores" and ids:
+                parts.append(f"{tool}.{key}")
+    return f"tool_resources {'; '.join(parts)}" if parts else None
+
+
+def assistant_body(obj: dict[str, Any]) -> tuple[dict[str, Any], list[str], bool]:
+    """The create request for an archived assistant, what it loses, and whether it is tagged."""
+    body = {name: obj[name] for name in ASSISTANT_FIELDS if obj.get(name) is not None}
+    body["metadata"], tagged = _with_source(obj.get("metadata"), obj["id"])
+    lost = [lost for lost in [_tool_resources_lost(obj.get("tool_resources"))] if lost]
+    if not tagged:
+        lost.append(f"link to the source ({SOURCE_KEY}: metadata already has 16 pairs)")
+    return body, lost, tagged
+
+
+def thread_body(obj: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The create request for an archived thread (metadata only) and what it loses."""
+    metadata, tagged = _with_source(obj.get("metadata"), obj["id"])
+    lost = [lost for lost in [_tool_resources_lost(obj.get("tool_resources"))] if lost]
+    if not tagged:
+        lost.append(f"link to the source ({SOURCE_KEY}: metadata already has 16 pairs)")
+    return {"metadata": metadata}, lost
+
+
+def message_body(obj: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str]]:
+    """The create request for an archived message (None when nothing of it can be sent)."""
+    parts: list[dict[str, Any]] = []
+    lost: list[str] = []
+    for part in obj.get("content") or []:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text":
+            text = part.get("text") or {}
+            parts.append({"type": "text", "text": text.get("value", "")})
+            annotations = text.get("annotations") or []
+            if annotations:
+                files = sorted({
+                    str((a.get(a.get("type", "")) or {}).get("file_id"))
+                    for a in annotations if isinstance(a, dict)
+                })
+                lost.append(f"{len(annotations)} text annotation(s) [{', '.join(files)}]")
+        elif kind == "image_url":
+            parts.append({"type": "image_url", "image_url": part.get("image_url")})
+        elif kind == "image_file":
+            file_id = (part.get("image_file") or {}).get("file_id")
+            lost.append(f"image_file part [{file_id}]")
+        elif kind == "refusal":
+            lost.append("refusal part")
+        else:
+            lost.append(f"{kind or 'unknown'} part")
+    attachments = obj.get("attachments") or []
+    if attachments:
+        ids = ", ".join(str(a.get("file_id")) for a in attachments if isinstance(a, dict))
+        lost.append(f"attachments [{ids}]")
+    if not parts:
+        lost.append("the whole message (no text or image_url content to send)")
+        return None, lost
+    metadata, _ = _with_source(obj.get("metadata"), obj["id"])
+    # One text part goes as a plain string: the form every Assistants server accepts.
+    content: Any = parts[0]["text"] if len(parts) == 1 and parts[0]["type"] == "text" else parts
+    return {"role": obj.get("role") or "user", "content": content, "metadata": metadata}, lost
+
+
+# --- the plan ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ThreadPlan:
+    """One archived thread: what is already on the target and what remains to send."""
+
+    source: dict[str, Any]
+    body: dict[str, Any]
+    messages: list[tuple[str, dict[str, Any]]]  # (source message id, create body), in order
+    target_id: str | None = None  # set when the thread exists on the target already
+    done_messages: int = 0  # messages already on the target
+    status: str = "new"  # new | resume | done
+
+    @property
+    def remaining(self) -> int:
+        return len(self.messages) - self.done_messages
+
+
+@dataclass
+class RestorePlan:
+    """Everything a restore would do, computed from the mirror, the map and read-only lookups."""
+
+    target: str
+    assistants_new: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    assistants_found: list[tuple[str, str, str]] = field(default_factory=list)  # src, tgt, how
+    threads: list[ThreadPlan] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    possible_orphans: list[str] = field(default_factory=list)
+    not_selected_deleted: int = 0
+    lookup_requests: int = 0
+
+    @property
+    def threads_new(self) -> list[ThreadPlan]:
+        return [t for t in self.threads if t.status == "new"]
+
+    @property
+    def messages_to_create(self) -> int:
+        return sum(t.remaining for t in self.threads if t.status != "done")
+
+    @property
+    def write_requests(self) -> int:
+        return len(self.assistants_new) + len(self.threads_new) + self.messages_to_create
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "assistants": {"create": len(self.assistants_new), "already": len(self.assistants_found)},
+            "threads": {
+                "create": len(self.threads_new),
+                "resume": sum(t.status == "resume" for t in self.threads),
+                "already": sum(t.status == "done" for t in self.threads),
+            },
+            "messages": {"create": self.messages_to_create},
+            "requests": {"writes": self.write_requests, "lookups": self.lookup_requests},
+            "possible_orphans": list(self.possible_orphans),
+            "not_restorable": [s.line() for s in self.skipped],
+            "skipped_deleted": self.not_selected_deleted,
+        }
+
+
+def target_key(settings: Any) -> str:
+    """How the map names a target server: its base URL, plus organisation/project if set."""
+    key = str(settings.base_url).rstrip("/")
+    if getattr(settings, "organization", None):
+        key += f" org={settings.organization}"
+    if getattr(settings, "project", None):
+        key += f" project={settings.project}"
+    return key
+
+
+def _map(conn: sqlite3.Connection, kind: str, target: str) -> dict[str, sqlite3.Row]:
+    return {
+        row["source_id"]: row
+        for row in conn.execute(
+            "SELECT * FROM restore_map WHERE kind = ? AND target = ?", (kind, target)
+        )
+    }
+
+
+def _record(conn: sqlite3.Connection, kind: str, source_id: str, target: str,
+            target_id: str | None, status: str) -> None:
+    # Autocommit: the map is on disk before the next request goes out.
+    conn.execute(
+        "INSERT INTO restore_map (kind, source_id, target, target_id, status, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kind, source_id, target) DO UPDATE SET "
+        "target_id = excluded.target_id, status = excluded.status, updated_at = excluded.updated_at",
+        (kind, source_id, target, target_id, status, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
+    )
+
+
+def _selected_threads(conn: sqlite3.Connection, thread_ids: list[str] | None,
+                      include_deleted: bool) -> tuple[list[dict[str, Any]], int]:
+    if thread_ids:
+        rows = []
+        for thread_id in thread_ids:
+            found = _rows(conn, "SELECT * FROM threads WHERE id = ?", (thread_id,))
+            if not found:
+                raise UsageError(f"{thread_id}: no such thread in the mirror")
+            rows.extend(found)
+        return rows, 0
+    rows = _rows(conn, "SELECT * FROM threads ORDER BY created_at, rowid")
+    kept = [r for r in rows if include_deleted or not r.get("deleted_at")]
+    return kept, len(rows) - len(kept)
+
+
+def _messages(conn: sqlite3.Connection, thread_id: str) -> list[dict[str, Any]]:
+    # created_at has one-second resolution: ties keep the mirror's insertion order, which is
+    # the server's order because sync pages messages oldest first.
+    return _rows(
+        conn,
+        "SELECT * FROM messages WHERE thread_id = ? AND deleted_at IS NULL ORDER BY created_at, rowid",
+        (thread_id,),
+    )
+
+
+async def _target_assistants(client: Any, plan: RestorePlan) -> tuple[set[str], dict[str, str]]:
+    """Ids of the target's assistants, and source id → target id through ``syncer:source``."""
+    ids: set[str] = set()
+    by_source: dict[str, str] = {}
+    async for page in client.pages("/assistants", order="asc", limit=100):
+        plan.lookup_requests += 1
+        for item in page.data:
+            ids.add(item["id"])
+            source = (item.get("metadata") or {}).get(SOURCE_KEY)
+            if source and source not in by_source:  # oldest wins if duplicates exist
+                by_source[source] = item["id"]
+    return ids, by_source
+
+
+async def build_plan(
+    conn: sqlite3.Connection,
+    client: Any,
+    *,
+    assistants: bool = True,
+    threads: bool = True,
+    thread_ids: list[str] | None = None,
+    include_deleted: bool = False,
+) -> RestorePlan:
+    """What a restore into the client's server would do. Sends only read requests."""
+    plan = RestorePlan(target=target_key(client.settings))
+    target = plan.target
+
+    if assistants:
+        mapped = _map(conn, "assistant", target)
+        existing, by_source = await _target_assistants(client, plan)
+        rows = _rows(conn, "SELECT * FROM assistants ORDER BY created_at, rowid")
+        for obj in rows:
+            if obj.get("deleted_at") and not include_deleted:
+                plan.not_selected_deleted += 1
+                continue
+            body, lost, tagged = assistant_body(obj)
+            plan.skipped.extend(Skipped("assistant", obj["id"], what) for what in lost)
+            row = mapped.get(obj["id"])
+            if row is not None and row["status"] == "done" and row["target_id"] in existing:
+                plan.assistants_found.append((obj["id"], row["target_id"], "map"))
+            elif obj["id"] in by_source:
+                plan.assistants_found.append((obj["id"], by_source[obj["id"]], SOURCE_KEY))
+            else:
+                if row is not None and row["status"] == "pending" and not tagged:
+                    plan.possible_orphans.append(f"assistant {obj['id']}")
+                plan.assistants_new.append((obj, body))
+
+    if threads or thread_ids:
+        mapped = _map(conn, "thread", target)
+        rows, deleted = _selected_threads(conn, thread_ids, include_deleted)
+        plan.not_selected_deleted += deleted
+        for obj in rows:
+            body, lost = thread_body(obj)
+            plan.skipped.extend(Skipped("thread", obj["id"], what) for what in lost)
+            messages = []
+            for message in _messages(conn, obj["id"]):
+                mbody, mlost = message_body(message)
+                plan.skipped.extend(
+                    Skipped("message", message["id"], what, thread_id=obj["id"]) for what in mlost
+                )
+                if mbody is not None:
+                    messages.append((message["id"], mbody))
+            thread = ThreadPlan(source=obj, body=body, messages=messages)
+            row = mapped.get(obj["id"])
+            if row is not None and row["target_id"]:
+                thread.target_id = row["target_id"]
+                if row["status"] == "done":
+                    thread.status, thread.done_messages = "done", len(messages)
+                else:
+                    thread.status = "resume"
+                    thread.done_messages = await _count_restored(client, plan, thread)
+            elif row is not None and row["status"] == "pending":
+                plan.possible_orphans.append(f"thread {obj['id']}")
+            plan.threads.append(thread)
+    return plan
+
+
+async def _count_restored(client: Any, plan: RestorePlan, thread: ThreadPlan) -> int:
+    """How many of the thread's messages are on the target already (they go in order)."""
+    count = 0
+    async for page in client.pages(f"/threads/{thread.target_id}/messages", order="asc", limit=100):
+        plan.lookup_requests += 1
+        for item in page.data:
+            source = (item.get("metadata") or {}).get(SOURCE_KEY)
+            expected = thread.messages[count][0] if count < len(thread.messages) else None
+            if expected is None or (source is not None and source != expected):
+                raise MirrorError(
+                    f"thread {thread.source['id']}: its copy {thread.target_id} on the target has "
+                    f"messages this restore did not send ({item['id']}); not touching it"
+                )
+            count += 1
+    return count
+
+
+# --- doing it --------------------------------------------------------------------------------------
+
+
+@dataclass
+class RestoreReport:
+    """What a restore did."""
+
+    plan: RestorePlan
+    created: dict[str, int] = field(default_factory=lambda: {"assistants": 0, "threads": 0, "messages": 0})
+    errors: list[str] = field(default_factory=list)
+    ids: dict[str, str] = field(default_factory=dict)  # source id → target id
+    requests: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.plan.summary(), "created": dict(self.created), "errors": list(self.errors),
+                "ids": dict(self.ids), "requests_sent": self.requests}
+
+
+async def execute(
+    conn: sqlite3.Connection, client: Any, plan: RestorePlan, progress: Progress | None = None
+) -> RestoreReport:
+    """Carry out a plan: create what is missing, recording every step in ``restore_map``.
+
+    An error on one thread is reported and the rest go on; a 401/403 stops everything.
+    """
+    report = RestoreReport(plan=plan)
+    say = progress or (lambda _message: None)
+    target = plan.target
+    start = client.requests_sent
+
+    for source, target_id, _how in plan.assistants_found:
+        _record(conn, "assistant", source, target, target_id, "done")
+        report.ids[source] = target_id
+    for obj, body in plan.assistants_new:
+        try:
+            _record(conn, "assistant", obj["id"], target, None, "pending")
+            created = await client.request("POST", "/assistants", json=body)
+            _record(conn, "assistant", obj["id"], target, created["id"], "done")
+            report.ids[obj["id"]] = created["id"]
+            report.created["assistants"] += 1
+            say(f"assistant {obj['id']} → {created['id']}")
+        except (AuthenticationError, PermissionDeniedError):
+            raise
+        except APIError as error:
+            report.errors.append(f"assistant {obj['id']}: {error}")
+
+    for thread in plan.threads:
+        try:
+            await _restore_thread(conn, client, target, thread, report, say)
+        except (AuthenticationError, PermissionDeniedError):
+            raise
+        except (APIError, MirrorError) as error:
+            report.errors.append(f"thread {thread.source['id']}: {error}")
+    report.requests = client.requests_sent - start
+    return report
+
+
+async def _restore_thread(conn: sqlite3.Connection, client: Any, target: str, thread: ThreadPlan,
+                          report: RestoreReport, say: Progress) -> None:
+    source_id = thread.source["id"]
+    if thread.status == "done":
+        report.ids[source_id] = thread.target_id or ""
+        return
+    if thread.target_id is None:
+        # The intent goes to disk first: if we die between the create and the next write,
+        # the next run sees "pending" and reports the thread it cannot find as a possible orphan.
+        _record(conn, "thread", source_id, target, None, "pending")
+        created = await client.request("POST", "/threads", json=thread.body)
+        thread.target_id = created["id"]
+        _record(conn, "thread", source_id, target, thread.target_id, "created")
+        report.created["threads"] += 1
+    report.ids[source_id] = thread.target_id
+    for message_id, body in thread.messages[thread.done_messages:]:
+        created = await client.request("POST", f"/threads/{thread.target_id}/messages", json=body)
+        _record(conn, "message", message_id, target, created["id"], "done")
+        thread.done_messages += 1
+        report.created["messages"] += 1
+    _record(conn, "thread", source_id, target, thread.target_id, "done")
+    say(f"thread {source_id} → {thread.target_id} ({len(thread.messages)} messages)")
