@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from syncer import streaming
 from syncer.errors import (
@@ -81,10 +81,20 @@ def dump_body(body: Body | None) -> dict[str, Any]:
 
 
 def _parse(model_name: str, data: dict[str, Any]) -> Any:
+    """``data`` as a ``syncer.models`` object; a malformed object is an APIResponseError."""
     # Imported on use: syncer.models is large and the client's core does not need it.
     from syncer import models
 
-    return getattr(models, model_name).model_validate(data)
+    try:
+        return getattr(models, model_name).model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(object)"
+        raise APIResponseError(
+            f"the server's {model_name} object (id {data.get('id')!r}) does not match the API: "
+            f"{where}: {first['msg']}"
+            + (f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else "")
+        ) from None
 
 
 class AssistantsClient:
