@@ -1,0 +1,183 @@
+"""Everything every /v1 request goes through before its handler, as one ASGI middleware.
+
+In order: request counters, latency, fault injection (before the request has any effect),
+the API key, the ``OpenAI-Beta`` header. Every response (also outside /v1) gets the real
+service's headers: ``x-request-id: req_…``, ``openai-processing-ms``, ``openai-organization``,
+``openai-version`` and the ``x-ratelimit-*`` family.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import secrets
+import time
+from typing import TYPE_CHECKING
+
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from syncer.emulator.errors import ApiError
+from syncer.emulator.faults import DroppedConnection, Fault
+
+if TYPE_CHECKING:
+    from syncer.emulator.app import Emulator
+
+ORGANIZATION = "syncer-emulator"
+MISSING_KEY = (
+    "You didn't provide an API key. You need to provide your API key in an Authorization header "
+    "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank "
+    "username) if you're accessing the API from your browser and are prompted for a username and "
+    "password. You can obtain an API key from https://platform.openai.com/account/api-keys."
+)
+MISSING_BETA = (
+    "You must provide the 'OpenAI-Beta' header to access the Assistants API. Please try again by "
+    "setting the header 'OpenAI-Beta: assistants=v2'."
+)
+RATE_LIMITS = {"requests": 10_000, "tokens": 30_000_000}
+
+
+class EmulatorMiddleware:
+    """Counters, latency, faults, auth and the real service's response headers."""
+
+    def __init__(self, app: ASGIApp, emulator: Emulator):
+        self.app = app
+        self.emulator = emulator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = "req_" + secrets.token_hex(16)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                elapsed = max(1, round((time.perf_counter() - started) * 1000))
+                headers = list(message.get("headers", []))
+                for name, value in _standard_headers(request_id, elapsed).items():
+                    headers.append((name.encode(), value.encode()))
+                message = {**message, "headers": headers}
+                self.emulator.stats.statuses[message["status"]] += 1
+            await send(message)
+
+        path: str = scope["path"]
+        if not (path == "/v1" or path.startswith("/v1/")):
+            await self.app(scope, receive, send_with_headers)
+            return
+
+        emulator = self.emulator
+        method = scope["method"]
+        is_write = method in ("POST", "DELETE")
+        emulator.stats.count(method, self._route(scope), is_write)
+        if emulator.config.latency_ms:
+            await asyncio.sleep(emulator.config.latency_ms / 1000)
+        fault = emulator.faults.decide(is_write)
+        if fault is not None:
+            emulator.stats.faults += 1
+            await _answer_fault(fault, send_with_headers)
+            return
+        problem = self._check_headers(scope)
+        if problem is not None:
+            await _send_error(problem, send_with_headers)
+            return
+        await self.app(scope, receive, send_with_headers)
+
+    def _route(self, scope: Scope) -> str:
+        """The route template (``/v1/threads/{thread_id}``) a request matches, for counters."""
+        for route in self.emulator.routes:
+            match, _ = route.matches(scope)
+            if match is not Match.NONE:
+                return route.path  # type: ignore[attr-defined, no-any-return]
+        return "(no route)"
+
+    def _check_headers(self, scope: Scope) -> ApiError | None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        auth = headers.get("authorization", "")
+        scheme, _, key = auth.partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            return ApiError(401, MISSING_KEY)
+        expected = self.emulator.config.api_key
+        if expected is not None and not secrets.compare_digest(key.encode(), expected.encode()):
+            return ApiError(
+                401,
+                f"Incorrect API key provided: {mask_key(key)}. You can find your API key at "
+                "https://platform.openai.com/account/api-keys.",
+                code="invalid_api_key",
+            )
+        beta = headers.get("openai-beta")
+        if beta is None:
+            return ApiError(400, MISSING_BETA, code="invalid_beta")
+        if "assistants=v2" not in [part.strip() for part in beta.split(",")]:
+            return ApiError(
+                400,
+                f"Invalid value for 'OpenAI-Beta' header: '{beta[:40]}'. This server serves the "
+                "Assistants API v2: set the header 'OpenAI-Beta: assistants=v2'.",
+                code="invalid_beta",
+            )
+        return None
+
+
+def mask_key(key: str) -> str:
+    """A key as error messages may show it: never whole, at most its first 3 and last 4 characters."""
+    if len(key) < 12:
+        return "*" * len(key)
+    return key[:3] + "*" * (len(key) - 7) + key[-4:]
+
+
+def _standard_headers(request_id: str, elapsed_ms: int) -> dict[str, str]:
+    headers = {
+        "x-request-id": request_id,
+        "openai-processing-ms": str(elapsed_ms),
+        "openai-organization": ORGANIZATION,
+        "openai-version": "2020-10-01",
+    }
+    for kind, limit in RATE_LIMITS.items():
+        headers[f"x-ratelimit-limit-{kind}"] = str(limit)
+        headers[f"x-ratelimit-remaining-{kind}"] = str(limit - 1)
+        headers[f"x-ratelimit-reset-{kind}"] = "1s" if kind == "requests" else "0s"
+    return headers
+
+
+async def _send_error(error: ApiError, send: Send) -> None:
+    body = json.dumps(error.body()).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _answer_fault(fault: Fault, send: Send) -> None:
+    if fault.kind == "drop":
+        await send({
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", b"2048")],
+        })
+        await send({"type": "http.response.body", "body": b'{"id": "', "more_body": True})
+        raise DroppedConnection("the emulator dropped the connection (fault injection)")
+    if fault.kind == "429":
+        error = ApiError(
+            429,
+            f"Rate limit reached for requests in organization {ORGANIZATION} on requests per min "
+            f"(RPM): Limit {RATE_LIMITS['requests']}, Used {RATE_LIMITS['requests']}, Requested 1. "
+            f"Please try again in {fault.retry_after_ms}ms.",
+            type="requests",
+            code="rate_limit_exceeded",
+            headers={
+                "retry-after-ms": str(fault.retry_after_ms),
+                "retry-after": str(math.ceil(fault.retry_after_ms / 1000)),
+            },
+        )
+    elif fault.kind == "503":
+        error = ApiError(503, "The engine is currently overloaded, please try again later.",
+                         type="server_error")
+    else:
+        error = ApiError(
+            500,
+            "The server had an error while processing your request. Sorry about that!",
+            type="server_error",
+        )
+    await _send_error(error, send)

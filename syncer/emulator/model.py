@@ -1,0 +1,202 @@
+"""The emulator's deterministic model.
+
+A run's reply is a pure function of
+
+    (model, instructions, [(role, text) for each thread message], [submitted tool outputs])
+
+and of nothing else — not ids, not timestamps — so the same conversation in another thread
+(or on another day, or in a replay) gets the same reply, byte for byte.
+
+The inputs are serialised canonically and hashed (SHA-256); the digest seeds a stream of
+words (SHA-256 in counter mode, so the result never depends on Python's ``random``), which
+become three to five sentences. Any change of any input gives a different digest and hence
+different words throughout, so similarity scores see the change (a character-level ratio
+between two replies drops far below 0.8), not only a checksum inside the text.
+
+Tool calls: when the thread's last message is a user message that mentions ``@name`` for a
+function tool of the run, optionally followed by a JSON object of arguments
+(``@get_weather {"city": "Paris"}``), the run calls that function instead of replying. Several
+mentions give parallel calls (only the first when ``parallel_tool_calls`` is false). Once the
+outputs are submitted, the reply ends with each output verbatim.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+MENTION = re.compile(r"@([a-zA-Z0-9_-]{1,64})")
+
+# Plain words only (no punctuation), so sentences read as text and diff cleanly.
+_WORD_LIST = (
+    "account action active adapt advice agent align amber answer anchor april archive "
+    "arrow aspect assist atlas audit autumn balance banner basis beacon bridge brief budget "
+    "cable canvas carbon castle cedar center change channel chapter circle claim clear "
+    "client cloud cobalt column comet common context copper corner cotton counter course "
+    "crystal current cycle daily data debate delta design detail direct domain draft "
+    "during eager early echo effort elder ember engine entry equal event exact factor "
+    "falcon feature field filter final fluent focus forest format frame future garden "
+    "gather gentle glacier global golden graph guide harbor harvest heavy helpful hidden "
+    "honest horizon idea impact index inner insight island issue journal junior kernel "
+    "kindle ladder lantern layer ledger level light linear little logic lunar margin "
+    "marble matter meadow measure memory method middle mirror modest moment motion native "
+    "network neutral noble normal number object ocean offer online open option orbit "
+    "origin output owner packet palace panel paper parcel pattern pepper period pilot "
+    "planet plenty pocket policy portal praise prime prism profile prompt proper public "
+    "pulse quarter quiet radar random rapid rather reason record region relay remote "
+    "report result ribbon river rocket rough route safety sample season second select "
+    "signal silver simple single sketch solid source spring stable status steady stone "
+    "story stream strong studio summer summit survey switch symbol system table target "
+    "temple tender thread timber token topic tower trace track travel tribute triple "
+    "tunnel update useful valley value vector velvet version vessel visual volume wander "
+    "water window winter wisdom wonder yellow zenith"
+)
+WORDS = tuple(_WORD_LIST.split())
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """A submitted tool output, as the model sees it."""
+
+    name: str
+    arguments: str
+    output: str
+
+
+@dataclass(frozen=True)
+class ToolCallRequest:
+    """A function call the model asks for (the run gives it an id)."""
+
+    name: str
+    arguments: str  # a JSON object as a string
+
+
+def reply(
+    model: str,
+    instructions: str,
+    messages: Sequence[tuple[str, str]],
+    tool_results: Sequence[ToolResult] = (),
+) -> str:
+    """The assistant's reply: deterministic, and different whenever any input differs."""
+    digest = _digest(model, instructions, messages, tool_results)
+    words = _word_stream(digest)
+    lengths = _number_stream(digest)
+    sentences = []
+    for _ in range(3 + next(lengths) % 3):
+        count = 6 + next(lengths) % 9
+        chosen = [next(words) for _ in range(count)]
+        sentences.append(" ".join(chosen).capitalize() + ".")
+    text = " ".join(sentences)
+    if tool_results:
+        lines = [f"- {result.name}: {result.output}" for result in tool_results]
+        text += "\n\nTool results:\n" + "\n".join(lines)
+    return text
+
+
+def tool_calls(
+    last_message: tuple[str, str] | None,
+    function_names: Sequence[str],
+    *,
+    parallel: bool = True,
+    tool_choice: Any = "auto",
+) -> list[ToolCallRequest]:
+    """The function calls a run must make before replying (empty: reply right away).
+
+    ``last_message`` is the thread's last (role, text). ``tool_choice`` ``"none"`` forbids
+    calls; ``"required"`` or a named function forces one even without a mention
+    (arguments ``{}``).
+    """
+    if tool_choice == "none" or not function_names:
+        return []
+    known = set(function_names)
+    calls: list[ToolCallRequest] = []
+    if last_message is not None and last_message[0] == "user":
+        calls = [call for call in _mentions(last_message[1]) if call.name in known]
+    forced = _forced_function(tool_choice, function_names)
+    if forced is not None and not any(call.name == forced for call in calls):
+        calls = [ToolCallRequest(forced, "{}"), *calls]
+    if forced is not None:
+        calls = [call for call in calls if call.name == forced]
+    if not parallel:
+        calls = calls[:1]
+    return calls
+
+
+def count_tokens(text: str) -> int:
+    """A stable token estimate (about four characters a token, like English text)."""
+    return math.ceil(len(text) / 4) if text else 0
+
+
+def prompt_tokens(instructions: str, messages: Sequence[tuple[str, str]]) -> int:
+    return count_tokens(instructions) + sum(count_tokens(text) + 4 for _, text in messages)
+
+
+def _forced_function(tool_choice: Any, function_names: Sequence[str]) -> str | None:
+    if tool_choice == "required":
+        return function_names[0]
+    if isinstance(tool_choice, dict) and tool_choice.get("type") == "function":
+        name = (tool_choice.get("function") or {}).get("name")
+        return name if name in function_names else None
+    return None
+
+
+def _mentions(text: str) -> Iterator[ToolCallRequest]:
+    """``@name`` mentions with their optional JSON-object arguments, in order."""
+    decoder = json.JSONDecoder()
+    for match in MENTION.finditer(text):
+        # Require the @ to start a word, so e-mail addresses are not calls.
+        if match.start() > 0 and (text[match.start() - 1].isalnum() or text[match.start() - 1] == "_"):
+            continue
+        arguments: dict[str, Any] = {}
+        rest = text[match.end():]
+        stripped = rest.lstrip()
+        if stripped.startswith("{"):
+            try:
+                value, _ = decoder.raw_decode(stripped)
+            except json.JSONDecodeError:
+                value = None
+            if isinstance(value, dict):
+                arguments = value
+        yield ToolCallRequest(match.group(1), json.dumps(arguments, ensure_ascii=False))
+
+
+def _digest(
+    model: str,
+    instructions: str,
+    messages: Sequence[tuple[str, str]],
+    tool_results: Sequence[ToolResult],
+) -> bytes:
+    canonical = json.dumps(
+        {
+            "model": model,
+            "instructions": instructions,
+            "messages": [[role, text] for role, text in messages],
+            "tool_results": [[r.name, r.arguments, r.output] for r in tool_results],
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).digest()
+
+
+def _blocks(digest: bytes, label: bytes) -> Iterator[bytes]:
+    counter = 0
+    while True:
+        yield hashlib.sha256(digest + label + counter.to_bytes(8, "big")).digest()
+        counter += 1
+
+
+def _word_stream(digest: bytes) -> Iterator[str]:
+    for block in _blocks(digest, b"words"):
+        for i in range(0, len(block), 2):
+            yield WORDS[int.from_bytes(block[i : i + 2], "big") % len(WORDS)]
+
+
+def _number_stream(digest: bytes) -> Iterator[int]:
+    for block in _blocks(digest, b"numbers"):
+        yield from block

@@ -1,0 +1,122 @@
+"""Serving the emulator with uvicorn: in a background thread (tests, demo) or in the foreground.
+
+    with running_server(EmulatorConfig(run_ms=20)) as server:
+        openai.OpenAI(base_url=server.base_url, api_key="sk-test")
+        server.stats()
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
+
+from syncer.emulator.app import Emulator, create_app
+from syncer.emulator.config import EmulatorConfig
+from syncer.emulator.faults import DroppedConnection
+from syncer.errors import SyncerError
+
+
+class _HideDroppedConnections(logging.Filter):
+    """Injected dropped connections are on purpose: keep them out of the error log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, DroppedConnection)
+
+
+def _quiet_drops() -> None:
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _HideDroppedConnections) for f in logger.filters):
+        logger.addFilter(_HideDroppedConnections())
+
+
+class RunningServer:
+    """An emulator served on a loopback port."""
+
+    def __init__(self, emulator: Emulator, host: str, port: int):
+        self.emulator = emulator
+        self.host = host
+        self.port = port
+        self.url = f"http://{host}:{port}"
+        self.base_url = f"{self.url}/v1"
+
+    def stats(self) -> dict[str, Any]:
+        """Request counters (what ``GET /_emulator/stats`` answers)."""
+        return self.emulator.stats.snapshot()
+
+    def reset_stats(self) -> None:
+        self.emulator.stats.reset()
+
+    def script_faults(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """What ``POST /_emulator/faults`` does, e.g. ``{"fail_writes": [3], "status": 500}``."""
+        return self.emulator.faults.script(spec)
+
+
+@contextmanager
+def running_server(config: EmulatorConfig | None = None, host: str = "127.0.0.1",
+                   port: int = 0) -> Iterator[RunningServer]:
+    """Serve the emulator with uvicorn in a background thread on a free loopback port."""
+    app = create_app(config or EmulatorConfig())
+    emulator: Emulator = app.state.emulator
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        emulator.close()
+        raise SyncerError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    bound_port = sock.getsockname()[1]
+    _quiet_drops()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
+    # Signal handlers can only be installed from the main thread.
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
+                              name="syncer-emulator")
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                raise SyncerError(f"the emulator could not start on {host}:{bound_port}")
+            thread.join(0.01)
+        yield RunningServer(emulator, host, bound_port)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+        emulator.close()
+
+
+def serve_forever(config: EmulatorConfig, host: str = "127.0.0.1", port: int = 8000,
+                  announce: Any = None) -> None:
+    """Serve in the foreground until Ctrl-C. ``announce(base_url)`` is called once listening."""
+    app = create_app(config)
+    emulator: Emulator = app.state.emulator
+    _quiet_drops()
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                           lifespan="off", access_log=False))
+    if announce is not None:
+        original_startup = server.startup
+
+        async def startup(sockets: Any = None) -> None:
+            await original_startup(sockets=sockets)
+            if server.started:
+                bound = port
+                for srv in getattr(server, "servers", []):
+                    for s in srv.sockets:
+                        bound = s.getsockname()[1]
+                announce(f"http://{host}:{bound}/v1")
+
+        server.startup = startup  # type: ignore[method-assign]
+    try:
+        server.run()
+    finally:
+        emulator.close()
+    if not server.started:
+        raise SyncerError(f"cannot listen on {host}:{port} (is the port in use?)")
