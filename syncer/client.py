@@ -65,6 +65,10 @@ def _segment(value: str) -> str:
     return quote(str(value), safe="")
 
 
+def _is_event_stream(response: httpx.Response) -> bool:
+    return response.headers.get("content-type", "").startswith("text/event-stream")
+
+
 def dump_body(body: Body | None) -> dict[str, Any]:
     """A request body as JSON-ready data.
 
@@ -200,6 +204,14 @@ class AssistantsClient:
             error: APIError
             try:
                 response = await self._http.send(request, stream=stream)
+                if stream and not (response.is_success and _is_event_stream(response)):
+                    # Not an event stream after all: read it here, so that a connection
+                    # dropped mid-body is retried like any other request.
+                    try:
+                        await response.aread()
+                    except BaseException:
+                        await response.aclose()
+                        raise
             except httpx.TimeoutException as exc:
                 error = APITimeoutError(
                     f"{method} {url} timed out ({type(exc).__name__}, "
@@ -218,7 +230,6 @@ class AssistantsClient:
                 if response.is_success:
                     return response
                 if stream:
-                    await response.aread()
                     await response.aclose()
                 answer_headers = response.headers
                 error = self._status_error(response, method, path, url)

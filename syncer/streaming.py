@@ -158,8 +158,8 @@ async def _stream(
     try:
         content_type = response.headers.get("content-type", "")
         if not content_type.startswith("text/event-stream"):
-            # The server ignored `stream` and did the work: the body is the run itself.
-            await response.aread()
+            # The server ignored `stream` and did the work: the body (already read by
+            # `send`) is the run itself.
             data = client._decode(response, "POST")
             if data.get("object") != "thread.run" or not data.get("id"):
                 raise APIResponseError(

@@ -244,3 +244,18 @@ async def test_typed_request_models_are_sent_with_only_the_fields_set():
                                                                     temperature=0.5))
     assert server.posts[0]["body"] == {"assistant_id": "asst_1", "temperature": 0.5,
                                        "stream": True}
+
+
+async def test_a_json_answer_cut_off_midway_is_retried_like_any_dropped_connection():
+    async def cut() -> AsyncIterator[bytes]:
+        yield b'{"id": "'
+        raise httpx.RemoteProtocolError("peer closed connection without sending complete body")
+
+    answers = iter([httpx.Response(200, headers={"content-type": "application/json"},
+                                   content=cut()),
+                    event_stream(*FULL_STREAM)])
+    server, sleeps = FakeServer(lambda r: next(answers)), Sleeps()
+    async with client_for(server, sleeps) as client:
+        result = await client.run_until_settled("thread_1", {"assistant_id": "asst_1"})
+        assert BASE not in client._no_stream  # a dropped answer says nothing about streaming
+    assert result.status == "completed" and server.streamed_posts == 2 and len(sleeps) == 1
