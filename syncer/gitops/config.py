@@ -27,7 +27,6 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
-    model_validator,
 )
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -159,12 +158,6 @@ class AssistantConfig(BaseModel):
                     f"fit next to syncer's marker '{MARKER_KEY}' (the API allows {MAX_METADATA_PAIRS})"
                 )
         return value
-
-    @model_validator(mode="after")
-    def _one_source_of_instructions(self) -> AssistantConfig:
-        if self.instructions is not None and self.instructions_file is not None:
-            raise ValueError("set either instructions or instructions_file, not both")
-        return self
 
 
 @dataclass
@@ -300,11 +293,17 @@ def _data_location(data: Any, loc: Location) -> Location:
 
 def _message(error: dict[str, Any]) -> str:
     kind = error.get("type", "")
+    context = error.get("ctx") or {}
     if kind == "extra_forbidden":
         return "unknown field"
     if kind == "missing":
         return "required field is missing"
-    message = str(error.get("msg", "invalid value"))
+    if kind == "union_tag_invalid":
+        expected = str(context.get("expected_tags", "")).replace("§", "")
+        return f"unknown type {str(context.get('tag', '')).replace('§', '')!r}; expected one of {expected}"
+    if kind == "union_tag_not_found":
+        return "an object with a 'type' field is required"
+    message = str(error.get("msg", "invalid value")).replace("§", "")
     return message.removeprefix("Value error, ")
 
 
@@ -333,7 +332,10 @@ def _parse_file(path: Path, problems: list[str], environ: Any) -> list[_Document
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
-        problems.append(f"{path}:1: (file): not UTF-8 text ({error.reason} at byte {error.start})")
+        line = error.object[: error.start].count(b"\n") + 1
+        problems.append(
+            f"{path}:{line}: (file): not UTF-8 text ({error.reason} at byte {error.start})"
+        )
         return []
     except OSError as error:
         problems.append(f"{path}:1: (file): cannot read: {error.strerror}")
@@ -407,13 +409,20 @@ def _validate(doc: _Document, root: Path, problems: list[str]) -> LoadedConfig |
                 loc, line = (*parent, raw[-1]), doc.lines.get(parent, doc.line)
             else:
                 loc = _data_location(doc.data, raw)
-                line = doc.lines.get(loc, doc.line)
+                if item.get("type") == "union_tag_invalid":
+                    loc = (*loc, "type")  # the tag names a type no union member has
+                line = doc.lines.get(loc, doc.lines.get(loc[:-1], doc.line))
             problems.append(f"{doc.path}:{line}: {_field_name(loc)}: {_message(item)}")
         return None
     # The validated values in the API's JSON shape ("0.2" from a variable becomes 0.2).
     dumped = config.model_dump(mode="json", by_alias=True, exclude_unset=True)
     fields = {key: dumped[key] for key in API_FIELDS if dumped.get(key) is not None}
-    if config.instructions_file is not None:
+    if config.instructions_file is not None and config.instructions is not None:
+        line = doc.lines.get(("instructions_file",), doc.line)
+        problems.append(
+            f"{doc.path}:{line}: instructions_file: set either instructions or instructions_file, not both"
+        )
+    elif config.instructions_file is not None:
         text = _instructions_from_file(doc, config.instructions_file, root, problems)
         if text is not None:
             fields["instructions"] = text
@@ -465,10 +474,26 @@ def _problem_order(problem: str) -> tuple[str, int]:
 
 
 def config_json_schema() -> dict[str, Any]:
-    """The JSON Schema of one config document (for editors with a YAML language server)."""
+    """The JSON Schema of one config document (for editors with a YAML language server).
+
+    Tightened to what the loader accepts: no unknown fields at any depth, a tool's ``type``
+    is required, and metadata leaves room for the marker and avoids ``syncer:`` keys.
+    """
     schema = AssistantConfig.model_json_schema()
+    for definition in schema.get("$defs", {}).values():
+        definition["additionalProperties"] = False
+        kind = definition.get("properties", {}).get("type", {})
+        if "const" in kind:
+            definition["required"] = sorted({*definition.get("required", []), "type"})
+    for option in schema["properties"]["metadata"]["anyOf"]:
+        if option.get("type") == "object":
+            option["maxProperties"] = MAX_CONFIG_METADATA_PAIRS
+            option["propertyNames"] = {
+                **option.get("propertyNames", {}),
+                "not": {"pattern": f"^{re.escape(RESERVED_PREFIX)}"},
+            }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://github.com/syncer/syncer/schema/assistant-config.schema.json",
+        "$id": "https://syncer.invalid/schema/assistant-config.schema.json",
         **schema,
     }

@@ -56,6 +56,13 @@ def _empty(value: Any) -> bool:
     return value is None or value is False or value == [] or value == {} or value == ""
 
 
+def _server_filled(key: str, value: Any) -> bool:
+    """Whether a key the file left out holds only what a server fills in by itself."""
+    if _empty(value) or value in _FILLED_NESTED.get(key, []):
+        return True
+    return isinstance(value, dict) and all(_server_filled(k, v) for k, v in value.items())
+
+
 def same_value(desired: Any, live: Any) -> bool:
     """Whether ``live`` already satisfies ``desired``, ignoring what the server fills in."""
     if isinstance(desired, dict):
@@ -65,13 +72,7 @@ def same_value(desired: Any, live: Any) -> bool:
         for key, value in desired.items():
             if not same_value(value, live.get(key)):
                 return False
-        for key, value in live.items():
-            if key in desired or _empty(value):
-                continue
-            if value in _FILLED_NESTED.get(key, []):
-                continue
-            return False
-        return True
+        return all(key in desired or _server_filled(key, value) for key, value in live.items())
     if isinstance(desired, list):
         live = [] if live is None else live
         if not isinstance(live, list) or len(live) != len(desired):
@@ -97,23 +98,34 @@ class FieldChange:
     before: Any
     after: Any
 
-    def render(self, source: str) -> list[str]:
-        """Lines describing the change (indented by the caller)."""
-        if self.field == "instructions" and (
-            "\n" in str(self.before or "")
-            or "\n" in str(self.after or "")
-            or len(str(self.after or "")) > 60
-        ):
-            return _unified(str(self.before or ""), str(self.after or ""), source)
-        if isinstance(self.before, dict | list) or isinstance(self.after, dict | list):
-            before = "" if self.before is None else canonical_json(self.before) + "\n"
-            after = "" if self.after is None else canonical_json(self.after) + "\n"
-            if before.count("\n") + after.count("\n") > 4:
-                return [f"{self.field}:", *_unified(before, after, source)]
+    def render(self, source: str, creating: bool = False) -> list[str]:
+        """Lines describing the change (indented by the caller).
+
+        A new value is shown whole; a changed multi-line text or JSON value as a unified diff
+        of its canonical form, so only what really changed is marked.
+        """
+        before, after = _as_text(self.before), _as_text(self.after)
+        if creating:
+            if "\n" not in after.rstrip("\n") or len(_short(self.after)) <= 100:
+                return [f"{self.field}: {_short(self.after)}"]
+            return [f"{self.field}:", *(f"    {line}" for line in after.rstrip("\n").splitlines())]
+        if "\n" in before.rstrip("\n") or "\n" in after.rstrip("\n"):
+            return [f"{self.field}:", *_unified(before, after, source)]
         return [f"{self.field}: {_short(self.before)} → {_short(self.after)}"]
 
     def to_json(self) -> dict[str, Any]:
         return {"field": self.field, "before": self.before, "after": self.after}
+
+
+def _as_text(value: Any) -> str:
+    """Text to diff: strings as they are, JSON values in canonical form."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict | list):
+        return canonical_json(value) + "\n"
+    return json.dumps(value)
 
 
 def _short(value: Any) -> str:
@@ -208,7 +220,8 @@ class Plan:
             if action.message:
                 lines.append(f"    {action.message}")
             for change in action.changes:
-                lines.extend(f"    {line}" for line in change.render(action.source))
+                rendered = change.render(action.source, creating=action.kind == "create")
+                lines.extend(f"    {line}" for line in rendered)
         lines.append(self.summary())
         return "\n".join(lines)
 

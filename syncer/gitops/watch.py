@@ -1,0 +1,92 @@
+"""`syncer watch`: re-validate and re-plan (optionally apply) whenever the config directory changes.
+
+File events come from watchfiles (inotify/FSEvents, polling as its fallback) and are debounced,
+so an editor's save-rename-chmod burst gives one cycle. A cycle never ends the watch: invalid
+files and server errors are reported and the next change starts a fresh cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from watchfiles import awatch
+
+from syncer.errors import ConfigError, SyncerError
+from syncer.gitops.apply import apply_plan, plan_directory
+from syncer.gitops.config import load_configs
+
+#: ``(text, is_problem)``: the CLI prints plans on stdout and problems on stderr.
+Output = Callable[[str, bool], None]
+
+
+@dataclass
+class CycleResult:
+    """What one cycle found: the problems (if any) and whether changes were planned/applied."""
+
+    problems: list[str]
+    changes: int = 0
+    applied: int = 0
+
+
+async def run_cycle(
+    client: Any, directory: Path, output: Output, *, prune: bool = False, apply: bool = False
+) -> CycleResult:
+    """Validate, plan and (with ``apply``) apply once; reports through ``output``, never raises
+    for bad files or server errors."""
+    try:
+        configs = load_configs(directory)
+    except ConfigError as error:
+        for problem in error.problems:
+            output(f"Error: {problem}", True)
+        return CycleResult(problems=error.problems)
+    try:
+        plan = await plan_directory(client, directory, prune=prune, configs=configs)
+        output(plan.render(), False)
+        result = CycleResult(
+            problems=[f"conflict: {a.name}" for a in plan.conflicts], changes=len(plan.changes)
+        )
+        if apply and plan.has_changes:
+            applied = await apply_plan(client, plan, progress=lambda line: output(line, True))
+            result.applied = len(applied.done)
+            if applied.error is not None:
+                output(f"Error: {applied.error}", True)
+                result.problems.append(str(applied.error))
+            after = await plan_directory(client, directory, prune=prune, configs=configs)
+            output(after.render(), False)
+        return result
+    except SyncerError as error:
+        output(f"Error: {error}", True)
+        return CycleResult(problems=[str(error)])
+
+
+def _relevant(change: tuple[Any, str]) -> bool:
+    # Editors write swap and backup files next to the real ones; they never hold configs.
+    name = Path(change[1]).name
+    return not (name.startswith(".") or name.endswith(("~", ".swp", ".swx", ".tmp")))
+
+
+async def watch(
+    client: Any,
+    directory: Path,
+    output: Output,
+    *,
+    prune: bool = False,
+    apply: bool = False,
+    debounce_ms: int = 300,
+    stop_event: asyncio.Event | None = None,
+) -> None:
+    """One cycle now, then one per debounced batch of changes, until ``stop_event`` is set."""
+    output(f"Watching {directory} (Ctrl-C to stop)", True)
+    await run_cycle(client, directory, output, prune=prune, apply=apply)
+    async for changes in awatch(
+        directory, debounce=debounce_ms, step=50, stop_event=stop_event, recursive=True
+    ):
+        relevant = sorted({Path(path).name for _, path in changes if _relevant((_, path))})
+        if not relevant:
+            continue
+        output(f"Changed: {', '.join(relevant)}", True)
+        await run_cycle(client, directory, output, prune=prune, apply=apply)
