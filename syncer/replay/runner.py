@@ -295,6 +295,10 @@ class ThreadReplayer:
                     outputs.append({"tool_call_id": call.get("id"), "output": output or ""})
                 if missing and self.options.on_missing_tool == "fail":
                     run = _data(await self.client.cancel_run(thread_id, run["id"]))
+                    if run.get("status") == "cancelling":
+                        # Wait it out: the next turn cannot add messages while it is active.
+                        run = _data(await self.client.wait_for_run(
+                            thread_id, run["id"], timeout=timeout))
                     break
                 run = _data(await self.client.resume_after_outputs(
                     thread_id, run["id"], outputs, timeout=timeout

@@ -1,0 +1,391 @@
+"""`syncer replay` end to end: the emulator over real HTTP, a real mirror file, the CLI.
+
+Threads are recorded by talking to the emulator like any client would (several user turns,
+parallel function calls answered with tool outputs), then copied into a mirror with the
+store's own writer. The emulator's model is deterministic, so replaying a thread on the
+assistant that produced it must reproduce every reply exactly, and any change of model or
+instructions must change every reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from syncer.cli import cli
+from syncer.client import AssistantsClient
+from syncer.emulator import EmulatorConfig, running_server
+from syncer.mirror.store import Store
+from syncer.replay.report import load_json_report
+from syncer.settings import ClientSettings
+
+API_KEY = "sk-test-replay-0123456789"
+
+
+def fn_tool(name: str) -> dict[str, Any]:
+    return {"type": "function", "function": {
+        "name": name, "description": f"{name} tool",
+        "parameters": {"type": "object", "properties": {}, "additionalProperties": True}}}
+
+
+ASSISTANT = {
+    "name": "weather-bot",
+    "model": "gpt-4o",
+    "instructions": "You answer questions about the weather. Be brief.",
+    "tools": [fn_tool("get_weather"), fn_tool("get_time")],
+}
+
+# The recorded conversation: each entry is one turn's user messages; None ends with no run.
+WEATHER_TURNS: list[tuple[list[str], bool]] = [
+    (["Hello there"], True),
+    (['Weather please: @get_weather {"city": "Paris"} and @get_time {"tz": "CET"}'], True),
+    (["Thanks.", "One more thing: is it windy?"], True),
+    (["bye"], False),  # trailing: no recorded run
+]
+
+
+def tool_output(name: str, arguments: str) -> str:
+    """What the recording's 'tools' answered (a pure function of the call)."""
+    return json.dumps({"tool": name, "args": json.loads(arguments), "value": len(arguments)})
+
+
+def settings_for(base_url: str) -> ClientSettings:
+    return ClientSettings.from_env(base_url=base_url, api_key=API_KEY)
+
+
+async def record_thread(client: AssistantsClient, assistant_id: str,
+                        turns: list[tuple[list[str], bool]]) -> str:
+    thread = (await client.create_thread({"metadata": {"case": "recorded"}})).model_dump()
+    for texts, with_run in turns:
+        for text in texts:
+            await client.create_message(
+                thread["id"], {"role": "user", "content": text, "metadata": {"n": str(len(text))}})
+        if not with_run:
+            continue
+        run = (await client.run_until_settled(thread["id"], {"assistant_id": assistant_id})).model_dump()
+        while run["status"] == "requires_action":
+            calls = run["required_action"]["submit_tool_outputs"]["tool_calls"]
+            outputs = [{"tool_call_id": c["id"],
+                        "output": tool_output(c["function"]["name"], c["function"]["arguments"])}
+                       for c in calls]
+            run = (await client.resume_after_outputs(thread["id"], run["id"], outputs)).model_dump()
+        assert run["status"] == "completed", run
+    return thread["id"]
+
+
+async def mirror_threads(client: AssistantsClient, store: Store, thread_ids: list[str]) -> None:
+    """Copy assistants and threads into the mirror with the store's writer (server order)."""
+    store.write_page("assistants", [a async for a in client.paginate("/assistants")])
+    for thread_id in thread_ids:
+        store.write_page("threads", [await client.request("GET", f"/threads/{thread_id}")])
+        store.write_page("messages",
+                         [m async for m in client.paginate(f"/threads/{thread_id}/messages")])
+        runs = [r async for r in client.paginate(f"/threads/{thread_id}/runs")]
+        store.write_page("runs", runs)
+        for run in runs:
+            store.write_page("run_steps", [
+                s async for s in client.paginate(f"/threads/{thread_id}/runs/{run['id']}/steps")])
+
+
+@pytest.fixture(scope="module")
+def server():
+    with running_server(EmulatorConfig(run_ms=5)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def recorded(server, tmp_path_factory) -> dict[str, Any]:
+    """A mirror holding two recorded threads, and the ids that matter."""
+    db_path = tmp_path_factory.mktemp("mirror") / "syncer.db"
+
+    async def build() -> dict[str, Any]:
+        async with AssistantsClient(settings_for(server.base_url)) as client:
+            assistant = (await client.create_assistant(ASSISTANT)).model_dump()
+            weather = await record_thread(client, assistant["id"], WEATHER_TURNS)
+            # Asks for a function the recorded assistant did not have: its run called only
+            # get_weather, so a target that has get_forecast asks for an unrecorded call.
+            forecast = await record_thread(client, assistant["id"], [
+                (['Plan my trip: @get_weather {"city": "Oslo"} @get_forecast {"days": 3}'], True)])
+            with Store.open(db_path) as store:
+                store.claim_server(server.base_url, None, None)
+                await mirror_threads(client, store, [weather, forecast])
+            return {"assistant": assistant["id"], "weather": weather, "forecast": forecast}
+
+    ids = asyncio.run(build())
+    return {**ids, "db": str(db_path)}
+
+
+@pytest.fixture
+def mirror(recorded, tmp_path) -> dict[str, Any]:
+    """A private copy of the recorded mirror for one test (tests write replay rows)."""
+    copy = tmp_path / "syncer.db"
+    source = sqlite3.connect(recorded["db"])
+    target = sqlite3.connect(copy)
+    source.backup(target)
+    source.close()
+    target.close()
+    return {**recorded, "db": str(copy)}
+
+
+def replay(server, mirror, *args: str) -> Any:
+    result = CliRunner().invoke(cli, [
+        "replay", "--db", mirror["db"], "--base-url", server.base_url, "--api-key", API_KEY,
+        "--run-timeout", "30", *args,
+    ])
+    return result
+
+
+def stored_turns(db: str) -> list[dict[str, Any]]:
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute(
+            "SELECT * FROM replay_turns ORDER BY recorded_at, turn_index")]
+    finally:
+        conn.close()
+
+
+def test_replay_on_the_same_assistant_passes_every_turn(server, mirror, tmp_path):
+    report = tmp_path / "replay.json"
+    result = replay(server, mirror, mirror["weather"], "--report", str(report))
+    assert result.exit_code == 0, result.output
+    data = load_json_report(report)
+    turns = data.all_turns()
+    assert [t.status for t in turns] == ["pass", "pass", "pass", "no_baseline"]
+    for turn in turns[:3]:
+        assert turn.similarity == 1.0
+        assert turn.trajectory.identical
+        assert turn.new.reply == turn.recorded.reply and turn.new.reply
+        assert turn.new.usage == turn.recorded.usage
+    # The parallel calls were answered with the recorded outputs, in the recorded order.
+    calls = turns[1].new.tool_calls
+    assert [c.name for c in calls] == ["get_weather", "get_time"]
+    assert [c.output for c in calls] == [c.output for c in turns[1].recorded.tool_calls]
+    assert turns[2].messages[1].text == "One more thing: is it windy?"
+    assert data.summary.passed == 3 and data.summary.no_baseline == 1
+    # Stored in the mirror, linked to the recorded thread; the new thread is tracked.
+    rows = stored_turns(mirror["db"])
+    assert [(r["recorded_thread_id"], r["turn_index"], r["status"]) for r in rows] == [
+        (mirror["weather"], i, s) for i, s in enumerate(["pass", "pass", "pass", "no_baseline"])]
+    conn = sqlite3.connect(mirror["db"])
+    new_thread = data.threads[0].new_thread_id
+    assert conn.execute("SELECT source FROM tracked_threads WHERE id = ?",
+                        [new_thread]).fetchone() == ("replay",)
+    assert conn.execute("SELECT status FROM replays WHERE id = ?", [data.id]).fetchone() == (
+        "complete",)
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    conn.close()
+    # The terminal table names the thread and every turn.
+    assert mirror["weather"] in result.output and "3 pass" in result.output
+
+
+@pytest.mark.parametrize("change", ["instructions", "model"])
+def test_changed_instructions_or_model_are_regressions(server, mirror, tmp_path, change):
+    if change == "instructions":
+        path = tmp_path / "instructions.txt"
+        path.write_text("You answer questions about the weather. Be verbose.")
+        args = ["--instructions-file", str(path)]
+    else:
+        args = ["--model", "gpt-4o-mini"]
+    report = tmp_path / "r.json"
+    result = replay(server, mirror, mirror["weather"], *args, "--report", str(report))
+    assert result.exit_code == 3, result.output
+    turns = load_json_report(report).all_turns()
+    assert [t.status for t in turns] == ["regression", "regression", "regression", "no_baseline"]
+    assert all(t.similarity < 0.8 for t in turns[:3])
+    # Tool calls depend on the user's message, not the instructions: the trajectory is the
+    # same, and is reported apart from the text.
+    assert turns[1].trajectory.identical
+
+
+def write_forecast_config(directory: Path) -> None:
+    directory.mkdir()
+    tools = "\n".join(
+        f"  - type: function\n    function:\n      name: {n}\n      parameters: {{type: object}}"
+        for n in ("get_weather", "get_forecast"))
+    (directory / "travel.yaml").write_text(
+        f"name: travel-bot\nmodel: gpt-4o\ninstructions: {ASSISTANT['instructions']}\n"
+        f"tools:\n{tools}\n")
+
+
+async def replay_assistants(base_url: str) -> list[dict[str, Any]]:
+    async with AssistantsClient(settings_for(base_url)) as client:
+        return [a async for a in client.paginate("/assistants")
+                if "syncer:replay" in (a.get("metadata") or {})]
+
+
+@pytest.mark.parametrize("policy", ["fail", "stub", "error-output"])
+def test_unrecorded_tool_call_follows_on_missing_tool(server, mirror, tmp_path, policy):
+    configs = tmp_path / "assistants"
+    write_forecast_config(configs)
+    report = tmp_path / "r.json"
+    result = replay(server, mirror, mirror["forecast"], "--assistant", "travel-bot",
+                    "--config-dir", str(configs), "--on-missing-tool", policy,
+                    "--report", str(report))
+    assert result.exit_code == 3, result.output
+    data = load_json_report(report)
+    (turn,) = data.all_turns()
+    assert "travel-bot" in data.target
+    new_calls = {c.name: c.output for c in turn.new.tool_calls}
+    assert set(new_calls) == {"get_weather", "get_forecast"}
+    # The recorded call is still answered from the recording.
+    assert new_calls["get_weather"] == turn.recorded.tool_calls[0].output
+    if policy == "fail":
+        assert turn.status == "missing_tool"
+        assert 'get_forecast({"days":3})' in turn.detail
+        assert turn.new.status == "cancelled"
+    else:
+        assert turn.status == "regression"  # the trajectory gained a call
+        assert turn.trajectory.extra == ['get_forecast({"days":3})']
+        assert turn.new.status == "completed"
+        expected = "{}" if policy == "stub" else "no recorded output"
+        assert expected in new_calls["get_forecast"]
+        assert f"- get_forecast: {new_calls['get_forecast']}" in turn.new.reply
+    # The temporary assistant made from the config is gone again.
+    assert asyncio.run(replay_assistants(server.base_url)) == []
+
+
+def test_junit_report_names_each_thread_and_turn(server, mirror, tmp_path):
+    path = tmp_path / "junit.xml"
+    result = replay(server, mirror, mirror["weather"], mirror["forecast"], "--concurrency", "2",
+                    "--model", "gpt-4o-mini", "--report", str(path))
+    assert result.exit_code == 3, result.output
+    root = ET.parse(path).getroot()
+    suites = {s.get("name"): s for s in root.iter("testsuite")}
+    assert set(suites) == {mirror["weather"], mirror["forecast"]}
+    names = [c.get("name") for c in suites[mirror["weather"]].iter("testcase")]
+    assert names == ["turn 1", "turn 2", "turn 3", "turn 4"]
+    assert all(c.get("classname") == mirror["weather"]
+               for c in suites[mirror["weather"]].iter("testcase"))
+    assert suites[mirror["forecast"]].find("testcase/failure") is not None
+    assert root.get("tests") == "5" and root.get("failures") == "4" and root.get("skipped") == "1"
+    failure = suites[mirror["weather"]].find("testcase/failure")
+    assert "similarity" in failure.get("message") and "recorded:" in failure.text
+
+
+def test_compare_two_stored_replays_offline(server, mirror, tmp_path):
+    first = replay(server, mirror, mirror["weather"], "--json", "-s")
+    second = replay(server, mirror, mirror["weather"], "--model", "gpt-4o-mini", "--json", "-s")
+    ids = [json.loads(r.stdout)["id"] for r in (first, second)]
+    same = replay(server, mirror, "--compare", ids[0], ids[0], "--base-url", "http://127.0.0.1:9/v1")
+    assert same.exit_code == 0, same.output
+    changed = replay(server, mirror, "--compare", ids[0], ids[1], "--json",
+                     "--base-url", "http://127.0.0.1:9/v1")
+    assert changed.exit_code == 3
+    statuses = [t["status"] for th in json.loads(changed.stdout)["threads"] for t in th["turns"]]
+    assert statuses == ["regression"] * 4  # the no-baseline turn is compared across replays too
+
+
+def test_dry_run_sends_nothing(server, mirror):
+    before = server.stats()
+    result = replay(server, mirror, "--all", "--dry-run", "--json", "-s")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["status"] == "dry_run"
+    # weather: 3 turns with a baseline + 1 trailing turn; forecast: 1 turn.
+    assert data["summary"]["runs"] == 5
+    assert server.stats() == before
+    assert stored_turns(mirror["db"]) == []
+
+
+def test_last_turn_mode_regenerates_only_the_final_reply(server, mirror, tmp_path):
+    report = tmp_path / "r.json"
+    result = replay(server, mirror, mirror["forecast"], "--mode", "last-turn", "--report",
+                    str(report))
+    assert result.exit_code == 0, result.output
+    (turn,) = load_json_report(report).all_turns()
+    assert turn.status == "pass" and turn.similarity == 1.0
+
+
+def test_bad_arguments_exit_1_with_one_line(server, mirror):
+    for args, message in [
+        ((), "name the threads to replay"),
+        (("thread_nope",), "not in the mirror: thread_nope"),
+        (("--all", "--threshold", "2"), "Invalid value for '--threshold'"),
+        (("--all", "--assistant", "nobody"), "--assistant nobody: not an asst_ id"),
+    ]:
+        result = replay(server, mirror, *args)
+        assert result.exit_code == 1, (args, result.output)
+        assert message in result.output
+        assert "Traceback" not in result.output
+
+
+def test_unreachable_server_is_an_error_not_a_regression(mirror):
+    result = CliRunner().invoke(cli, [
+        "replay", mirror["weather"], "--db", mirror["db"], "--base-url", "http://127.0.0.1:9/v1",
+        "--api-key", API_KEY, "--max-retries", "0"])
+    assert result.exit_code == 1, result.output
+    assert API_KEY not in result.output
+
+
+def test_killed_replay_leaves_mirror_consistent_and_rerun_completes(tmp_path):
+    """SIGKILL part-way: whole turn rows only, nothing mirrored lost; a rerun is complete."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    db_path = tmp_path / "syncer.db"
+    # Latency makes each turn take a few hundred milliseconds, so the kill lands mid-replay.
+    with running_server(EmulatorConfig(run_ms=5, latency_ms=40)) as slow:
+
+        async def build() -> str:
+            async with AssistantsClient(settings_for(slow.base_url)) as client:
+                assistant = (await client.create_assistant(ASSISTANT)).model_dump()
+                thread = await record_thread(client, assistant["id"], WEATHER_TURNS)
+                with Store.open(db_path) as store:
+                    store.claim_server(slow.base_url, None, None)
+                    await mirror_threads(client, store, [thread])
+                return thread
+
+        thread = asyncio.run(build())
+        conn = sqlite3.connect(db_path)
+        before = conn.execute("SELECT count(*) FROM messages").fetchone()
+        env = {**os.environ, "OPENAI_API_KEY": API_KEY}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "syncer", "replay", thread, "--db", str(db_path),
+             "--base-url", slow.base_url, "-s"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    done = conn.execute("SELECT count(*) FROM replay_turns").fetchone()[0]
+                except sqlite3.OperationalError:
+                    done = 0  # the replay tables appear with the replay's first write
+                if done >= 1:
+                    break
+                time.sleep(0.01)
+            os.kill(proc.pid, signal.SIGKILL)
+        finally:
+            proc.wait()
+        rows = conn.execute("SELECT id, status FROM replays").fetchall()
+        assert len(rows) == 1 and rows[0][1] == "running"
+        partial = conn.execute("SELECT result FROM replay_turns").fetchall()
+        assert 1 <= len(partial) < 4
+        for (result,) in partial:  # every stored turn is whole
+            assert json.loads(result)["status"] in ("pass", "no_baseline")
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert conn.execute("SELECT count(*) FROM messages").fetchone() == before
+
+        rerun = CliRunner().invoke(cli, [
+            "replay", thread, "--db", str(db_path), "--base-url", slow.base_url,
+            "--api-key", API_KEY, "--json", "-s"])
+        assert rerun.exit_code == 0, rerun.output
+        new_id = json.loads(rerun.stdout)["id"]
+        assert new_id != rows[0][0]
+        assert conn.execute("SELECT status FROM replays WHERE id = ?", [new_id]).fetchone() == (
+            "complete",)
+        assert [r[0] for r in conn.execute(
+            "SELECT status FROM replay_turns WHERE replay_id = ? ORDER BY turn_index", [new_id])
+        ] == ["pass", "pass", "pass", "no_baseline"]
+        conn.close()
