@@ -147,7 +147,297 @@ def demo() -> None:
 
 # --- emulator ------------------------------------------------------------------------------
 
+
+@cli.command("emulator")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="Port (0: any free port).")
+@click.option("--api-key", envvar="SYNCER_EMULATOR_API_KEY", show_envvar=False,
+              help="Accept only this key (default: any non-empty key)  [env: SYNCER_EMULATOR_API_KEY]")
+@click.option("--latency-ms", type=click.FloatRange(0), default=0, show_default=True,
+              help="Added to every /v1 response.")
+@click.option("--fault-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of /v1 requests answered with 429, 500, 503 or a dropped connection.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fault injection.")
+@click.option("--run-ms", type=click.FloatRange(0), default=None,
+              help="How long a run takes from queued to done (default 200).")
+@click.option("--no-stream", is_flag=True, help="Answer `stream: true` with a 400 naming `stream`.")
+@click.option("--load", "load_path", type=click.Path(dir_okay=False),
+              help="Start with the objects of an account file (JSON).")
+@click.option("--sample", is_flag=True, help="Start with the sample account (the demo's).")
+@click.option("--state", "state_path", type=click.Path(dir_okay=False),
+              help="Keep every object in this SQLite file across restarts (default: in memory).")
+def emulator_command(host: str, port: int, api_key: str | None, latency_ms: float,
+                     fault_rate: float, seed: int, run_ms: float | None, no_stream: bool,
+                     load_path: str | None, sample: bool, state_path: str | None) -> None:
+    """Serve a local Assistants API v2 (the emulator) until Ctrl-C.
+
+    Point clients at the printed base URL, e.g. OPENAI_BASE_URL=http://127.0.0.1:8000/v1.
+    """
+    from syncer.emulator import EmulatorConfig, serve_forever
+    from syncer.emulator.config import DEFAULT_RUN_MS
+    from syncer.emulator.generate import sample_account_path
+
+    if load_path and sample:
+        raise click.UsageError("give either --load FILE or --sample, not both")
+    config = EmulatorConfig(
+        api_key=api_key or None,
+        latency_ms=latency_ms,
+        fault_rate=fault_rate,
+        seed=seed,
+        run_ms=DEFAULT_RUN_MS if run_ms is None else run_ms,
+        stream=not no_stream,
+        load=str(sample_account_path()) if sample else load_path,
+        state=state_path,
+    )
+
+    def announce(base_url: str) -> None:
+        key_note = "this --api-key only" if config.api_key else "any API key"
+        status(f"syncer emulator serving {base_url} ({key_note}; Ctrl-C to stop)")
+
+    serve_forever(config, host=host, port=port, announce=announce)
+    status("syncer emulator stopped")
+
+
 # --- mirror: sync, threads, search, show, status -----------------------------------------
+
+
+def _open_mirror(db_path: str, *, create: bool = True) -> Any:
+    from syncer.mirror.store import Store
+
+    return Store.open(db_path, create=create)
+
+
+@cli.command()
+@click.option("--thread", "thread_ids", multiple=True, metavar="ID",
+              help="Track this thread and sync it (repeatable).")
+@click.option("--threads-file", type=click.Path(dir_okay=False),
+              help="Track the thread ids in FILE (one a line; blank lines and # comments ignored).")
+@click.option("--full", is_flag=True,
+              help="Re-read every list from the start and mark what vanished as deleted.")
+@click.option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True,
+              help="Threads synced at the same time.")
+@click.option("--force", is_flag=True,
+              help="Sync even if the mirror belongs to another server, organisation or project.")
+@db_option
+@connection_options
+@json_option
+@silent_option
+@run_async
+async def sync(thread_ids: tuple[str, ...], threads_file: str | None, full: bool,
+               concurrency: int, force: bool, db_path: str, base_url: str | None,
+               api_key: str | None, max_retries: int | None, timeout: float | None,
+               json_: bool, silent: bool) -> None:
+    """Mirror all assistants and the tracked threads into the SQLite database.
+
+    Incremental: only what changed since the last sync is read (use --full to re-read
+    everything). Safe to interrupt at any moment; the next sync carries on.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from syncer.client import AssistantsClient
+    from syncer.mirror.sync import sync_mirror
+    from syncer.mirror.threads import check_thread_ids, read_threads_file
+
+    settings = client_settings(base_url, api_key, max_retries, timeout)
+    extra = check_thread_ids(thread_ids)
+    from_file = read_threads_file(threads_file) if threads_file else []
+    with _open_mirror(db_path) as store:
+        store.claim_server(settings.base_url, settings.organization, settings.project,
+                           force=force)
+        store.track_threads(extra, source="sync --thread")
+        store.track_threads(from_file, source=f"file:{threads_file}")
+        tracked = [row["id"] for row in store.tracked_threads()]
+        progress = Progress(
+            TextColumn("syncing"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("threads · {task.fields[items]:,} objects · {task.fields[rate]:.0f} req/s"),
+            TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+            disable=silent or json_)
+        async with AssistantsClient(settings) as client:
+            task = progress.add_task("sync", total=len(tracked), items=0, rate=0.0)
+            started = asyncio.get_running_loop().time()
+
+            def on_items(count: int) -> None:
+                elapsed = max(asyncio.get_running_loop().time() - started, 1e-6)
+                progress.update(task, items=progress.tasks[0].fields["items"] + count,
+                                rate=client.requests_sent / elapsed)
+
+            with progress:
+                report = await sync_mirror(
+                    store, client, tracked, full=full, concurrency=concurrency,
+                    on_items=on_items, on_thread=lambda: progress.advance(task))
+    if json_:
+        echo_json(report.as_dict())
+    for error in report.errors:
+        click.echo(f"Error: {error}", err=True)
+    status(report.summary(), silent)
+    if not report.ok:
+        sys.exit(1)
+
+
+@cli.group()
+def threads() -> None:
+    """The tracked threads: which threads `syncer sync` mirrors.
+
+    Threads cannot be listed through the API, so syncer syncs the ones it is told about.
+    """
+
+
+@threads.command("add")
+@click.argument("thread_ids", nargs=-1, metavar="[ID]...")
+@click.option("--file", "file_", type=click.Path(dir_okay=False),
+              help="Thread ids, one a line (blank lines and # comments ignored).")
+@db_option
+@silent_option
+def threads_add(thread_ids: tuple[str, ...], file_: str | None, db_path: str,
+                silent: bool) -> None:
+    """Track threads (synced from the next `syncer sync` on)."""
+    from syncer.mirror.threads import check_thread_ids, read_threads_file
+
+    if not thread_ids and not file_:
+        raise click.UsageError("give thread ids, or --file FILE")
+    ids = check_thread_ids(thread_ids)
+    from_file = read_threads_file(file_) if file_ else []
+    with _open_mirror(db_path) as store:
+        added = store.track_threads(ids, source="cli")
+        added += store.track_threads(from_file, source=f"file:{file_}")
+    total = len(set(ids) | set(from_file))
+    status(f"Tracking {len(added)} new thread(s) ({total - len(added)} already tracked)", silent)
+
+
+@threads.command("list")
+@db_option
+@json_option
+def threads_list(db_path: str, json_: bool) -> None:
+    """The tracked threads, with when and how each was added."""
+    with _open_mirror(db_path, create=False) as store:
+        rows = store.tracked_threads()
+    if json_:
+        echo_json([{**row, "deleted": bool(row["deleted"]), "mirrored": bool(row["mirrored"])}
+                   for row in rows])
+        return
+    for row in rows:
+        state = "deleted upstream" if row["deleted"] else (
+            "mirrored" if row["mirrored"] else "not synced yet")
+        click.echo(f"{row['id']}\t{row['added_at']}\t{row['source']}\t{state}")
+
+
+@threads.command("remove")
+@click.argument("thread_ids", nargs=-1, required=True, metavar="ID...")
+@db_option
+@silent_option
+def threads_remove(thread_ids: tuple[str, ...], db_path: str, silent: bool) -> None:
+    """Stop syncing threads. Their mirrored rows stay (and stay searchable)."""
+    with _open_mirror(db_path, create=False) as store:
+        removed = store.untrack_threads(thread_ids)
+    for thread_id in thread_ids:
+        if thread_id not in removed:
+            status(f"{thread_id} was not tracked", silent)
+    status(f"Stopped tracking {len(removed)} thread(s); their mirrored rows are kept", silent)
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--thread", "thread_id", metavar="ID", help="Only this thread.")
+@click.option("--assistant", "assistant_id", metavar="ID",
+              help="Only what this assistant wrote or was told (threads it ran on).")
+@click.option("--role", type=click.Choice(["user", "assistant"]), help="Only this role.")
+@click.option("--since", metavar="DATE", help="Only messages created on or after DATE (YYYY-MM-DD or ISO 8601).")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@db_option
+@json_option
+def search(query: str, thread_id: str | None, assistant_id: str | None, role: str | None,
+           since: str | None, limit: int, db_path: str, json_: bool) -> None:
+    """Full-text search over the mirrored messages (offline), best match first.
+
+    Plain words and terms like order-1234 or foo.bar@x.com just work; FTS5 operators
+    (AND, OR, NOT, NEAR, "phrases", prefix*) pass through.
+    """
+    from syncer.mirror import query as queries
+
+    since_ts = queries.parse_since(since) if since else None
+    with _open_mirror(db_path, create=False) as store:
+        hits = queries.search(store, query, thread_id=thread_id, assistant_id=assistant_id,
+                              role=role, since=since_ts, limit=limit)
+    if json_:
+        echo_json([hit.as_dict() for hit in hits])
+        return
+    for hit in hits:
+        snippet = hit.snippet.replace("\n", " ")
+        snippet = snippet.replace(queries.MARK_START, "\x1b[1;33m").replace(
+            queries.MARK_END, "\x1b[0m")
+        deleted = " (deleted)" if hit.deleted else ""
+        click.echo(f"{queries.iso(hit.created_at)}  {hit.thread_id}  {hit.message_id}  "
+                   f"{hit.role}{deleted}")
+        click.echo(f"    {snippet}")
+    if not hits:
+        status("No matches")
+
+
+@cli.command()
+@click.argument("thread_id")
+@db_option
+@json_option
+def show(thread_id: str, db_path: str, json_: bool) -> None:
+    """A mirrored thread as a transcript (offline): messages oldest first, tool calls with
+    their arguments and outputs, and each run's status and token usage."""
+    from syncer.mirror import query as queries
+
+    with _open_mirror(db_path, create=False) as store:
+        data = queries.transcript(store, thread_id)
+    if json_:
+        echo_json(data)
+        return
+    thread = data["thread"]
+    deleted = " (deleted upstream)" if thread["deleted"] else ""
+    click.echo(click.style(f"Thread {thread['id']}{deleted}", bold=True)
+               + f"  created {thread['timestamp']}")
+    for entry in data["entries"]:
+        if entry["type"] == "message":
+            head = f"{entry['role']} · {entry['timestamp']} · {entry['id']}"
+            click.echo("\n" + click.style(head, bold=True))
+            click.echo(entry["text"])
+        elif entry["type"] == "tool_call":
+            click.echo("\n" + click.style(f"tool call {entry['name']}", fg="cyan")
+                       + f" ({entry['call_id']}, {entry['status']})")
+            click.echo(f"  arguments: {entry['arguments']}")
+            click.echo(f"  output:    {entry['output']}")
+        else:
+            usage = entry["usage"] or {}
+            tokens = (f"{usage.get('prompt_tokens', 0)} prompt + "
+                      f"{usage.get('completion_tokens', 0)} completion tokens"
+                      if usage else "no usage yet")
+            click.echo("\n" + click.style(f"run {entry['id']}: {entry['status']}", fg="magenta")
+                       + f" · {entry['assistant_id']} · {entry['model']} · {tokens}")
+
+
+@cli.command("status")
+@db_option
+@json_option
+def status_command(db_path: str, json_: bool) -> None:
+    """What the mirror holds: rows per table, tracked threads, the last sync, its size."""
+    from syncer.mirror import query as queries
+
+    with _open_mirror(db_path, create=False) as store:
+        data = queries.status(store)
+    if json_:
+        echo_json(data)
+        return
+    server = data["server"].get("base_url", "(never synced)")
+    click.echo(f"Mirror {data['database']} ({data['size_bytes'] / 1e6:.1f} MB) of {server}")
+    for table, counts in data["tables"].items():
+        click.echo(f"  {table:<11} {counts['rows']:>9,} rows  ({counts['deleted']:,} deleted)")
+    click.echo(f"  tracked threads: {data['tracked_threads']:,}")
+    last = data["last_sync"]
+    if last:
+        click.echo(f"Last sync #{last['id']} {last['started_at']} → {last['finished_at'] or '-'}: "
+                   f"{last['status']}; {last['requests']:,} requests, {last['new']:,} new, "
+                   f"{last['changed']:,} changed, {last['deleted']:,} deleted, "
+                   f"{len(last['errors'])} error(s)")
+    else:
+        click.echo("No sync yet")
+
 
 # --- gitops: plan, apply, import, watch -----------------------------------------------------
 
@@ -615,6 +905,8 @@ def restore(from_: str | None, assistants_: bool, threads_: bool, thread_ids: tu
                 if dry_run or not plan.write_requests:
                     if json_:
                         echo_json({**plan.summary(), "dry_run": dry_run})
+                    elif not dry_run:
+                        click.echo(f"Nothing to create: everything selected is already in {plan.target}.")
                     return 0
                 if not yes:
                     if not sys.stdin.isatty():

@@ -1,0 +1,345 @@
+"""`syncer sync`: page every list endpoint into the mirror — incremental, concurrent, crash-safe.
+
+What is read
+    All assistants (always the whole list: assistants have no "updated" marker, so any of them
+    may have changed; ``ceil(n/100)`` requests). For each tracked thread: ``GET`` the thread,
+    then its messages, its runs, and the steps of every run that is new, changed or active.
+
+How a list is read (messages, runs, run steps)
+    ``sync_state`` keeps one cursor per list: the id of the newest object mirrored, with every
+    older object mirrored too. Rows are always inserted oldest first, so ``rowid`` order is the
+    server's order (``created_at`` has one-second ties).
+
+    - No cursor yet: walk the list ``order=asc`` from the start, 100 per page. Each page is
+      written in one transaction together with the cursor (its last id). A sync killed at any
+      moment resumes after the last committed page: nothing re-read, nothing missed.
+    - A cursor: read one page ``order=desc`` (the 100 newest). If the cursor is on it (or it is
+      the whole list), the objects above the cursor are new and the rest are compared with the
+      mirror, which picks up status changes of recent messages and runs: one request. Otherwise
+      more than a page is new: walk ``asc`` from the cursor (the probe page is not written).
+    - Steps: a run's steps are re-read when the run is new or changed, or still active. The
+      need is recorded (``sync_state.pending``) in the same transaction as the run row and
+      cleared with the steps' last page, so a crash in between cannot lose steps.
+    - A run that was active and is not among the 100 newest is fetched with one ``GET``.
+
+    So a sync with nothing changed costs ``ceil(assistants/100)`` list requests, one ``GET`` per
+    thread, two list requests per thread, and one steps list per run still active.
+
+``--full``
+    Every list is walked from the start and every object compared; afterwards the objects of
+    that list not seen in the walk get ``deleted_at``. A thread that answers 404 gets
+    ``deleted_at`` (with its messages, runs and steps) if it was mirrored, and is an error for
+    that thread otherwise. Assistants missing from the (always complete) listing get
+    ``deleted_at`` on every sync.
+
+Concurrency
+    One asyncio task per thread, at most ``concurrency`` at a time, each reading its lists in
+    turn. The database has a single writer (``Store``, one connection used from the event loop),
+    and every write is one short transaction. Retries (429, 5xx, dropped connections) are the
+    client's; a thread that still fails is reported and the rest of the sync carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from syncer.client import AssistantsClient
+from syncer.errors import (
+    APIConnectionError,
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from syncer.mirror.store import PageResult, StateUpdate, Store, now_iso
+from syncer.pagination import Page
+
+PAGE_SIZE = 100
+ACTIVE_RUN_STATUSES = ("queued", "in_progress", "requires_action", "cancelling")
+
+
+@dataclass
+class SyncReport:
+    """What a sync did (also written to the ``syncs`` table)."""
+
+    sync_id: int = 0
+    threads: int = 0
+    threads_failed: int = 0
+    requests: int = 0
+    new: int = 0
+    changed: int = 0
+    deleted: int = 0
+    items: int = 0
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"sync_id": self.sync_id, "ok": self.ok, "threads": self.threads,
+                "threads_failed": self.threads_failed, "requests": self.requests,
+                "objects_seen": self.items, "new": self.new, "changed": self.changed,
+                "deleted": self.deleted, "errors": self.errors,
+                "seconds": round(self.seconds, 3)}
+
+    def summary(self) -> str:
+        """The one-line summary printed at the end of a sync."""
+        outcome = "ok" if self.ok else f"{len(self.errors)} error(s)"
+        return (f"Synced {self.threads} thread(s): {self.new:,} new, {self.changed:,} changed, "
+                f"{self.deleted:,} deleted of {self.items:,} objects seen, "
+                f"{self.requests:,} requests in {self.seconds:.1f}s — {outcome}")
+
+
+ProgressCallback = Callable[[int], None]
+
+
+class MirrorSync:
+    """One sync of the mirror from one server."""
+
+    def __init__(self, store: Store, client: AssistantsClient, *, full: bool = False,
+                 concurrency: int = 8, on_items: ProgressCallback | None = None,
+                 on_thread: Callable[[], None] | None = None):
+        self.store = store
+        self.client = client
+        self.full = full
+        self.concurrency = max(1, concurrency)
+        self.report = SyncReport()
+        self._on_items = on_items or (lambda n: None)
+        self._on_thread = on_thread or (lambda: None)
+
+    # -- entry point -------------------------------------------------------------------------
+
+    async def run(self, thread_ids: Sequence[str]) -> SyncReport:
+        """Sync all assistants and the given threads; errors per thread go into the report.
+
+        A failure of the first request (no server, wrong key) is raised: nothing would work.
+        """
+        started = time.monotonic()
+        requests_before = self.client.requests_sent
+        report = self.report
+        report.threads = len(thread_ids)
+        report.sync_id = self.store.start_sync(self.client.settings.base_url, self.full)
+        status = "failed"
+        try:
+            semaphore = asyncio.Semaphore(self.concurrency)
+            assistants = self.client.pages("/assistants", order="asc", limit=PAGE_SIZE)
+            walk_started = now_iso()
+            # The first assistants page goes first and alone: a dead server or a bad key
+            # fails here once, instead of once per thread.
+            more = await self._assistants_page(assistants)
+
+            async def rest_of_assistants() -> None:
+                nonlocal more
+                async with semaphore:
+                    while more:
+                        more = await self._assistants_page(assistants)
+                # The listing was complete: whatever it did not show is gone upstream.
+                report.deleted += self.store.mark_deleted(
+                    "assistants", "last_seen_at < ?", [walk_started])
+
+            async def one_thread(thread_id: str) -> None:
+                async with semaphore:
+                    try:
+                        await self._thread(thread_id)
+                    except APIError as error:
+                        report.threads_failed += 1
+                        report.errors.append(f"{thread_id}: {error}")
+                    finally:
+                        self._on_thread()
+
+            await asyncio.gather(self._guard("assistants", rest_of_assistants()),
+                                 *(one_thread(thread_id) for thread_id in thread_ids))
+            status = "ok" if report.ok else "failed"
+        except APIError as error:
+            report.errors.append(str(error))
+            raise
+        finally:
+            report.requests = self.client.requests_sent - requests_before
+            report.seconds = time.monotonic() - started
+            if status == "failed" and not report.errors:
+                report.errors.append("sync interrupted")
+            self.store.finish_sync(report.sync_id, status=status, requests=report.requests,
+                                   new=report.new, changed=report.changed,
+                                   deleted=report.deleted, errors=report.errors)
+        return report
+
+    async def _guard(self, what: str, job: Any) -> None:
+        try:
+            await job
+        except APIError as error:
+            self.report.errors.append(f"{what}: {error}")
+
+    # -- bookkeeping -----------------------------------------------------------------------
+
+    def _count(self, result: PageResult) -> None:
+        self.report.new += len(result.new)
+        self.report.changed += len(result.changed)
+        seen = len(result.new) + len(result.changed) + len(result.unchanged)
+        self.report.items += seen
+        if seen:
+            self._on_items(seen)
+
+    def _write(self, table: str, objects: Sequence[dict[str, Any]],
+               states: Sequence[StateUpdate] = (),
+               before_commit: Callable[[PageResult], Sequence[StateUpdate]] | None = None,
+               ) -> PageResult:
+        result = self.store.write_page(table, objects, states, before_commit)
+        self._count(result)
+        return result
+
+    # -- assistants ----------------------------------------------------------------------------
+
+    async def _assistants_page(self, pages: AsyncIterator[Page]) -> bool:
+        """Read and write the next assistants page; True while more follow."""
+        try:
+            page = await anext(pages)
+        except StopAsyncIteration:
+            return False
+        self._write("assistants", page.data, [StateUpdate("assistants", "", cursor=page.last_id)])
+        return page.has_more and bool(page.data)
+
+    # -- one thread ------------------------------------------------------------------------
+
+    async def _thread(self, thread_id: str) -> None:
+        try:
+            thread = await self.client.request("GET", f"/threads/{thread_id}")
+        except NotFoundError as error:
+            if self.store.is_mirrored("threads", thread_id):
+                self.report.deleted += self.store.thread_deleted(thread_id)
+                return
+            raise NotFoundError(
+                f"no such thread on the server, and never mirrored ({error.message})",
+                status_code=404, request_id=error.request_id) from None
+        self._write("threads", [thread])
+        base = f"/threads/{thread_id}"
+        await self._list("messages", thread_id, f"{base}/messages", "messages")
+        seen_runs: set[str] = set()
+
+        def runs_need_steps(result: PageResult) -> list[StateUpdate]:
+            seen_runs.update(result.new, result.changed, result.unchanged)
+            wanted = list(result.new) + list(result.changed)
+            if self.full:
+                wanted += result.unchanged
+            else:
+                wanted += self._still_active(result.unchanged)
+            return [StateUpdate("steps", run_id, pending=True, keep_cursor=True)
+                    for run_id in wanted]
+
+        await self._list("runs", thread_id, f"{base}/runs", "runs", runs_need_steps)
+        # Runs that were active at the last sync but are not among those just read.
+        for run_id in self._active_runs(thread_id, seen_runs):
+            run = await self.client.request("GET", f"{base}/runs/{run_id}")
+            self._write("runs", [run], before_commit=runs_need_steps)
+        for run_id in self.store.pending_step_runs(thread_id):
+            await self._list("steps", run_id, f"{base}/runs/{run_id}/steps", "run_steps",
+                             clear_pending=True)
+
+    def _still_active(self, run_ids: Sequence[str]) -> list[str]:
+        if not run_ids:
+            return []
+        marks = ", ".join("?" * len(run_ids))
+        statuses = ", ".join("?" * len(ACTIVE_RUN_STATUSES))
+        return [row[0] for row in self.store.db.execute(
+            f"SELECT id FROM runs WHERE id IN ({marks}) AND status IN ({statuses})",
+            [*run_ids, *ACTIVE_RUN_STATUSES])]
+
+    def _active_runs(self, thread_id: str, seen: set[str]) -> list[str]:
+        statuses = ", ".join("?" * len(ACTIVE_RUN_STATUSES))
+        rows = self.store.db.execute(
+            f"SELECT id FROM runs WHERE thread_id = ? AND deleted_at IS NULL"
+            f" AND status IN ({statuses}) ORDER BY created_at, rowid",
+            [thread_id, *ACTIVE_RUN_STATUSES])
+        return [row[0] for row in rows if row[0] not in seen]
+
+    # -- one list --------------------------------------------------------------------------
+
+    async def _list(self, kind: str, parent_id: str, path: str, table: str,
+                    before_commit: Callable[[PageResult], Sequence[StateUpdate]] | None = None,
+                    *, clear_pending: bool = False) -> None:
+        """Bring one list up to date (see the module docstring for the strategy)."""
+        cursor, _ = self.store.state(kind, parent_id)
+        if self.full:
+            await self._full_walk(kind, parent_id, path, table, before_commit, clear_pending)
+            return
+        if cursor is None:
+            await self._walk(kind, parent_id, path, table, None, before_commit, clear_pending)
+            return
+        probe = Page.from_json(await self.client.request(
+            "GET", path, params={"order": "desc", "limit": PAGE_SIZE}))
+        ids = [obj["id"] for obj in probe.data]
+        if cursor in ids or not probe.has_more:
+            newest = ids[0] if ids else cursor
+            # pending=False: for a run's steps, this page completes them.
+            self._write(table, probe.data[::-1], [StateUpdate(kind, parent_id, cursor=newest)],
+                        before_commit)
+            return
+        await self._walk(kind, parent_id, path, table, cursor, before_commit, clear_pending)
+
+    async def _walk(self, kind: str, parent_id: str, path: str, table: str, after: str | None,
+                    before_commit: Callable[[PageResult], Sequence[StateUpdate]] | None,
+                    clear_pending: bool) -> None:
+        """Forward (``asc``) from ``after``: each page committed with its cursor."""
+        cursor = after
+        try:
+            async for page in self.client.pages(path, order="asc", limit=PAGE_SIZE, after=after):
+                cursor = page.last_id or cursor
+                last = not page.has_more or not page.data
+                state = StateUpdate(kind, parent_id, cursor=cursor,
+                                    pending=clear_pending and not last)
+                self._write(table, page.data, [state], before_commit)
+        except BadRequestError as error:
+            if after is None or error.param != "after":
+                raise
+            # The cursor object is unknown to the server: read the whole list again.
+            await self._walk(kind, parent_id, path, table, None, before_commit, clear_pending)
+
+    async def _full_walk(self, kind: str, parent_id: str, path: str, table: str,
+                         before_commit: Callable[[PageResult], Sequence[StateUpdate]] | None,
+                         clear_pending: bool) -> None:
+        """Every object from the start; afterwards mark what the walk did not see."""
+        old_cursor, _ = self.store.state(kind, parent_id)
+        walk_started = now_iso()
+        passed = old_cursor is None
+        newest: str | None = None
+        async for page in self.client.pages(path, order="asc", limit=PAGE_SIZE):
+            ids = [obj["id"] for obj in page.data]
+            passed = passed or old_cursor in ids
+            newest = page.last_id or newest
+            last = not page.has_more or not page.data
+            # The cursor only moves forward (past the old one), so a crash mid-walk leaves it
+            # meaning what it always means.
+            cursor = newest if (passed or last) else old_cursor
+            state = StateUpdate(kind, parent_id, cursor=cursor,
+                                pending=clear_pending and not last)
+            self._write(table, page.data, [state], before_commit)
+        column = "run_id" if table == "run_steps" else "thread_id"
+        self.report.deleted += self.store.mark_deleted(
+            table, f"{column} = ? AND last_seen_at < ?", [parent_id, walk_started])
+
+
+def minimum_requests(assistants: int, lists: Sequence[int], threads: int) -> int:
+    """The fewest requests that can mirror an account: every list costs ``max(1, ceil(n/100))``
+    (an empty list still costs one), plus one ``GET`` per thread."""
+    pages = max(1, math.ceil(assistants / PAGE_SIZE))
+    pages += sum(max(1, math.ceil(n / PAGE_SIZE)) for n in lists)
+    return pages + threads
+
+
+FATAL_ERRORS = (APIConnectionError, AuthenticationError, PermissionDeniedError)
+
+
+async def sync_mirror(store: Store, client: AssistantsClient, thread_ids: Sequence[str], *,
+                      full: bool = False, concurrency: int = 8,
+                      on_items: ProgressCallback | None = None,
+                      on_thread: Callable[[], None] | None = None) -> SyncReport:
+    """Sync all assistants and ``thread_ids`` from ``client``'s server into ``store``."""
+    return await MirrorSync(store, client, full=full, concurrency=concurrency,
+                            on_items=on_items, on_thread=on_thread).run(thread_ids)

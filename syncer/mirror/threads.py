@@ -1,0 +1,50 @@
+"""The tracked-threads registry's input: thread ids from arguments and files, validated.
+
+Threads cannot be listed through the API (a normal key gets ``missing_scope``), so the mirror
+syncs the threads it is told about. A threads file has one id per line; blank lines and
+``#`` comments are ignored; a bad id is reported with its line number.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from syncer.errors import UsageError
+
+THREAD_ID = re.compile(r"^thread_[A-Za-z0-9_-]{1,128}$")
+
+
+def check_thread_ids(ids: Iterable[str]) -> list[str]:
+    """The ids, unchanged and without repeats; a ``UsageError`` names the first bad one."""
+    result: list[str] = []
+    for thread_id in ids:
+        if not THREAD_ID.match(thread_id):
+            raise UsageError(f"{thread_id!r} is not a thread id (expected thread_…)")
+        if thread_id not in result:
+            result.append(thread_id)
+    return result
+
+
+def read_threads_file(path: str | Path) -> list[str]:
+    """Thread ids from a file; every bad line is reported as ``file:line: …`` in one error."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"{path}: cannot read threads file ({error})") from None
+    ids: list[str] = []
+    problems: list[str] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        value = line.split("#", 1)[0].strip()
+        if not value:
+            continue
+        if THREAD_ID.match(value):
+            if value not in ids:
+                ids.append(value)
+        else:
+            problems.append(f"{path}:{number}: {value!r} is not a thread id (expected thread_…)")
+    if problems:
+        more = f" (and {len(problems) - 1} more bad line(s))" if len(problems) > 1 else ""
+        raise UsageError(problems[0] + more)
+    return ids
