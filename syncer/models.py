@@ -370,7 +370,6 @@ class Assistant(APIModel):
     temperature: float | None = None
     top_p: float | None = None
     response_format: ResponseFormat | None = None
-    reasoning_effort: str | None = None
 
 
 class Thread(APIModel):
@@ -525,7 +524,6 @@ class Run(APIModel):
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool = True
     response_format: ResponseFormat | None = None
-    reasoning_effort: str | None = None
 
     @property
     def is_active(self) -> bool:
@@ -652,8 +650,23 @@ class DeletedObject(APIModel):
     """What DELETE answers: ``{"id", "object": "assistant.deleted", "deleted": true}``."""
 
     id: str
-    object: str
+    object: Literal["assistant.deleted", "thread.deleted", "thread.message.deleted"]
     deleted: bool
+
+
+class ErrorDetail(APIModel):
+    """The content of an error body's ``"error"`` key."""
+
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(APIModel):
+    """Every error answer: ``{"error": {"message", "type", "param", "code"}}``."""
+
+    error: ErrorDetail
 
 
 T = TypeVar("T")
@@ -1026,6 +1039,8 @@ __all__ = [
     "CreateThreadAndRunRequest",
     "CreateThreadRequest",
     "DeletedObject",
+    "ErrorDetail",
+    "ErrorResponse",
     "FileSearchTool",
     "FunctionDefinition",
     "FunctionTool",

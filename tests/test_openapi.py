@@ -1,0 +1,383 @@
+"""The contract: schema/openapi.yaml is valid, keeps everything the seed had, and agrees with
+syncer.models (same properties, enums and limits), so neither can drift from the other."""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openapi_spec_validator import validate
+from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+from pydantic import BaseModel
+from ruamel.yaml import YAML
+
+from syncer import models as m
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCUMENT = ROOT / "schema" / "openapi.yaml"
+SEED = Path("/work/shared/seed/assistants-api-openapi.txt")
+SEED_COPY = ROOT / "fixtures" / "seed-assistants-api-openapi.txt"
+METHODS = ("get", "post", "delete", "put", "patch")
+
+
+@pytest.fixture(scope="module")
+def doc() -> dict[str, Any]:
+    return YAML(typ="safe").load(DOCUMENT.read_text())
+
+
+@pytest.fixture(scope="module")
+def seed_lines() -> list[str]:
+    source = SEED_COPY if SEED_COPY.exists() else SEED
+    if not source.exists():
+        pytest.skip("the seed contract is not available on this machine")
+    return [line.strip() for line in source.read_text().splitlines()]
+
+
+# --- the document is valid OpenAPI 3.1 --------------------------------------------------------
+
+
+def test_document_is_valid_openapi_31(doc: dict[str, Any]) -> None:
+    assert doc["openapi"] == "3.1.0"
+    validate(doc)
+
+
+def test_validator_would_catch_a_broken_document(doc: dict[str, Any]) -> None:
+    # Guard against a validator that accepts anything (e.g. a wrong import or version).
+    broken = copy.deepcopy(doc)
+    broken["paths"]["/assistants"]["get"]["responses"] = "nope"
+    with pytest.raises(OpenAPIValidationError):
+        validate(broken)
+
+
+def test_no_openapi_30_nullable_left(doc: dict[str, Any]) -> None:
+    assert list(_doc_values(doc, "nullable")) == []
+    # first_id / last_id are null on an empty list, as the real service answered.
+    props = doc["components"]["schemas"]["ListResponse"]["properties"]
+    assert props["first_id"]["type"] == ["string", "null"]
+    assert props["last_id"]["type"] == ["string", "null"]
+
+
+# --- faithful to the seed ---------------------------------------------------------------------
+
+
+def _seed_operations(lines: list[str]) -> set[tuple[str, str, str]]:
+    """(path, method, operationId) from the seed, whose indentation was lost."""
+    found: set[tuple[str, str, str]] = set()
+    path = method = None
+    for line in lines:
+        if line.startswith("/") and line.endswith(":"):
+            path, method = line[:-1], None
+        elif path and line.rstrip(":") in METHODS and line.endswith(":"):
+            method = line[:-1]
+        elif path and method and line.startswith("operationId:"):
+            found.add((path, method, line.split(":", 1)[1].strip()))
+        elif line == "components:":
+            break
+    return found
+
+
+def _doc_operations(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in doc["paths"].items():
+        for method in METHODS:
+            if method in item:
+                yield path, method, item[method]
+
+
+def test_every_seed_operation_is_present(doc: dict[str, Any], seed_lines: list[str]) -> None:
+    seed = _seed_operations(seed_lines)
+    assert len(seed) == 18  # the seed's 18 operations, parsed
+    ours = {(p, meth, op["operationId"]) for p, meth, op in _doc_operations(doc)}
+    assert seed <= ours, sorted(seed - ours)
+
+
+def test_operations_added_beyond_the_seed_are_marked(
+    doc: dict[str, Any], seed_lines: list[str]
+) -> None:
+    seed = {(p, meth) for p, meth, _ in _seed_operations(seed_lines)}
+    added = {(p, meth) for p, meth, op in _doc_operations(doc) if (p, meth) not in seed}
+    assert added == {
+        ("/threads/{thread_id}/messages/{message_id}", "post"),
+        ("/threads/{thread_id}/runs/{run_id}/steps", "get"),
+        ("/threads/{thread_id}/runs/{run_id}/steps/{step_id}", "get"),
+    }
+    for path, method in added:
+        assert doc["paths"][path][method].get("x-syncer") == "extension", (path, method)
+
+
+def test_seed_parameters_of_each_operation_are_kept(
+    doc: dict[str, Any], seed_lines: list[str]
+) -> None:
+    by_operation: dict[str, set[str]] = {}
+    operation = None
+    for line in seed_lines:
+        if line == "components:":
+            break
+        if line.startswith("operationId:"):
+            operation = line.split(":", 1)[1].strip()
+            by_operation[operation] = set()
+        found = re.match(r"- \$ref: '#/components/parameters/(\w+)'", line)
+        if found and operation:
+            by_operation[operation].add(found.group(1))
+    assert by_operation["listAssistants"] == {"limit", "order", "after", "before", "OpenAIBeta"}
+    ours = {
+        op["operationId"]: {p["$ref"].rsplit("/", 1)[1] for p in op.get("parameters", [])}
+        for _, _, op in _doc_operations(doc)
+    }
+    for operation_id, params in by_operation.items():
+        assert params <= ours[operation_id], operation_id
+
+
+def test_seed_component_names_are_kept(doc: dict[str, Any], seed_lines: list[str]) -> None:
+    text = "\n".join(seed_lines)
+    for kind in ("schemas", "parameters"):
+        names = set(re.findall(rf"#/components/{kind}/(\w+)", text))
+        assert names, kind
+        assert names <= set(doc["components"][kind]), (kind, names - set(doc["components"][kind]))
+    seed_schemas = {
+        "Assistant", "CreateAssistantRequest", "ModifyAssistantRequest", "Thread",
+        "CreateThreadRequest", "Message", "CreateMessageRequest", "Run", "CreateRunRequest",
+        "ListResponse", "DeleteResponse",
+    }  # fmt: skip
+    assert all(f"{name}:" in seed_lines for name in seed_schemas)
+    assert seed_schemas <= set(doc["components"]["schemas"])
+
+
+def _doc_values(node: Any, key: str) -> Iterator[Any]:
+    """Every value of ``key`` anywhere in the document."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == key:
+                yield v
+            yield from _doc_values(v, key)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _doc_values(item, key)
+
+
+def _seed_lists(lines: list[str], header: str) -> list[list[str]]:
+    """The ``- item`` lists that follow ``header`` lines (``enum:``, ``required:``)."""
+    lists, current = [], None
+    for line in lines:
+        if line == header:
+            current = []
+            lists.append(current)
+        elif current is not None and line.startswith("- ") and ":" not in line[2:]:
+            current.append(line[2:].strip("'\""))
+        else:
+            current = None
+    return [items for items in lists if items]
+
+
+def test_seed_enums_are_kept(doc: dict[str, Any], seed_lines: list[str]) -> None:
+    enums = _seed_lists(seed_lines, "enum:")
+    assert ["queued", "in_progress", "requires_action", "cancelling", "cancelled", "failed",
+            "completed", "incomplete", "expired"] in enums  # fmt: skip
+    ours = [set(values) for values in _doc_values(doc, "enum")]
+    for values in enums:
+        assert any(set(values) <= mine for mine in ours), values
+
+
+def test_seed_required_lists_are_kept(doc: dict[str, Any], seed_lines: list[str]) -> None:
+    required = _seed_lists(seed_lines, "required:")
+    assert ["role", "content"] in required
+    ours = [set(v) for v in _doc_values(doc, "required") if isinstance(v, list)]
+    for names in required:
+        assert any(set(names) <= mine for mine in ours), names
+
+
+def test_seed_bounds_defaults_and_descriptions_are_kept(
+    doc: dict[str, Any], seed_lines: list[str]
+) -> None:
+    for key in ("minimum", "maximum", "default"):
+        seed_values = {
+            line.split(":", 1)[1].strip() for line in seed_lines if line.startswith(f"{key}:")
+        }
+        ours = {str(v).lower() for v in _doc_values(doc, key)}
+        assert seed_values <= ours, (key, seed_values - ours)
+    for key in ("description", "summary"):
+        seed_texts = {
+            line.split(":", 1)[1].strip()
+            for line in seed_lines
+            if line.startswith(f"{key}:") and not line.endswith((">-", ":"))
+        }  # "description:" alone is the property of that name, ">-" a folded text
+        ours = {" ".join(str(v).split()) for v in _doc_values(doc, key)}
+        missing = {t for t in seed_texts if t not in ours}
+        assert not missing, (key, missing)
+
+
+# --- models and document agree ----------------------------------------------------------------
+
+# operationId → (request model, 200 response model)
+OPERATIONS: dict[str, tuple[type[BaseModel] | None, type[BaseModel]]] = {
+    "listAssistants": (None, m.ListPage[m.Assistant]),
+    "createAssistant": (m.CreateAssistantRequest, m.Assistant),
+    "getAssistant": (None, m.Assistant),
+    "modifyAssistant": (m.ModifyAssistantRequest, m.Assistant),
+    "deleteAssistant": (None, m.DeletedObject),
+    "createThread": (m.CreateThreadRequest, m.Thread),
+    "getThread": (None, m.Thread),
+    "modifyThread": (m.ModifyThreadRequest, m.Thread),
+    "deleteThread": (None, m.DeletedObject),
+    "listMessages": (None, m.ListPage[m.Message]),
+    "createMessage": (m.CreateMessageRequest, m.Message),
+    "getMessage": (None, m.Message),
+    "modifyMessage": (m.ModifyMessageRequest, m.Message),
+    "listRuns": (None, m.ListPage[m.Run]),
+    "createRun": (m.CreateRunRequest, m.Run),
+    "getRun": (None, m.Run),
+    "cancelRun": (None, m.Run),
+    "submitToolOutputs": (m.SubmitToolOutputsRequest, m.Run),
+    "createThreadAndRun": (m.CreateThreadAndRunRequest, m.Run),
+    "listRunSteps": (None, m.ListPage[m.RunStep]),
+    "getRunStep": (None, m.RunStep),
+}
+
+LIMIT_KEYS = (
+    "maxLength",
+    "minLength",
+    "maxItems",
+    "minItems",
+    "maxProperties",
+    "minimum",
+    "maximum",
+    "pattern",
+)
+
+
+def _facts(
+    schema: Any, root: dict[str, Any], path: str = "", depth: int = 0
+) -> Iterator[tuple[str, ...]]:
+    """Flatten a JSON Schema into comparable facts: (kind, path, value).
+
+    Unions (anyOf/oneOf/allOf) merge at the same path, so a property that exists in any member
+    exists at that path; ``$ref`` is followed within ``root`` (the document or the model's
+    ``$defs``). Kinds: ``property``, ``enum``, ``required`` and the limit keywords.
+    """
+    if not isinstance(schema, dict) or depth > 40:
+        return
+    if "$ref" in schema:
+        target: Any = root
+        for part in schema["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        yield from _facts(target, root, path, depth + 1)
+    for key in ("anyOf", "oneOf", "allOf"):
+        for member in schema.get(key, []):
+            yield from _facts(member, root, path, depth + 1)
+    if "const" in schema:
+        yield ("enum", path, str(schema["const"]))
+    for value in schema.get("enum", []):
+        if value is not None:  # nullable enums list null; pydantic says so with anyOf instead
+            yield ("enum", path, str(value))
+    for key in LIMIT_KEYS:
+        if key in schema:
+            yield (
+                key,
+                path,
+                str(float(schema[key])) if key.startswith(("min", "max")) else schema[key],
+            )
+    for name in schema.get("required", []):
+        if name != "type":  # a defaulted discriminator: required by the API, optional in Python
+            yield ("required", path, name)
+    for name, sub in schema.get("properties", {}).items():
+        child = f"{path}.{name}" if path else name
+        yield ("property", child)
+        yield from _facts(sub, root, child, depth + 1)
+    if "items" in schema:
+        yield from _facts(schema["items"], root, f"{path}[]", depth + 1)
+    if isinstance(schema.get("additionalProperties"), dict):
+        yield from _facts(schema["additionalProperties"], root, f"{path}.*", depth + 1)
+    if "propertyNames" in schema:
+        yield from _facts(schema["propertyNames"], root, f"{path}.<key>", depth + 1)
+
+
+def _model_facts(model: type[BaseModel]) -> set[tuple[str, ...]]:
+    schema = model.model_json_schema(ref_template="#/$defs/{model}")
+    return set(_facts(schema, schema))
+
+
+def _operation(doc: dict[str, Any], operation_id: str) -> dict[str, Any]:
+    for _, _, op in _doc_operations(doc):
+        if op["operationId"] == operation_id:
+            return op
+    raise KeyError(operation_id)
+
+
+def _json_schema(node: dict[str, Any]) -> dict[str, Any]:
+    return node["content"]["application/json"]["schema"]
+
+
+def _request_facts(doc: dict[str, Any], operation_id: str) -> set[tuple[str, ...]]:
+    return set(_facts(_json_schema(_operation(doc, operation_id)["requestBody"]), doc))
+
+
+def _response_facts(doc: dict[str, Any], operation_id: str) -> set[tuple[str, ...]]:
+    return set(_facts(_json_schema(_operation(doc, operation_id)["responses"]["200"]), doc))
+
+
+def test_every_operation_is_mapped_to_models(doc: dict[str, Any]) -> None:
+    assert {op["operationId"] for _, _, op in _doc_operations(doc)} == set(OPERATIONS)
+    for operation_id, (request, _) in OPERATIONS.items():
+        assert ("requestBody" in _operation(doc, operation_id)) == (request is not None)
+
+
+@pytest.mark.parametrize(
+    "operation_id", [op for op, (request, _) in OPERATIONS.items() if request is not None]
+)
+def test_request_model_matches_document(doc: dict[str, Any], operation_id: str) -> None:
+    """Same properties at every depth, same enums, same limits, same required lists."""
+    model = OPERATIONS[operation_id][0]
+    assert model is not None
+    ours, theirs = _model_facts(model), _request_facts(doc, operation_id)
+    assert sorted(ours - theirs) == [], "in the model, not in the document"
+    assert sorted(theirs - ours) == [], "in the document, not in the model"
+
+
+@pytest.mark.parametrize("operation_id", sorted(OPERATIONS))
+def test_response_model_matches_document(doc: dict[str, Any], operation_id: str) -> None:
+    """Same properties at every depth and same enums (responses are not limit-checked)."""
+    wanted = {"property", "enum"}
+    model = OPERATIONS[operation_id][1]
+    ours = {f for f in _model_facts(model) if f[0] in wanted}
+    theirs = {f for f in _response_facts(doc, operation_id) if f[0] in wanted}
+    assert sorted(ours - theirs) == [], "in the model, not in the document"
+    assert sorted(theirs - ours) == [], "in the document, not in the model"
+
+
+def test_error_body_model_matches_document(doc: dict[str, Any]) -> None:
+    schema = doc["components"]["schemas"]["ErrorResponse"]
+    assert {f for f in _facts(schema, doc) if f[0] == "property"} == {
+        f for f in _model_facts(m.ErrorResponse) if f[0] == "property"
+    }
+
+
+def test_limits_in_document_are_the_model_constants(doc: dict[str, Any]) -> None:
+    """The numbers users read in the contract are the constants the code enforces."""
+    facts = _request_facts(doc, "createAssistant")
+    assert ("maxLength", "name", str(float(m.MAX_NAME_LENGTH))) in facts
+    assert ("maxLength", "description", str(float(m.MAX_DESCRIPTION_LENGTH))) in facts
+    assert ("maxLength", "instructions", str(float(m.MAX_INSTRUCTIONS_LENGTH))) in facts
+    assert ("maxItems", "tools", str(float(m.MAX_TOOLS))) in facts
+    assert ("maxProperties", "metadata", str(float(m.MAX_METADATA_PAIRS))) in facts
+    assert ("maxLength", "metadata.<key>", str(float(m.MAX_METADATA_KEY_LENGTH))) in facts
+    assert ("maxLength", "metadata.*", str(float(m.MAX_METADATA_VALUE_LENGTH))) in facts
+    assert ("pattern", "tools[].function.name", m.FUNCTION_NAME_PATTERN) in facts
+    assert ("maximum", "temperature", "2.0") in facts
+    assert ("maximum", "top_p", "1.0") in facts
+    assert ("maxItems", "tools", str(float(m.MAX_RUN_TOOLS))) in _request_facts(doc, "createRun")
+
+
+def test_list_parameters_match_the_real_pagination(doc: dict[str, Any]) -> None:
+    params = doc["components"]["parameters"]
+    assert params["limit"]["schema"] == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 100,
+        "default": 20,
+    }
+    assert params["order"]["schema"]["enum"] == ["asc", "desc"]
+    assert params["order"]["schema"]["default"] == "desc"
+    assert params["include"]["name"] == "include[]"
