@@ -22,7 +22,6 @@ refusals) are listed in the report rather than dropped silently.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -45,8 +44,6 @@ ASSISTANT_FIELDS = (
     "model", "name", "description", "instructions", "tools", "metadata",
     "temperature", "top_p", "response_format", "reasoning_effort",
 )
-# Top-level fields the mirror keeps as JSON text.
-NESTED = ("tools", "tool_resources", "metadata", "response_format", "content", "attachments")
 
 Progress = Callable[[str], None]
 
@@ -54,21 +51,13 @@ Progress = Callable[[str], None]
 # --- reading the mirror ----------------------------------------------------------------------
 
 
-def _value(raw: Any) -> Any:
-    """A nested API value: the mirror stores it as JSON text (``response_format`` may be "auto")."""
-    if isinstance(raw, str) and raw[:1] in ("{", "["):
-        try:
-            return json.loads(raw)
-        except ValueError:
-            return raw
-    return raw
+def _decode(table: str, row: sqlite3.Row) -> dict[str, Any]:
+    """The archived API object (the store decodes its JSON columns), plus ``_deleted_at``."""
+    from syncer.mirror.store import row_to_object
 
-
-def _decode(row: sqlite3.Row) -> dict[str, Any]:
-    obj = dict(row)
-    for name in NESTED:
-        if name in obj:
-            obj[name] = _value(obj[name])
+    values = dict(row)
+    obj = row_to_object(table, values)
+    obj["_deleted_at"] = values.get("deleted_at")
     return obj
 
 
@@ -78,8 +67,12 @@ def _has_table(conn: sqlite3.Connection, name: str) -> bool:
     ).fetchone() is not None
 
 
-def _rows(conn: sqlite3.Connection, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
-    return [_decode(row) for row in conn.execute(sql, tuple(params))]
+def _rows(conn: sqlite3.Connection, table: str, where: str = "",
+          params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+    # created_at has one-second resolution: ties keep the mirror's insertion order, which is
+    # the server's order because sync writes lists oldest first.
+    sql = f"SELECT * FROM [{table}] {where} ORDER BY created_at, rowid"
+    return [_decode(table, row) for row in conn.execute(sql, tuple(params))]
 
 
 def open_mirror(path: str) -> sqlite3.Connection:
@@ -300,24 +293,18 @@ def _selected_threads(conn: sqlite3.Connection, thread_ids: list[str] | None,
     if thread_ids:
         rows = []
         for thread_id in thread_ids:
-            found = _rows(conn, "SELECT * FROM threads WHERE id = ?", (thread_id,))
+            found = _rows(conn, "threads", "WHERE id = ?", (thread_id,))
             if not found:
                 raise UsageError(f"{thread_id}: no such thread in the mirror")
             rows.extend(found)
         return rows, 0
-    rows = _rows(conn, "SELECT * FROM threads ORDER BY created_at, rowid")
-    kept = [r for r in rows if include_deleted or not r.get("deleted_at")]
+    rows = _rows(conn, "threads")
+    kept = [r for r in rows if include_deleted or not r["_deleted_at"]]
     return kept, len(rows) - len(kept)
 
 
 def _messages(conn: sqlite3.Connection, thread_id: str) -> list[dict[str, Any]]:
-    # created_at has one-second resolution: ties keep the mirror's insertion order, which is
-    # the server's order because sync pages messages oldest first.
-    return _rows(
-        conn,
-        "SELECT * FROM messages WHERE thread_id = ? AND deleted_at IS NULL ORDER BY created_at, rowid",
-        (thread_id,),
-    )
+    return _rows(conn, "messages", "WHERE thread_id = ? AND deleted_at IS NULL", (thread_id,))
 
 
 async def _target_assistants(client: Any, plan: RestorePlan) -> tuple[set[str], dict[str, str]]:
@@ -350,9 +337,8 @@ async def build_plan(
     if assistants:
         mapped = _map(conn, "assistant", target)
         existing, by_source = await _target_assistants(client, plan)
-        rows = _rows(conn, "SELECT * FROM assistants ORDER BY created_at, rowid")
-        for obj in rows:
-            if obj.get("deleted_at") and not include_deleted:
+        for obj in _rows(conn, "assistants"):
+            if obj["_deleted_at"] and not include_deleted:
                 plan.not_selected_deleted += 1
                 continue
             body, lost, tagged = assistant_body(obj)

@@ -1,0 +1,270 @@
+"""`syncer restore`, end to end over real HTTP: mirror account A, restore it into an empty
+second server, mirror that, and compare."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+
+import pytest
+from click.testing import CliRunner
+
+from syncer.cli import cli
+from syncer.client import AssistantsClient
+from syncer.emulator import EmulatorConfig, running_server
+from syncer.settings import ClientSettings
+
+KEY_A, KEY_B = "sk-account-a-secret", "sk-account-b-secret"
+SOURCE = "syncer:source"
+
+
+# --- building account A ---------------------------------------------------------------------
+
+
+async def seed_account(base_url: str) -> dict[str, str]:
+    """Account A: assistants and threads with every case restore must handle. Returns ids."""
+    settings = ClientSettings.from_env(base_url=base_url, api_key=KEY_A)
+    ids: dict[str, str] = {}
+    async with AssistantsClient(settings) as client:
+        full = {f"k{i}": f"v{i}" for i in range(16)}
+        helper = await client.request("POST", "/assistants", json={
+            "model": "gpt-4o", "name": "Helper", "description": "answers questions",
+            "instructions": "Be brief.", "temperature": 0.3, "top_p": 0.9,
+            "response_format": {"type": "json_object"},
+            "tools": [{"type": "code_interpreter"},
+                      {"type": "function", "function": {"name": "lookup", "description": "find",
+                                                        "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}],
+            "tool_resources": {"code_interpreter": {"file_ids": ["file-abc"]}},
+            "metadata": {"team": "support"},
+        })
+        full_meta = await client.request("POST", "/assistants", json={
+            "model": "gpt-4o-mini", "name": "Full metadata", "instructions": "x", "metadata": full,
+        })
+        ids["helper"], ids["full_meta"] = helper["id"], full_meta["id"]
+
+        chat = await client.request("POST", "/threads", json={"metadata": {"customer": "c-1"}})
+        for i in range(5):  # created within one second: ties in created_at
+            await client.request("POST", f"/threads/{chat['id']}/messages", json={
+                "role": "user" if i % 2 == 0 else "assistant",
+                "content": f"message {i}: order-123{i} ünïcode",
+                "metadata": {"n": str(i)},
+            })
+        await client.run_until_settled(chat["id"], {"assistant_id": helper["id"]}, timeout=30)
+        files = await client.request("POST", "/threads", json={
+            "metadata": {}, "tool_resources": {"code_interpreter": {"file_ids": ["file-thr"]}}})
+        await client.request("POST", f"/threads/{files['id']}/messages", json={
+            "role": "user", "content": [{"type": "text", "text": "see picture"},
+                                        {"type": "image_file", "image_file": {"file_id": "file-img"}}],
+            "attachments": [{"file_id": "file-att", "tools": [{"type": "code_interpreter"}]}],
+        })
+        await client.request("POST", f"/threads/{files['id']}/messages", json={
+            "role": "user", "content": [{"type": "image_file", "image_file": {"file_id": "file-only"}}]})
+        await client.request("POST", f"/threads/{files['id']}/messages", json={
+            "role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://example.com/a.png", "detail": "low"}},
+                                        {"type": "text", "text": "and a link"}]})
+        crowded = await client.request("POST", "/threads", json={"metadata": full})
+        await client.request("POST", f"/threads/{crowded['id']}/messages", json={
+            "role": "user", "content": "crowded metadata", "metadata": full})
+        empty = await client.request("POST", "/threads", json={"metadata": {"empty": "yes"}})
+        ids.update(chat=chat["id"], files=files["id"], crowded=crowded["id"], empty=empty["id"])
+    return ids
+
+
+def sync(db, base_url: str, key: str, thread_ids) -> None:
+    """Mirror a server with `syncer sync` (the real command)."""
+    args = ["sync", "--db", str(db), "--base-url", base_url, "--api-key", key, "-s"]
+    for thread_id in thread_ids:
+        args += ["--thread", thread_id]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+
+
+def restore(db, base_url: str, *args: str, key: str = KEY_B) -> tuple[int, dict]:
+    result = CliRunner().invoke(cli, ["restore", "--from", str(db), "--base-url", base_url,
+                                      "--api-key", key, "--json", *args])
+    assert result.exit_code in (0, 1), result.output
+    return result.exit_code, json.loads(result.stdout)
+
+
+# --- comparing mirrors --------------------------------------------------------------------------
+
+
+def _load(value):
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _meta(value) -> dict:
+    meta = dict(_load(value) or {})
+    meta.pop(SOURCE, None)
+    return meta
+
+
+def assistants_of(db) -> list[dict]:
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    rows = conn.execute("SELECT * FROM assistants ORDER BY name").fetchall()
+    conn.close()
+    return [{
+        "name": r["name"], "model": r["model"], "description": r["description"],
+        "instructions": r["instructions"], "tools": _load(r["tools"]), "metadata": _meta(r["metadata"]),
+        "temperature": r["temperature"], "top_p": r["top_p"], "response_format": _load(r["response_format"]),
+    } for r in rows]
+
+
+def thread_of(db, thread_id: str) -> dict:
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    thread = conn.execute("SELECT * FROM threads WHERE id = ?", (thread_id,)).fetchone()
+    messages = conn.execute(
+        "SELECT * FROM messages WHERE thread_id = ? ORDER BY created_at, rowid", (thread_id,)).fetchall()
+    conn.close()
+
+    def parts(content):
+        out = []
+        for part in _load(content):
+            if part["type"] == "text":
+                out.append(("text", part["text"]["value"]))
+            elif part["type"] == "image_url":
+                out.append(("image_url", part["image_url"]["url"]))
+        return out
+
+    return {
+        "metadata": _meta(thread["metadata"]),
+        "messages": [(m["role"], parts(m["content"]), _meta(m["metadata"]))
+                     for m in messages if parts(m["content"])],
+    }
+
+
+# --- the tests ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def account_a(tmp_path_factory):
+    """Account A on one emulator, mirrored into a.db (built once for this module)."""
+    folder = tmp_path_factory.mktemp("account_a")
+    with running_server(EmulatorConfig(run_ms=0)) as server:
+        ids = asyncio.run(seed_account(server.base_url))
+        db = folder / "a.db"
+        sync(db, server.base_url, KEY_A, [ids["chat"], ids["files"], ids["crowded"], ids["empty"]])
+        yield db, ids
+
+
+@pytest.fixture
+def source_copy(account_a, tmp_path):
+    """A private copy of a.db: restore writes its id map into the source mirror."""
+    db, ids = account_a
+    copy = tmp_path / "a.db"
+    src, dst = sqlite3.connect(db), sqlite3.connect(copy)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    return copy, ids
+
+
+def test_round_trip_into_an_empty_server(source_copy, tmp_path):
+    source, ids = source_copy
+    tracked_before = sqlite3.connect(source).execute("SELECT id FROM tracked_threads ORDER BY id").fetchall()
+    with running_server(EmulatorConfig(api_key=KEY_B)) as target:
+        code, report = restore(source, target.base_url, "--yes")
+        assert code == 0, report["errors"]
+        assert report["created"] == {"assistants": 2, "threads": 4, "messages": 9}
+        assert report["errors"] == [] and report["possible_orphans"] == []
+        helper, chat, files, crowded = ids["helper"], ids["chat"], ids["files"], ids["crowded"]
+        assert sorted(report["not_restorable"]) == sorted([
+            f"assistant {helper}: tool_resources code_interpreter.file_ids [file-abc] not restored",
+            f"assistant {ids['full_meta']}: link to the source (syncer:source: metadata already has 16 pairs) not restored",
+            f"thread {files}: tool_resources code_interpreter.file_ids [file-thr] not restored",
+            f"thread {crowded}: link to the source (syncer:source: metadata already has 16 pairs) not restored",
+            *[f"message {m} (thread {files}): {what} not restored" for m, what in _file_message_losses(source, files)],
+        ])
+
+        restored = report["ids"]
+        b = tmp_path / "b.db"
+        sync(b, target.base_url, KEY_B, [restored[t] for t in (chat, files, crowded, ids["empty"])])
+
+    # Assistants: every configuration field equal (ids, tool_resources aside).
+    assert assistants_of(b) == assistants_of(source)
+    # Threads: metadata and messages (role, text, order, metadata) equal.
+    for name in ("chat", "files", "crowded", "empty"):
+        assert thread_of(b, restored[ids[name]]) == thread_of(source, ids[name]), name
+    assert len(thread_of(b, restored[chat])["messages"]) == 6  # 5 by hand + the run's reply
+
+    # Restored objects link back to their originals; runs stayed in the archive.
+    conn = sqlite3.connect(b)
+    links = dict(conn.execute("SELECT id, json_extract(metadata, '$.\"syncer:source\"') FROM threads"))
+    assert links[restored[chat]] == chat and links[restored[crowded]] is None
+    assert conn.execute("SELECT count(*) FROM runs").fetchone() == (0,)
+    conn.close()
+    conn = sqlite3.connect(source)
+    assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] >= 1
+    # Restored threads live on another server: they are not tracked for `syncer sync`.
+    assert conn.execute("SELECT id FROM tracked_threads ORDER BY id").fetchall() == tracked_before
+    conn.close()
+
+
+def _file_message_losses(db, thread_id):
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT id, content FROM messages WHERE thread_id = ? ORDER BY created_at, rowid",
+                        (thread_id,)).fetchall()
+    conn.close()
+    (first, _), (second, _), _ = rows
+    return [(first, "image_file part [file-img]"), (first, "attachments [file-att]"),
+            (second, "image_file part [file-only]"),
+            (second, "the whole message (no text or image_url content to send)")]
+
+
+def test_restore_twice_creates_nothing_twice(source_copy):
+    source, _ = source_copy
+    with running_server(EmulatorConfig()) as target:
+        assert restore(source, target.base_url, "--yes")[0] == 0
+        writes = target.stats()["writes"]
+        code, report = restore(source, target.base_url, "--yes")
+        assert code == 0
+        assert report["requests"]["writes"] == 0
+        assert target.stats()["writes"] == writes  # not one create
+        # The assistants were found again through the map (and their syncer:source).
+        assert report["assistants"] == {"create": 0, "already": 2}
+
+
+def test_dry_run_sends_no_writes_and_counts_requests(source_copy):
+    source, ids = source_copy
+    with running_server(EmulatorConfig()) as target:
+        result = CliRunner().invoke(cli, ["restore", "--from", str(source), "--base-url",
+                                          target.base_url, "--api-key", KEY_B, "--dry-run"])
+        assert result.exit_code == 0, result.output
+        assert target.stats()["writes"] == 0
+    out = result.stdout
+    assert f"+ assistant {ids['helper']} (Helper)" in out
+    assert f"+ thread {ids['chat']} (6 messages)" in out
+    assert "15 create requests (1 lookup requests made to plan) — dry run, nothing created." in out
+    assert KEY_B not in result.output
+    conn = sqlite3.connect(source)
+    assert conn.execute("SELECT count(*) FROM restore_map").fetchone() == (0,)
+    conn.close()
+
+
+def test_restore_without_yes_and_without_a_terminal_is_refused(source_copy):
+    source, _ = source_copy
+    with running_server(EmulatorConfig()) as target:
+        result = CliRunner().invoke(cli, ["restore", "--from", str(source), "--base-url",
+                                          target.base_url, "--api-key", KEY_B])
+        assert result.exit_code == 1
+        assert result.stderr.splitlines()[-1] == "Error: refusing to restore without --yes: stdin is not a terminal"
+        assert target.stats()["writes"] == 0
+
+
+def test_selecting_one_thread_and_assistants_only(source_copy):
+    source, ids = source_copy
+    with running_server(EmulatorConfig()) as target:
+        code, report = restore(source, target.base_url, "--yes", "--thread", ids["chat"])
+        assert code == 0
+        assert report["created"] == {"assistants": 0, "threads": 1, "messages": 6}
+        code, report = restore(source, target.base_url, "--yes", "--assistants")
+        assert report["created"] == {"assistants": 2, "threads": 0, "messages": 0}
+        code, report = restore(source, target.base_url, "--yes")  # the rest
+        assert report["created"] == {"assistants": 0, "threads": 3, "messages": 3}
+        result = CliRunner().invoke(cli, ["restore", "--from", str(source), "--base-url", target.base_url,
+                                          "--api-key", KEY_B, "--yes", "--thread", "thread_nope"])
+        assert result.exit_code == 1
+        assert result.output.strip().splitlines()[-1] == "Error: thread_nope: no such thread in the mirror"
