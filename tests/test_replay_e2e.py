@@ -389,3 +389,52 @@ def test_killed_replay_leaves_mirror_consistent_and_rerun_completes(tmp_path):
             "SELECT status FROM replay_turns WHERE replay_id = ? ORDER BY turn_index", [new_id])
         ] == ["pass", "pass", "pass", "no_baseline"]
         conn.close()
+
+
+def test_query_selects_threads_and_deleted_upstream_still_replays(server, mirror, tmp_path):
+    async def delete_upstream() -> None:
+        async with AssistantsClient(settings_for(server.base_url)) as client:
+            await client.delete_thread(mirror["weather"])
+
+    asyncio.run(delete_upstream())  # the mirror keeps it; replay reads only the mirror
+    report = tmp_path / "r.json"
+    result = replay(server, mirror, "--query", "windy", "--limit", "5", "--report", str(report))
+    assert result.exit_code == 0, result.output
+    data = load_json_report(report)
+    assert [t.thread_id for t in data.threads] == [mirror["weather"]]
+    assert data.summary.passed == 3
+
+
+async def _assistant(base_url: str, body: dict[str, Any]) -> str:
+    async with AssistantsClient(settings_for(base_url)) as client:
+        return (await client.create_assistant(body)).model_dump()["id"]
+
+
+def test_target_by_id_and_by_managed_name(server, mirror, tmp_path):
+    changed = {**ASSISTANT, "instructions": "Different instructions entirely."}
+    by_id = asyncio.run(_assistant(server.base_url, changed))
+    same = {**ASSISTANT, "name": "managed-bot", "metadata": {"syncer:name": "managed-bot"}}
+    asyncio.run(_assistant(server.base_url, same))
+    result = replay(server, mirror, mirror["weather"], "--assistant", by_id, "--json", "-s")
+    assert result.exit_code == 3
+    assert json.loads(result.stdout)["target"] == by_id
+    result = replay(server, mirror, mirror["weather"], "--assistant", "managed-bot",
+                    "--config-dir", str(tmp_path / "none"), "--json", "-s")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["summary"]["passed"] == 3
+
+
+def test_cleanup_deletes_only_leftover_replay_assistants(server, mirror):
+    leftover = asyncio.run(_assistant(server.base_url, {
+        "model": "gpt-4o", "name": "crashed", "metadata": {"syncer:replay": "rpl_crashed"}}))
+    keep = asyncio.run(_assistant(server.base_url, {"model": "gpt-4o", "name": "unmanaged"}))
+    result = replay(server, mirror, "--cleanup", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["deleted"] == [leftover]
+    assert asyncio.run(replay_assistants(server.base_url)) == []
+
+    async def exists(assistant_id: str) -> bool:
+        async with AssistantsClient(settings_for(server.base_url)) as client:
+            return assistant_id in [a["id"] async for a in client.paginate("/assistants")]
+
+    assert asyncio.run(exists(keep))
