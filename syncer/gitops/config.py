@@ -85,8 +85,8 @@ def _not_bool(value: Any) -> Any:
     return value
 
 
-#: A number that may also come as text (from a variable), but never as true/false.
-_Number = Annotated[float, BeforeValidator(_not_bool)]
+#: Numbers may also come as text (from a variable), but never as true/false.
+_NOT_BOOL = BeforeValidator(_not_bool)
 
 
 class AssistantConfig(BaseModel):
@@ -128,8 +128,10 @@ class AssistantConfig(BaseModel):
     tools: Annotated[list[AssistantTool] | None, Field(max_length=MAX_TOOLS)] = None
     tool_resources: ToolResources | None = None
     # Not the API's strict number types: "${TEMPERATURE:-0.2}" expands to a string.
-    temperature: Annotated[_Number | None, Field(ge=MIN_TEMPERATURE, le=MAX_TEMPERATURE)] = None
-    top_p: Annotated[_Number | None, Field(ge=MIN_TOP_P, le=MAX_TOP_P)] = None
+    temperature: (
+        Annotated[float, Field(ge=MIN_TEMPERATURE, le=MAX_TEMPERATURE), _NOT_BOOL] | None
+    ) = None
+    top_p: Annotated[float, Field(ge=MIN_TOP_P, le=MAX_TOP_P), _NOT_BOOL] | None = None
     response_format: ResponseFormat | None = None
     metadata: Annotated[
         Metadata | None,
