@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 MENTION = re.compile(r"@([a-zA-Z0-9_-]{1,64})")
+_DECODER = json.JSONDecoder()
 
 # Plain words only (no punctuation), so sentences read as text and diff cleanly.
 _WORD_LIST = (
@@ -84,13 +85,14 @@ def reply(
 ) -> str:
     """The assistant's reply: deterministic, and different whenever any input differs."""
     digest = _digest(model, instructions, messages, tool_results)
-    words = _word_stream(digest)
-    lengths = _number_stream(digest)
+    numbers = hashlib.sha256(digest + b"numbers").digest()
+    lengths = [6 + numbers[1 + i] % 9 for i in range(3 + numbers[0] % 3)]
+    words = _words(digest, sum(lengths))
     sentences = []
-    for _ in range(3 + next(lengths) % 3):
-        count = 6 + next(lengths) % 9
-        chosen = [next(words) for _ in range(count)]
-        sentences.append(" ".join(chosen).capitalize() + ".")
+    start = 0
+    for count in lengths:
+        sentences.append(" ".join(words[start : start + count]).capitalize() + ".")
+        start += count
     text = " ".join(sentences)
     if tool_results:
         lines = [f"- {result.name}: {result.output}" for result in tool_results]
@@ -147,7 +149,7 @@ def _forced_function(tool_choice: Any, function_names: Sequence[str]) -> str | N
 
 def _mentions(text: str) -> Iterator[ToolCallRequest]:
     """``@name`` mentions with their optional JSON-object arguments, in order."""
-    decoder = json.JSONDecoder()
+    decoder = _DECODER
     for match in MENTION.finditer(text):
         # Require the @ to start a word, so e-mail addresses are not calls.
         if match.start() > 0 and (text[match.start() - 1].isalnum() or text[match.start() - 1] == "_"):
@@ -184,19 +186,11 @@ def _digest(
     return hashlib.sha256(canonical.encode("utf-8")).digest()
 
 
-def _blocks(digest: bytes, label: bytes) -> Iterator[bytes]:
-    counter = 0
-    while True:
-        yield hashlib.sha256(digest + label + counter.to_bytes(8, "big")).digest()
-        counter += 1
-
-
-def _word_stream(digest: bytes) -> Iterator[str]:
-    for block in _blocks(digest, b"words"):
-        for i in range(0, len(block), 2):
-            yield WORDS[int.from_bytes(block[i : i + 2], "big") % len(WORDS)]
-
-
-def _number_stream(digest: bytes) -> Iterator[int]:
-    for block in _blocks(digest, b"numbers"):
-        yield from block
+def _words(digest: bytes, count: int) -> list[str]:
+    """``count`` words drawn from SHA-256 in counter mode (two bytes a word)."""
+    stream = b"".join(
+        hashlib.sha256(digest + b"words" + block.to_bytes(8, "big")).digest()
+        for block in range((count * 2 + 31) // 32)
+    )
+    size = len(WORDS)
+    return [WORDS[int.from_bytes(stream[i : i + 2], "big") % size] for i in range(0, count * 2, 2)]

@@ -66,9 +66,10 @@ def message(
     assistant_id: str | None = None,
     run_id: str | None = None,
     status: str = "completed",
+    object_id: str | None = None,
 ) -> dict[str, Any]:
     return {
-        "id": new_id("message"),
+        "id": object_id or new_id("message"),
         "object": "thread.message",
         "created_at": now,
         "assistant_id": assistant_id,
