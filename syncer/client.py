@@ -19,7 +19,7 @@ import logging
 import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -37,12 +37,10 @@ from syncer.errors import (
     redact,
     status_error_class,
 )
+from syncer.models import Assistant, DeletedObject, Message, Run, RunStep, Thread
 from syncer.pagination import Order, Page, iterate_pages
 from syncer.retry import retry_delay, should_retry_status
 from syncer.settings import ClientSettings
-
-if TYPE_CHECKING:
-    from syncer.models import Assistant, DeletedObject, Message, Run, RunStep, Thread
 
 __all__ = ["SHUTDOWN_MESSAGE", "AssistantsClient", "Page"]
 
@@ -66,7 +64,7 @@ def _segment(value: str) -> str:
 
 
 def _is_event_stream(response: httpx.Response) -> bool:
-    return response.headers.get("content-type", "").startswith("text/event-stream")
+    return str(response.headers.get("content-type", "")).startswith("text/event-stream")
 
 
 def dump_body(body: Body | None) -> dict[str, Any]:
@@ -84,18 +82,18 @@ def dump_body(body: Body | None) -> dict[str, Any]:
     raise TypeError(f"body must be a pydantic model or a mapping, not {type(body).__name__}")
 
 
-def _parse(model_name: str, data: dict[str, Any]) -> Any:
-    """``data`` as a ``syncer.models`` object; a malformed object is an APIResponseError."""
-    # Imported on use: syncer.models is large and the client's core does not need it.
-    from syncer import models
+M = TypeVar("M", bound=BaseModel)
 
+
+def _parse(model: type[M], data: dict[str, Any]) -> M:
+    """``data`` as a ``syncer.models`` object; a malformed object is an APIResponseError."""
     try:
-        return getattr(models, model_name).model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "(object)"
         raise APIResponseError(
-            f"the server's {model_name} object (id {data.get('id')!r}) does not match the API: "
+            f"the server's {model.__name__} object (id {data.get('id')!r}) does not match the API: "
             f"{where}: {first['msg']}"
             + (f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else "")
         ) from None
@@ -385,7 +383,7 @@ class AssistantsClient:
             for item in reversed(page.data) if backward else page.data:
                 yield item
 
-    async def _typed(self, model: str, path: str, **opts: Any) -> AsyncIterator[Any]:
+    async def _typed(self, model: type[M], path: str, **opts: Any) -> AsyncIterator[M]:
         params = {k: opts.pop(k) for k in ("run_id", "include") if opts.get(k) is not None}
         if "include" in params:
             params["include[]"] = params.pop("include")
@@ -395,93 +393,93 @@ class AssistantsClient:
     # --- assistants ----------------------------------------------------------------------------
 
     async def create_assistant(self, body: Body) -> Assistant:
-        return _parse("Assistant", await self.request("POST", "/assistants", json=dump_body(body)))
+        return _parse(Assistant, await self.request("POST", "/assistants", json=dump_body(body)))
 
     async def retrieve_assistant(self, assistant_id: str) -> Assistant:
-        return _parse("Assistant", await self.request("GET", f"/assistants/{_segment(assistant_id)}"))
+        return _parse(Assistant, await self.request("GET", f"/assistants/{_segment(assistant_id)}"))
 
     async def update_assistant(self, assistant_id: str, body: Body) -> Assistant:
         path = f"/assistants/{_segment(assistant_id)}"
-        return _parse("Assistant", await self.request("POST", path, json=dump_body(body)))
+        return _parse(Assistant, await self.request("POST", path, json=dump_body(body)))
 
     async def delete_assistant(self, assistant_id: str) -> DeletedObject:
         path = f"/assistants/{_segment(assistant_id)}"
-        return _parse("DeletedObject", await self.request("DELETE", path))
+        return _parse(DeletedObject, await self.request("DELETE", path))
 
     def list_assistants(self, **page_opts: Any) -> AsyncIterator[Assistant]:
         """Every assistant (``order``, ``limit``, ``after``, ``before`` as in ``paginate``)."""
-        return self._typed("Assistant", "/assistants", **page_opts)
+        return self._typed(Assistant, "/assistants", **page_opts)
 
     # --- threads -------------------------------------------------------------------------------
 
     async def create_thread(self, body: Body | None = None) -> Thread:
-        return _parse("Thread", await self.request("POST", "/threads", json=dump_body(body)))
+        return _parse(Thread, await self.request("POST", "/threads", json=dump_body(body)))
 
     async def retrieve_thread(self, thread_id: str) -> Thread:
-        return _parse("Thread", await self.request("GET", f"/threads/{_segment(thread_id)}"))
+        return _parse(Thread, await self.request("GET", f"/threads/{_segment(thread_id)}"))
 
     async def update_thread(self, thread_id: str, body: Body) -> Thread:
         path = f"/threads/{_segment(thread_id)}"
-        return _parse("Thread", await self.request("POST", path, json=dump_body(body)))
+        return _parse(Thread, await self.request("POST", path, json=dump_body(body)))
 
     async def delete_thread(self, thread_id: str) -> DeletedObject:
         path = f"/threads/{_segment(thread_id)}"
-        return _parse("DeletedObject", await self.request("DELETE", path))
+        return _parse(DeletedObject, await self.request("DELETE", path))
 
     # --- messages ------------------------------------------------------------------------------
 
     async def create_message(self, thread_id: str, body: Body) -> Message:
         path = f"/threads/{_segment(thread_id)}/messages"
-        return _parse("Message", await self.request("POST", path, json=dump_body(body)))
+        return _parse(Message, await self.request("POST", path, json=dump_body(body)))
 
     async def retrieve_message(self, thread_id: str, message_id: str) -> Message:
         path = f"/threads/{_segment(thread_id)}/messages/{_segment(message_id)}"
-        return _parse("Message", await self.request("GET", path))
+        return _parse(Message, await self.request("GET", path))
 
     async def update_message(self, thread_id: str, message_id: str, body: Body) -> Message:
         path = f"/threads/{_segment(thread_id)}/messages/{_segment(message_id)}"
-        return _parse("Message", await self.request("POST", path, json=dump_body(body)))
+        return _parse(Message, await self.request("POST", path, json=dump_body(body)))
 
     def list_messages(self, thread_id: str, **opts: Any) -> AsyncIterator[Message]:
         """A thread's messages; also takes ``run_id`` to filter by run."""
-        return self._typed("Message", f"/threads/{_segment(thread_id)}/messages", **opts)
+        return self._typed(Message, f"/threads/{_segment(thread_id)}/messages", **opts)
 
     # --- runs ----------------------------------------------------------------------------------
 
     async def create_run(self, thread_id: str, body: Body) -> Run:
         path = f"/threads/{_segment(thread_id)}/runs"
-        return _parse("Run", await self.request("POST", path, json=dump_body(body)))
+        return _parse(Run, await self.request("POST", path, json=dump_body(body)))
 
     async def create_thread_and_run(self, body: Body) -> Run:
-        return _parse("Run", await self.request("POST", "/threads/runs", json=dump_body(body)))
+        return _parse(Run, await self.request("POST", "/threads/runs", json=dump_body(body)))
 
     async def retrieve_run(self, thread_id: str, run_id: str) -> Run:
         path = f"/threads/{_segment(thread_id)}/runs/{_segment(run_id)}"
-        return _parse("Run", await self.request("GET", path))
+        return _parse(Run, await self.request("GET", path))
 
     def list_runs(self, thread_id: str, **opts: Any) -> AsyncIterator[Run]:
-        return self._typed("Run", f"/threads/{_segment(thread_id)}/runs", **opts)
+        return self._typed(Run, f"/threads/{_segment(thread_id)}/runs", **opts)
 
     async def cancel_run(self, thread_id: str, run_id: str) -> Run:
         path = f"/threads/{_segment(thread_id)}/runs/{_segment(run_id)}/cancel"
-        return _parse("Run", await self.request("POST", path))
+        return _parse(Run, await self.request("POST", path))
 
     async def submit_tool_outputs(self, thread_id: str, run_id: str, outputs: Any) -> Run:
         """Answer a run's function calls: a list of ``{tool_call_id, output}``, or a body."""
         path = f"/threads/{_segment(thread_id)}/runs/{_segment(run_id)}/submit_tool_outputs"
         body = streaming.outputs_body(outputs)
-        return _parse("Run", await self.request("POST", path, json=body))
+        return _parse(Run, await self.request("POST", path, json=body))
 
     def list_run_steps(self, thread_id: str, run_id: str, **opts: Any) -> AsyncIterator[RunStep]:
         """A run's steps; also takes ``include`` (a list, sent as ``include[]``)."""
         path = f"/threads/{_segment(thread_id)}/runs/{_segment(run_id)}/steps"
-        return self._typed("RunStep", path, **opts)
+        return self._typed(RunStep, path, **opts)
 
     async def retrieve_run_step(self, thread_id: str, run_id: str, step_id: str) -> RunStep:
         path = (
             f"/threads/{_segment(thread_id)}/runs/{_segment(run_id)}/steps/{_segment(step_id)}"
         )
-        return _parse("RunStep", await self.request("GET", path))
+        return _parse(RunStep, await self.request("GET", path))
 
     # --- following runs ----------------------------------------------------------------------
 
@@ -493,7 +491,7 @@ class AssistantsClient:
         """
         path = f"/threads/{_segment(thread_id)}/runs"
         data = await streaming.settle(self, path, dump_body(body), thread_id, timeout)
-        return _parse("Run", data)
+        return _parse(Run, data)
 
     async def resume_after_outputs(
         self, thread_id: str, run_id: str, outputs: Any, timeout: float = 600.0
@@ -502,8 +500,8 @@ class AssistantsClient:
         path = f"/threads/{_segment(thread_id)}/runs/{_segment(run_id)}/submit_tool_outputs"
         body = streaming.outputs_body(outputs)
         data = await streaming.settle(self, path, body, thread_id, timeout, run_id=run_id)
-        return _parse("Run", data)
+        return _parse(Run, data)
 
     async def wait_for_run(self, thread_id: str, run_id: str, timeout: float = 600.0) -> Run:
         """Poll a run (with backoff) until it needs tool outputs or has ended."""
-        return _parse("Run", await streaming.poll_run(self, thread_id, run_id, timeout))
+        return _parse(Run, await streaming.poll_run(self, thread_id, run_id, timeout))
