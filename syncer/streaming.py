@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -63,8 +64,14 @@ def outputs_body(outputs: Any) -> dict[str, Any]:
     return {"tool_outputs": items}
 
 
+_STREAM_WORD = re.compile(r"\bstream(ing)?\b", re.IGNORECASE)
+
+
 def _names_stream(error: BadRequestError) -> bool:
-    return error.param == "stream" or "stream" in (error.message or "").lower()
+    """Whether a 400 rejects streaming itself (not, say, a metadata value saying "upstream")."""
+    if error.param is not None:
+        return error.param == "stream"
+    return bool(_STREAM_WORD.search(error.message or ""))
 
 
 def _run_path(thread_id: str, run_id: str) -> str:
@@ -184,10 +191,11 @@ async def _stream(
                     break
         except (httpx.TransportError, SSEError) as exc:
             if last_run is None:
-                raise APIConnectionError(
+                raise APIConnectionError(client._redact(
                     f"POST {path}: the event stream broke before the run was created ({exc!r})"
-                ) from None
-            log.warning("event stream for run %s broke (%r); polling it", last_run["id"], exc)
+                )) from None
+            log.warning("event stream for run %s broke (%s); polling it", last_run["id"],
+                        client._redact(repr(exc)))
         except json.JSONDecodeError:
             raise APIResponseError(f"POST {path}: an event carried invalid JSON") from None
         if last_run is None:

@@ -259,3 +259,15 @@ async def test_a_json_answer_cut_off_midway_is_retried_like_any_dropped_connecti
         result = await client.run_until_settled("thread_1", {"assistant_id": "asst_1"})
         assert BASE not in client._no_stream  # a dropped answer says nothing about streaming
     assert result.status == "completed" and server.streamed_posts == 2 and len(sleeps) == 1
+
+
+@pytest.mark.parametrize("rejection", [
+    reject_stream(param="metadata", message="'stream' is fine but metadata is not"),
+    reject_stream(param=None, message="Invalid upstream model 'x'."),
+])
+async def test_other_400s_that_merely_contain_the_word_do_not_trigger_the_fallback(rejection):
+    server = FakeServer(rejection)
+    async with client_for(server) as client:
+        with pytest.raises(BadRequestError):
+            await client.run_until_settled("thread_1", {"assistant_id": "asst_1"})
+    assert len(server.posts) == 1
