@@ -130,13 +130,16 @@ class AssistantsClient:
             options["transport"] = transport
         if http2:
             options["http2"] = True
-        self._http = httpx.AsyncClient(
-            base_url=self.settings.base_url + "/",
-            headers=self.settings.default_headers(),
-            timeout=timeout,
-            follow_redirects=False,
-            **options,
-        )
+        try:
+            self._http = httpx.AsyncClient(
+                base_url=self.settings.base_url + "/",
+                headers=self.settings.default_headers(),
+                timeout=timeout,
+                follow_redirects=False,
+                **options,
+            )
+        except ImportError:  # http2=True without the optional h2 package
+            raise UsageError("HTTP/2 needs the h2 package: pip install 'httpx[http2]'") from None
 
     def __repr__(self) -> str:
         return (
