@@ -72,7 +72,10 @@ def test_unset_variable_names_the_variable():
 def test_variables_come_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("SYNCER_TEST_MODEL", "gpt-4.1")
     monkeypatch.setenv("SYNCER_TEST_TEMPERATURE", "0.25")
-    write(tmp_path / "a.yaml", "name: A\nmodel: ${SYNCER_TEST_MODEL}\ntemperature: ${SYNCER_TEST_TEMPERATURE}\n")
+    write(
+        tmp_path / "a.yaml",
+        "name: A\nmodel: ${SYNCER_TEST_MODEL}\ntemperature: ${SYNCER_TEST_TEMPERATURE}\n",
+    )
     [config] = load_configs(tmp_path)
     # A number from a variable arrives as text and is sent as a number.
     assert config.fields == {"name": "A", "model": "gpt-4.1", "temperature": 0.25}

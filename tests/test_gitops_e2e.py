@@ -1,0 +1,360 @@
+"""`syncer plan` / `syncer apply` end to end: the CLI against the emulator over real HTTP.
+
+Counters and scripted faults come from the emulator's own endpoints (`/_emulator/stats`,
+`/_emulator/faults`), so "nothing was written" is what the server saw, not what syncer says.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner, Result
+
+from syncer.cli import cli
+from syncer.emulator import EmulatorConfig, running_server
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+TEAM = FIXTURES / "configs" / "team"
+BAD = FIXTURES / "bad-configs"
+KEY = "sk-gitops-test"
+
+
+class Server:
+    """The emulator, with raw HTTP helpers that bypass syncer entirely."""
+
+    def __init__(self, running: Any):
+        self.base_url = running.base_url
+        self.root = running.base_url.removesuffix("/v1")
+        self.http = httpx.Client(
+            headers={"Authorization": f"Bearer {KEY}", "OpenAI-Beta": "assistants=v2"}, timeout=30
+        )
+
+    def api(self, method: str, path: str, body: Any = None) -> httpx.Response:
+        response = self.http.request(method, self.base_url + path, json=body)
+        response.raise_for_status()
+        return response
+
+    def stats(self) -> dict[str, Any]:
+        return self.http.get(self.root + "/_emulator/stats").json()
+
+    def faults(self, spec: dict[str, Any]) -> None:
+        self.http.post(self.root + "/_emulator/faults", json=spec).raise_for_status()
+
+    def assistants(self) -> list[dict[str, Any]]:
+        found, after = [], None
+        while True:
+            params = {"order": "asc", "limit": 100, **({"after": after} if after else {})}
+            page = self.http.get(self.base_url + "/assistants", params=params).json()
+            found += page["data"]
+            if not page["has_more"]:
+                return found
+            after = page["last_id"]
+
+    def managed(self) -> dict[str, list[str]]:
+        """syncer:name → ids of the assistants carrying that marker."""
+        out: dict[str, list[str]] = {}
+        for a in self.assistants():
+            marker = (a.get("metadata") or {}).get("syncer:name")
+            if marker:
+                out.setdefault(marker, []).append(a["id"])
+        return out
+
+
+@pytest.fixture
+def server():
+    with running_server(EmulatorConfig()) as running:
+        helper = Server(running)
+        yield helper
+        helper.http.close()
+
+
+@pytest.fixture
+def configs(tmp_path) -> Path:
+    target = tmp_path / "assistants"
+    shutil.copytree(TEAM, target)
+    return target
+
+
+def syncer(server: Server, *args: str, input: str | None = None) -> Result:
+    env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": KEY, "SYNCER_MAX_RETRIES": "0"}
+    return CliRunner().invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
+
+
+def unmanaged_account(server: Server, count: int = 50) -> dict[str, bytes]:
+    """``count`` assistants syncer must never touch; id → the raw JSON bytes the server serves."""
+    ids = []
+    for i in range(count):
+        body: dict[str, Any] = {"model": "gpt-4o-mini", "name": f"Hand-made {i}"}
+        if i % 3 == 0:
+            body["metadata"] = {"owner": f"team-{i}", "syncer": "not a marker"}
+        if i % 4 == 0:
+            body["tools"] = [{"type": "function", "function": {"name": f"tool_{i}"}}]
+            body["instructions"] = f"Be assistant number {i}.\nLine two."
+        ids.append(server.api("POST", "/assistants", body).json()["id"])
+    return {i: server.api("GET", f"/assistants/{i}").content for i in ids}
+
+
+def plan_json(server: Server, directory: Path, *flags: str) -> dict[str, Any]:
+    result = syncer(server, "plan", str(directory), "--json", *flags)
+    assert result.exit_code in (0, 2), result.output
+    return json.loads(result.stdout)
+
+
+# --- the main story ---------------------------------------------------------------------------------
+
+
+def test_apply_edit_prune_beside_fifty_unmanaged_assistants(server, configs):
+    untouched = unmanaged_account(server, 50)
+
+    first = syncer(server, "plan", str(configs), "--detailed-exitcode")
+    assert first.exit_code == 2
+    assert "Plan: 4 to create, 0 to update, 0 to adopt, 0 to delete." in first.stdout
+
+    applied = syncer(server, "apply", str(configs), "--yes")
+    assert applied.exit_code == 0, applied.output
+    assert "No changes: the account matches the configs (4 managed assistants)." in applied.stdout
+    managed = server.managed()
+    assert sorted(managed) == ["Researcher", "Summarizer", "Support agent", "Triage"]
+    assert all(len(ids) == 1 for ids in managed.values())
+
+    again = syncer(server, "plan", str(configs), "--detailed-exitcode")
+    assert again.exit_code == 0, again.output
+    assert (
+        again.stdout.strip()
+        == "No changes: the account matches the configs (4 managed assistants)."
+    )
+
+    # One edit: exactly one update, of exactly that field.
+    support = configs / "support.yaml"
+    support.write_text(support.read_text().replace("temperature: 0.3", "temperature: 0.7"))
+    plan = plan_json(server, configs, "--detailed-exitcode")
+    assert [(a["action"], a["name"]) for a in plan["actions"]] == [("update", "Support agent")]
+    assert plan["actions"][0]["assistant_id"] == managed["Support agent"][0]
+    assert plan["actions"][0]["changes"] == [{"field": "temperature", "before": 0.3, "after": 0.7}]
+    text = syncer(server, "plan", str(configs))
+    assert text.exit_code == 0
+    assert "    temperature: 0.3 → 0.7" in text.stdout
+    assert syncer(server, "apply", str(configs), "--yes").exit_code == 0
+    live = server.api("GET", f"/assistants/{managed['Support agent'][0]}").json()
+    assert live["temperature"] == 0.7
+
+    # A deleted file: without --prune nothing is deleted; with it, exactly that assistant.
+    (configs / "triage.yml").unlink()
+    assert plan_json(server, configs)["actions"] == []
+    writes_before = server.stats()["writes"]
+    pruned = syncer(server, "apply", str(configs), "--prune", "--yes")
+    assert pruned.exit_code == 0, pruned.output
+    assert f'- delete "Triage" {managed["Triage"][0]} (no config)' in pruned.stdout
+    assert server.stats()["writes"] - writes_before == 1
+    assert sorted(server.managed()) == ["Researcher", "Summarizer", "Support agent"]
+    with pytest.raises(httpx.HTTPStatusError):
+        server.api("GET", f"/assistants/{managed['Triage'][0]}")
+
+    # The fifty unmanaged assistants: byte for byte what they were.
+    assert {i: server.api("GET", f"/assistants/{i}").content for i in untouched} == untouched
+    assert len(server.assistants()) == 53
+
+
+def test_instructions_change_shows_a_unified_diff(server, configs):
+    assert syncer(server, "apply", str(configs), "--yes").exit_code == 0
+    prompt = configs / "prompts" / "support.md"
+    prompt.write_text(prompt.read_text().replace("never promise refunds", "offer a refund once"))
+    result = syncer(server, "plan", str(configs), "--detailed-exitcode")
+    assert result.exit_code == 2
+    assert "    instructions:" in result.stdout
+    assert "    -- Be brief and friendly; never promise refunds." in result.stdout
+    assert "    +- Be brief and friendly; offer a refund once." in result.stdout
+    assert "Plan: 0 to create, 1 to update" in result.stdout
+
+
+def test_json_key_order_and_server_defaults_are_not_drift(server, configs):
+    assert syncer(server, "apply", str(configs), "--yes").exit_code == 0
+    # Same parameters, keys in another order and flow style: still no change.
+    triage = configs / "triage.yml"
+    triage.write_text(
+        "name: Triage\nmodel: gpt-4o-mini\ninstructions: Route each ticket to billing, shipping or other.\n"
+        "tools:\n  - function:\n      parameters: {required: [queue], type: object, properties: "
+        "{queue: {enum: [billing, shipping, other], type: string}}}\n      name: route_ticket\n"
+        "    type: function\n"
+    )
+    assert syncer(server, "plan", str(configs), "--detailed-exitcode").exit_code == 0
+    # The server filled in temperature, top_p, response_format and file_search options.
+    researcher = next(a for a in server.assistants() if a["name"] == "Researcher")
+    assert researcher["temperature"] == 1.0 and researcher["response_format"] == {
+        "type": "json_object"
+    }
+
+
+def test_field_removed_from_the_file_goes_back_to_the_default(server, configs):
+    assert syncer(server, "apply", str(configs), "--yes").exit_code == 0
+    support = configs / "support.yaml"
+    support.write_text(support.read_text().replace("temperature: 0.3\n", ""))
+    plan = plan_json(server, configs)
+    assert plan["actions"][0]["changes"] == [{"field": "temperature", "before": 0.3, "after": 1.0}]
+    assert syncer(server, "apply", str(configs), "--yes").exit_code == 0
+    assert syncer(server, "plan", str(configs), "--detailed-exitcode").exit_code == 0
+
+
+def test_metadata_edits_keep_the_marker(server, configs):
+    assert syncer(server, "apply", str(configs), "--yes").exit_code == 0
+    support = configs / "support.yaml"
+    support.write_text(support.read_text().replace("  tier: ${SUPPORT_TIER:-gold}\n", ""))
+    plan = plan_json(server, configs)
+    assert plan["actions"][0]["changes"] == [
+        {
+            "field": "metadata",
+            "before": {"team": "support", "tier": "gold"},
+            "after": {"team": "support"},
+        }
+    ]
+    assert syncer(server, "apply", str(configs), "--yes").exit_code == 0
+    [live] = [a for a in server.assistants() if a["name"] == "Support agent"]
+    assert live["metadata"] == {"team": "support", "syncer:name": "Support agent"}
+
+
+# --- ownership ---------------------------------------------------------------------------------------
+
+
+def test_unmanaged_namesake_is_a_conflict_until_adopted(server, configs):
+    hand_made = server.api(
+        "POST", "/assistants", {"model": "gpt-3.5-turbo", "name": "Triage"}
+    ).json()
+    raw_before = server.api("GET", f"/assistants/{hand_made['id']}").content
+
+    plan = syncer(server, "plan", str(configs))
+    assert plan.exit_code == 1
+    assert f'! conflict "Triage" {hand_made["id"]}' in plan.stdout
+    assert "syncer apply --adopt" in plan.stdout
+
+    applied = syncer(server, "apply", str(configs), "--yes")
+    assert applied.exit_code == 1
+    # The other configs are applied; the conflicting one is left alone, and nothing is created for it.
+    assert sorted(server.managed()) == ["Researcher", "Summarizer", "Support agent"]
+    assert server.api("GET", f"/assistants/{hand_made['id']}").content == raw_before
+
+    adopted = syncer(server, "apply", str(configs), "--adopt", "--yes")
+    assert adopted.exit_code == 0, adopted.output
+    assert f'~ adopt "Triage" {hand_made["id"]}' in adopted.stdout
+    assert server.managed()["Triage"] == [hand_made["id"]]
+    live = server.api("GET", f"/assistants/{hand_made['id']}").json()
+    assert live["model"] == "gpt-4o-mini" and live["tools"][0]["function"]["name"] == "route_ticket"
+    assert syncer(server, "plan", str(configs), "--detailed-exitcode").exit_code == 0
+
+
+def test_prune_never_touches_unmarked_or_replay_assistants(server, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    plain = server.api("POST", "/assistants", {"model": "m", "name": "Mine"}).json()["id"]
+    replay = server.api(
+        "POST",
+        "/assistants",
+        {
+            "model": "m",
+            "name": "Replay tmp",
+            "metadata": {"syncer:replay": "run-1", "syncer:name": "X"},
+        },
+    ).json()["id"]
+    managed = server.api(
+        "POST", "/assistants", {"model": "m", "name": "Old", "metadata": {"syncer:name": "Old"}}
+    ).json()["id"]
+    plan = plan_json(server, empty, "--prune")
+    assert [(a["action"], a["assistant_id"]) for a in plan["actions"]] == [("delete", managed)]
+    assert syncer(server, "apply", str(empty), "--prune", "--yes").exit_code == 0
+    assert [a["id"] for a in server.assistants()] == [plain, replay]
+
+
+def test_an_assistant_created_just_before_a_crash_is_found_by_its_marker(server, configs):
+    # As if an earlier apply created it and died before printing anything.
+    body = {"model": "gpt-4o-mini", "name": "Triage", "metadata": {"syncer:name": "Triage"}}
+    earlier = server.api("POST", "/assistants", body).json()["id"]
+    result = syncer(server, "apply", str(configs), "--yes")
+    assert result.exit_code == 0, result.output
+    assert server.managed()["Triage"] == [earlier]
+    assert len(server.managed()) == 4
+
+
+# --- failures ------------------------------------------------------------------------------------------
+
+
+def test_partial_failure_then_rerun_converges_without_duplicates(server, configs):
+    (configs / "fifth.yaml").write_text(
+        "name: Fifth\nmodel: gpt-4o-mini\ndescription: number five\n"
+    )
+    server.faults({"fail_writes": [3], "status": 500})
+    failed = syncer(server, "apply", str(configs), "--yes")
+    assert failed.exit_code == 1
+    assert "Error: HTTP 500" in failed.stderr
+    assert "Applied 2 of 5 changes" in failed.stderr
+    assert sorted(server.managed()) == ["Fifth", "Researcher"]  # files in name order
+    assert server.stats()["by_status"].get("500") == 1
+
+    rerun = syncer(server, "apply", str(configs), "--yes")
+    assert rerun.exit_code == 0, rerun.output
+    assert "Plan: 3 to create, 0 to update" in rerun.stdout
+    managed = server.managed()
+    assert sorted(managed) == ["Fifth", "Researcher", "Summarizer", "Support agent", "Triage"]
+    assert all(len(ids) == 1 for ids in managed.values())
+    assert len(server.assistants()) == 5
+    assert syncer(server, "plan", str(configs), "--detailed-exitcode").exit_code == 0
+
+
+def test_apply_refuses_without_yes_when_stdin_is_not_a_terminal(server, configs):
+    result = syncer(server, "apply", str(configs), input="y\n")
+    assert result.exit_code == 1
+    assert "refusing to apply without --yes: stdin is not a terminal" in result.stderr
+    assert server.stats()["writes"] == 0
+
+
+def test_unreachable_server_is_one_line_and_exit_1(configs):
+    env = {
+        "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+        "OPENAI_API_KEY": KEY,
+        "SYNCER_MAX_RETRIES": "0",
+    }
+    result = CliRunner().invoke(cli, ["plan", str(configs)], env=env)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1].startswith("Error: GET http://127.0.0.1:9/v1/assistants")
+    assert "Traceback" not in result.output
+    assert KEY not in result.output
+
+
+# --- the bad-input corpus, against a live server ------------------------------------------------------
+
+
+def corpus() -> list[Path]:
+    return sorted(BAD.iterdir())
+
+
+@pytest.mark.parametrize("command", ["plan", "apply"])
+def test_every_bad_file_exits_1_naming_file_line_and_field_with_zero_writes(
+    server, tmp_path, monkeypatch, command
+):
+    monkeypatch.delenv("SYNCER_TEST_SURELY_UNSET_MODEL", raising=False)
+    checked = 0
+    for entry in corpus():
+        directory = tmp_path / command / entry.name
+        if entry.is_dir():
+            shutil.copytree(entry, directory)
+        else:
+            directory.mkdir(parents=True)
+            shutil.copy(entry, directory / entry.name)
+        args = [command, str(directory)] + (["--yes"] if command == "apply" else [])
+        result = syncer(server, *args)
+        assert result.exit_code == 1, (entry.name, result.output)
+        assert result.stdout == "", entry.name
+        for path in directory.iterdir():
+            for line in path.read_bytes().splitlines():
+                if line.startswith(b"# expect: "):
+                    prefix = f"Error: {path}:{line[len(b'# expect: ') :].decode()}"
+                    assert prefix in result.stderr, (entry.name, result.stderr)
+                    checked += 1
+        assert "Traceback" not in result.output
+    assert checked >= 25
+    stats = server.stats()
+    assert stats["writes"] == 0
+    assert stats["requests"] == 0  # validation happens before any API call
