@@ -88,4 +88,76 @@ def list_account(demo: Demo) -> None:
 
 # --- replay ---
 
+
+@step("Replay a recorded thread against a changed config")
+def replay_changed_config(demo: Demo) -> None:
+    """Replay one sample thread on its own assistant (passes), then on a changed config."""
+    import asyncio
+    import json
+    import sqlite3
+
+    from ruamel.yaml import YAML
+
+    from syncer.mirror.store import TABLE_ORDER, Store
+    from syncer.replay.compare import exit_code
+    from syncer.replay.report import print_report, write_report
+    from syncer.replay.runner import ReplayOptions
+    from syncer.replay.session import Selection, replay_from_mirror
+    from syncer.settings import ClientSettings
+
+    db = demo.notes.get("db")
+    if not isinstance(db, str | Path) or not Path(db).is_file():
+        # No mirror from an earlier step: write the account the emulator serves into one.
+        from syncer.emulator.generate import sample_account_path
+
+        db = demo.workdir / "replay-mirror.db"
+        account = json.loads(sample_account_path().read_text())
+        with Store.open(db) as store:
+            store.claim_server(demo.base_url, None, None)
+            for table in TABLE_ORDER:
+                store.write_page(table, account[table])
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    # The recorded thread with the most function calls, and the assistant that answered it.
+    row = conn.execute(
+        "SELECT r.thread_id, r.assistant_id, count(s.id) AS calls FROM runs r"
+        " LEFT JOIN run_steps s ON s.run_id = r.id AND s.type = 'tool_calls'"
+        " GROUP BY r.thread_id ORDER BY calls DESC, r.thread_id LIMIT 1").fetchone()
+    assistant = dict(conn.execute("SELECT * FROM assistants WHERE id = ?",
+                                  [row["assistant_id"]]).fetchone())
+    conn.close()
+
+    configs = demo.workdir / "replay-configs"
+    configs.mkdir(exist_ok=True)
+    changed = {
+        "name": f"{assistant['name']} (candidate)",
+        "model": assistant["model"],
+        "instructions": (assistant["instructions"] or "") + " Always end with a friendly joke.",
+        "tools": [t for t in json.loads(assistant["tools"] or "[]") if t["type"] == "function"],
+    }
+    with (configs / "candidate.yaml").open("w") as handle:
+        YAML().dump(changed, handle)
+    settings = ClientSettings.from_env(base_url=demo.base_url, api_key=demo.api_key)
+
+    demo.console.print(f"$ syncer replay {row['thread_id']}   [dim](on its own assistant)[/dim]")
+    same = asyncio.run(replay_from_mirror(settings, db, Selection([row["thread_id"]]),
+                                          ReplayOptions(run_timeout=60)))
+    print_report(same, demo.console)
+    demo.console.print(f"exit code {exit_code(same)}\n")
+
+    demo.console.print(
+        f"$ syncer replay {row['thread_id']} --assistant '{changed['name']}' "
+        f"--config-dir {configs.name} --report replay.md")
+    candidate = asyncio.run(replay_from_mirror(
+        settings, db, Selection([row["thread_id"]]), ReplayOptions(run_timeout=60),
+        assistant=str(changed["name"]), config_dir=configs))
+    print_report(candidate, demo.console)
+    report = write_report(candidate, demo.workdir / "replay.md")
+    demo.console.print(
+        f"exit code {exit_code(candidate)} (3: regressions — the new instructions change every "
+        f"reply; tool calls still match). Markdown report: {report.name}, "
+        f"{len(report.read_text().splitlines())} lines.")
+    demo.notes["replay_ids"] = [same.id, candidate.id]
+
+
 # --- restore ---
