@@ -149,3 +149,35 @@ async def test_a_wrong_key_is_refused_without_showing_it():
     app.state.emulator.close()
     assert caught.value.code == "invalid_api_key"
     assert KEY not in str(caught.value) and KEY[-8:] not in str(caught.value)
+
+
+MODEL = {"model": "gpt-4o"}
+LIMITS = [
+    ({**MODEL, "metadata": {f"k{i}": "v" for i in range(17)}}, "object_above_max_properties",
+     "metadata"),
+    ({**MODEL, "metadata": {"k" * 65: "v"}}, "string_above_max_length", "metadata"),
+    ({**MODEL, "metadata": {"key": "v" * 513}}, "string_above_max_length", "metadata.key"),
+    ({**MODEL, "name": "n" * 257}, "string_above_max_length", "name"),
+    ({**MODEL, "description": "d" * 513}, "string_above_max_length", "description"),
+    ({**MODEL, "instructions": "i" * 256_001}, "string_above_max_length", "instructions"),
+    ({**MODEL, "tools": [{"type": "code_interpreter"}] * 129}, "array_above_max_length", "tools"),
+    ({**MODEL, "tools": [{"type": "function", "function": {"name": "no spaces"}}]},
+     "invalid_value", "tools[0].function.name"),
+    ({**MODEL, "temperature": 2.5}, "decimal_above_max_value", "temperature"),
+    ({**MODEL, "top_p": 1.5}, "decimal_above_max_value", "top_p"),
+    ({**MODEL, "bogus": 1}, "unknown_parameter", "bogus"),
+]
+
+
+@pytest.mark.parametrize(("body", "code", "param"), LIMITS,
+                         ids=[f"{c}:{p}" for _, c, p in LIMITS])
+async def test_every_limit_comes_back_as_a_bad_request_with_code_param_and_request_id(
+        asgi_client, body, code, param):
+    with pytest.raises(BadRequestError) as caught:
+        await asgi_client.create_assistant(body)
+    error = caught.value
+    assert (error.status_code, error.error_type, error.code, error.param) == (
+        400, "invalid_request_error", code, param)
+    assert error.request_id and error.request_id.startswith("req_")
+    assert str(error).startswith(f"HTTP 400 {code}: ") and f"'{param}'" in error.message
+    assert str(error).endswith(f"(request id {error.request_id})")

@@ -178,3 +178,18 @@ async def test_a_404_from_another_server_is_an_ordinary_not_found():
         with pytest.raises(NotFoundError) as caught:
             await client.request("GET", "/assistants")
     assert not isinstance(caught.value, AssistantsShutDownError)
+
+
+@pytest.mark.parametrize(
+    ("key", "text", "expected"),
+    [
+        ("k", "Unknown parameter: 'bogus'.", "Unknown parameter: 'bogus'."),
+        ("test", "latest test results", "latest sk-*** results"),
+        ("sk-local", "bad key sk-local here", "bad key sk-*** here"),
+        (KEY, f"key ...{KEY[-8:]} and {KEY}", "key ...*** and sk-***"),
+    ],
+)
+def test_redaction_masks_the_key_but_not_words_that_contain_a_toy_key(key, text, expected):
+    from syncer.errors import redact
+
+    assert redact(text, key) == expected
