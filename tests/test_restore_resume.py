@@ -1,0 +1,178 @@
+"""`syncer restore` killed with SIGKILL part-way, then rerun: complete, nothing duplicated,
+and a thread lost in the kill reported as a possible orphan (at most one per kill)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections import Counter, defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+from test_restore_roundtrip import KEY_A, KEY_B, SOURCE, assistants_of, sync, thread_of
+
+from syncer.client import AssistantsClient
+from syncer.emulator import EmulatorConfig, running_server
+from syncer.settings import ClientSettings
+
+
+async def seed(base_url: str) -> list[str]:
+    settings = ClientSettings.from_env(base_url=base_url, api_key=KEY_A)
+    async with AssistantsClient(settings) as client:
+        for n in range(3):
+            await client.request("POST", "/assistants", json={
+                "model": "gpt-4o", "name": f"assistant {n}", "instructions": f"rule {n}",
+                "metadata": {"n": str(n)}})
+        threads = []
+        for t in range(4):
+            thread = await client.request("POST", "/threads", json={"metadata": {"t": str(t)}})
+            for m in range(3):
+                await client.request("POST", f"/threads/{thread['id']}/messages", json={
+                    "role": "user" if m % 2 == 0 else "assistant", "content": f"t{t} m{m}",
+                    "metadata": {"m": str(m)}})
+            threads.append(thread["id"])
+    return threads
+
+
+class LosingProxy:
+    """A loopback HTTP proxy in front of the target that can lose one answer.
+
+    ``lose_answer(route, n)``: the n-th request to ``route`` from now is carried out by the
+    server, but its answer is held back — exactly what a restore killed in the instant after
+    a create was sent experiences. ``created[route]`` records every object really created.
+    """
+
+    def __init__(self, upstream: str):
+        self.upstream = upstream
+        self.counts: Counter[str] = Counter()
+        self.created: dict[str, list[str]] = defaultdict(list)
+        self.target: tuple[str, int] | None = None
+        self.held = threading.Event()
+        self.release = threading.Event()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("host", "content-length", "connection")}
+                answer = httpx.request(self.command, proxy.upstream + self.path, headers=headers,
+                                       content=body, timeout=30)
+                route = f"{self.command} " + re.sub(r"/threads/[^/?]+/", "/threads/{id}/",
+                                                     self.path.split("?")[0])
+                proxy.counts[route] += 1
+                if self.command == "POST" and answer.status_code == 200:
+                    proxy.created[route].append(answer.json()["id"])
+                if proxy.target == (route, proxy.counts[route]):
+                    proxy.held.set()
+                    proxy.release.wait(30)
+                    return
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", answer.headers.get("content-type", "application/json"))
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            do_GET = do_POST = do_DELETE = _forward
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def lose_answer(self, route: str, n: int) -> None:
+        self.held.clear()
+        self.target = (route, self.counts[route] + n)
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def restore_process(source, base_url: str) -> subprocess.Popen:
+    env = {**os.environ, "SYNCER_RETRY_BASE_DELAY": "0.001"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "syncer", "restore", "--from", str(source), "--base-url", base_url,
+         "--api-key", KEY_B, "--yes"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def kill_after_lost_answer(source, proxy: LosingProxy, route: str, n: int) -> str:
+    """Run a restore, lose the answer to its n-th ``route`` request, SIGKILL it there."""
+    proxy.lose_answer(route, n)
+    process = restore_process(source, proxy.base_url)
+    if not proxy.held.wait(30):
+        process.kill()
+        raise AssertionError(f"restore never sent {n} x {route}: {process.communicate()}")
+    process.send_signal(signal.SIGKILL)
+    _, stderr = process.communicate()
+    assert process.returncode == -signal.SIGKILL
+    return stderr
+
+
+def orphan_warnings(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "possible orphan" in line]
+
+
+def test_restore_killed_part_way_and_rerun_completes_without_duplicates(tmp_path):
+    source = tmp_path / "a.db"
+    with running_server(EmulatorConfig()) as server_a:
+        threads = asyncio.run(seed(server_a.base_url))
+        sync(source, server_a.base_url, KEY_A, threads)
+
+    with running_server(EmulatorConfig()) as target:
+        proxy = LosingProxy(target.url)
+        try:
+            stderrs = [
+                # 1. An assistant is created, the answer lost, the restore killed.
+                kill_after_lost_answer(source, proxy, "POST /v1/assistants", 2),
+                # 2. A thread is created, the answer lost: a real orphan.
+                kill_after_lost_answer(source, proxy, "POST /v1/threads", 2),
+                # 3. A message in the middle of a thread.
+                kill_after_lost_answer(source, proxy, "POST /v1/threads/{id}/messages", 5),
+            ]
+            final = restore_process(source, proxy.base_url)
+            _, stderr = final.communicate(timeout=60)
+            assert final.returncode == 0, stderr
+            stderrs.append(stderr)
+        finally:
+            proxy.close()
+        created = proxy.created
+
+        # No duplicate assistants: the one whose answer was lost was found by syncer:source.
+        assert len(created["POST /v1/assistants"]) == 3
+        # Messages: not one sent twice (the lost one was counted when the thread resumed).
+        assert len(created["POST /v1/threads/{id}/messages"]) == 3 * len(threads)
+        # Threads: one orphan (kill 2), reported by the run after it and by no other.
+        assert len(created["POST /v1/threads"]) == len(threads) + 1
+        reported = [orphan_warnings(s) for s in stderrs]
+        assert [len(r) for r in reported] == [0, 0, 1, 0], reported
+        orphan_source = reported[2][0].split()[2].rstrip(":")
+        assert orphan_source in threads
+
+        conn = sqlite3.connect(source)
+        restored = dict(conn.execute(
+            "SELECT source_id, target_id FROM restore_map WHERE kind = 'thread' AND status = 'done'"))
+        conn.close()
+        assert sorted(restored) == sorted(threads)
+        mirror_b = tmp_path / "b.db"
+        sync(mirror_b, target.base_url, KEY_B, list(restored.values()))
+
+    assert assistants_of(mirror_b) == assistants_of(source)
+    for thread_id in threads:
+        assert thread_of(mirror_b, restored[thread_id]) == thread_of(source, thread_id)
+    conn = sqlite3.connect(mirror_b)
+    sources = [row[0] for row in conn.execute(
+        f"SELECT json_extract(metadata, '$.\"{SOURCE}\"') FROM assistants")]
+    conn.close()
+    assert len(sources) == len(set(sources)) == 3
