@@ -743,6 +743,10 @@ class ModifyMessageRequest(APIRequest):
     metadata: Metadata | None = None
 
 
+class ModifyRunRequest(APIRequest):
+    metadata: Metadata | None = None
+
+
 class CreateThreadRequest(APIRequest):
     messages: list[CreateMessageRequest] | None = None
     metadata: Metadata | None = None
@@ -1049,6 +1053,7 @@ __all__ = [
     "Metadata",
     "ModifyAssistantRequest",
     "ModifyMessageRequest",
+    "ModifyRunRequest",
     "ModifyThreadRequest",
     "ResponseFormat",
     "Run",
