@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import stat
@@ -118,3 +119,65 @@ def test_backup_of_a_missing_or_corrupt_mirror_is_one_line_error(tmp_path, conte
     assert result.output.startswith(f"Error: {mirror}: ")
     assert not out.exists()
     assert list(tmp_path.iterdir()) == ([mirror] if content else [])
+
+
+def test_backup_during_a_real_sync_is_intact_and_opens_in_sqlite3(tmp_path):
+    """`syncer sync` (a separate process) writes the mirror while backups are taken."""
+    from syncer.emulator import EmulatorConfig, running_server
+    from syncer.emulator.generate import generate_account
+
+    account = generate_account(seed=3, assistants=4, threads=30, messages_per_thread=20,
+                               runs_per_thread=3)
+    (tmp_path / "account.json").write_text(json.dumps(account))
+    threads_file = tmp_path / "threads.txt"
+    threads_file.write_text("\n".join(t["id"] for t in account["threads"]) + "\n")
+    mirror = tmp_path / "mirror.db"
+    # Latency stretches the sync out so the backups land in the middle of it.
+    with running_server(EmulatorConfig(load=tmp_path / "account.json", latency_ms=10)) as server:
+        sync = subprocess.Popen(
+            [sys.executable, "-m", "syncer", "sync", "--db", str(mirror), "--base-url", server.base_url,
+             "--api-key", "sk-test", "--threads-file", str(threads_file), "--concurrency", "2", "-s"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            backups, during = [], 0
+            while len(backups) < 8:
+                if mirror.exists() and sqlite3_has(mirror, "messages"):
+                    out = tmp_path / f"backup{len(backups)}.db"
+                    result = CliRunner().invoke(cli, ["backup", str(out), "--db", str(mirror), "-s"])
+                    assert result.exit_code == 0, result.output
+                    running = sync.poll() is None
+                    during += running
+                    backups.append(out)
+                    if not running:
+                        break
+                time.sleep(0.1)
+            assert sync.wait(timeout=120) == 0, sync.stderr.read()
+        finally:
+            if sync.poll() is None:
+                sync.kill()
+                sync.wait()
+            sync.stderr.close()
+    assert during >= 2, "no backup was taken while the sync was writing"
+    for out in backups:
+        assert stat.S_IMODE(out.stat().st_mode) == 0o600
+        shell = subprocess.run(
+            ["sqlite3", str(out), "PRAGMA integrity_check; PRAGMA foreign_key_check; "
+             "SELECT count(*) FROM messages WHERE thread_id NOT IN (SELECT id FROM threads);"],
+            capture_output=True, text=True, check=True)
+        assert shell.stdout.split() == ["ok", "0"], shell.stdout
+    # The last backup, taken after the sync ended, holds everything it mirrored.
+    final = tmp_path / "final.db"
+    assert CliRunner().invoke(cli, ["backup", str(final), "--db", str(mirror)]).exit_code == 0
+    db = sqlite3.connect(final)
+    assert db.execute("SELECT count(*) FROM messages").fetchone() == (len(account["messages"]),)
+    db.close()
+
+
+def sqlite3_has(path, table: str) -> bool:
+    db = sqlite3.connect(path)
+    try:
+        return db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone() is not None
+    except sqlite3.DatabaseError:
+        return False
+    finally:
+        db.close()

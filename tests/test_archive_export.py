@@ -172,3 +172,35 @@ def test_load_of_a_folder_without_manifest_is_a_one_line_error(tmp_path):
     result = CliRunner().invoke(cli, ["load", str(tmp_path / "x")])
     assert result.exit_code == 1
     assert result.output == f"Error: {tmp_path / 'x'}: no manifest.json (not a syncer export, or an interrupted one)\n"
+
+
+def test_export_and_load_of_a_synced_mirror(tmp_path):
+    """A mirror made by `syncer sync` (runs, steps, tool calls) survives export → load intact."""
+    from syncer.emulator import EmulatorConfig, running_server
+    from syncer.emulator.generate import generate_account
+
+    account = generate_account(seed=5, assistants=3, threads=4, messages_per_thread=8,
+                               runs_per_thread=3, tool_call_ratio=0.5)
+    (tmp_path / "account.json").write_text(json.dumps(account))
+    source, fresh, out = tmp_path / "a.db", tmp_path / "b.db", tmp_path / "export"
+    with running_server(EmulatorConfig(load=tmp_path / "account.json")) as server:
+        args = ["sync", "--db", str(source), "--base-url", server.base_url, "--api-key", "sk-x", "-s"]
+        for thread in account["threads"]:
+            args += ["--thread", thread["id"]]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(cli, ["export", str(out), "--db", str(source), "--json"])
+    assert result.exit_code == 0, result.output
+    counts = {name: entry["count"] for name, entry in json.loads(result.stdout)["tables"].items()}
+    assert {name: counts[name] for name in API_TABLES} == {name: len(account[name]) for name in API_TABLES}
+    # Each line is the API object as the server holds it (bookkeeping aside).
+    steps = [json.loads(line) for line in (out / "run_steps.jsonl").read_text().splitlines()]
+    by_id = {step["id"]: step for step in account["run_steps"]}
+    for step in steps:
+        step.pop("_mirror")
+        assert {k: v for k, v in step.items() if v is not None} == {
+            k: v for k, v in by_id[step["id"]].items() if v is not None}
+
+    assert CliRunner().invoke(cli, ["load", str(out), "--db", str(fresh)]).exit_code == 0
+    assert dump(fresh) == dump(source)
+    assert "sk-x" not in "".join(p.read_text() for p in out.iterdir())
