@@ -64,7 +64,9 @@ def running_server(config: EmulatorConfig | None = None, host: str = "127.0.0.1"
     """Serve the emulator with uvicorn in a background thread on a free loopback port."""
     app = create_app(config or EmulatorConfig())
     emulator: Emulator = app.state.emulator
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and without
+    # it every response waits ~40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
