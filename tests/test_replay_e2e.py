@@ -438,3 +438,13 @@ def test_cleanup_deletes_only_leftover_replay_assistants(server, mirror):
             return assistant_id in [a["id"] async for a in client.paginate("/assistants")]
 
     assert asyncio.run(exists(keep))
+
+
+def test_query_with_punctuation_and_malformed_query(server, mirror):
+    result = replay(server, mirror, "--query", "@get_weather", "--dry-run", "--json", "-s")
+    assert result.exit_code == 0, result.output
+    ids = {t["thread_id"] for t in json.loads(result.stdout)["threads"]}
+    assert ids == {mirror["weather"], mirror["forecast"]}
+    bad = replay(server, mirror, "--query", '"unbalanced', "--dry-run")
+    assert bad.exit_code == 1
+    assert "--query: malformed query" in bad.output and "Traceback" not in bad.output

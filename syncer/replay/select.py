@@ -230,16 +230,25 @@ def select_threads(
 
 
 def _search_threads(conn: sqlite3.Connection, query: str) -> list[str]:
+    # The same query language as `syncer search`: plain words and terms with punctuation
+    # are matched as phrases, FTS5 operators pass through.
+    from syncer.mirror.query import fts_query
+
+    match = fts_query(query)
+    if not match:
+        raise UsageError("--query: the query is empty")
     try:
         rows = _rows(
             conn,
-            "SELECT m.thread_id AS id, min(f.rank) AS best FROM messages_fts f "
-            "JOIN messages m ON m.rowid = f.rowid WHERE messages_fts MATCH ? "
-            "GROUP BY m.thread_id ORDER BY best, m.thread_id",
-            [query],
+            "SELECT id, min(score) AS best FROM ("
+            # `rank` (bm25 by default): bm25() itself cannot be used inside an aggregate.
+            " SELECT m.thread_id AS id, messages_fts.rank AS score FROM messages_fts"
+            " JOIN messages m ON m.rowid = messages_fts.rowid WHERE messages_fts MATCH ?"
+            ") GROUP BY id ORDER BY best, id",
+            [match],
         )
     except sqlite3.OperationalError as error:
-        raise UsageError(f"--query {query!r}: {error}") from error
+        raise UsageError(f"--query: malformed query {query!r} ({error})") from error
     return [r["id"] for r in rows]
 
 
