@@ -74,6 +74,19 @@ def _names_stream(error: BadRequestError) -> bool:
     return bool(_STREAM_WORD.search(error.message or ""))
 
 
+def _error_text(data: str) -> str:
+    """The message of an ``error`` event (``{"message": …}`` or ``{"error": {"message": …}}``)."""
+    try:
+        body = json.loads(data)
+    except json.JSONDecodeError:
+        return data
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        body = body["error"]
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return data
+
+
 def _run_path(thread_id: str, run_id: str) -> str:
     return f"/threads/{quote(thread_id, safe='')}/runs/{quote(run_id, safe='')}"
 
@@ -184,9 +197,9 @@ async def _stream(
                     if last_run.get("status") in SETTLED_STATUSES:
                         return last_run
                 elif event.event == "error":
-                    raise APIResponseError(
-                        client._redact(f"the server sent an error event: {event.data}")
-                    )
+                    raise APIResponseError(client._redact(
+                        f"POST {path}: the server sent an error event: {_error_text(event.data)}"
+                    ))
                 elif event.event == "done":
                     break
         except (httpx.TransportError, SSEError) as exc:

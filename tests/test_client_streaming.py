@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from syncer.client import AssistantsClient
-from syncer.errors import APIConnectionError, BadRequestError, RunError
+from syncer.errors import APIConnectionError, APIResponseError, BadRequestError, RunError
 from syncer.settings import ClientSettings
 
 KEY = "sk-test-streaming"
@@ -271,3 +271,26 @@ async def test_other_400s_that_merely_contain_the_word_do_not_trigger_the_fallba
         with pytest.raises(BadRequestError):
             await client.run_until_settled("thread_1", {"assistant_id": "asst_1"})
     assert len(server.posts) == 1
+
+
+async def test_an_answer_that_is_neither_events_nor_a_run_is_a_response_error():
+    server = FakeServer(lambda r: httpx.Response(200, json={"ok": True},
+                                                 headers={"x-request-id": "req_odd"}))
+    async with client_for(server) as client:
+        with pytest.raises(APIResponseError) as caught:
+            await client.run_until_settled("thread_1", {"assistant_id": "asst_1"})
+    assert caught.value.request_id == "req_odd"
+    assert "neither server-sent events nor a run" in str(caught.value)
+    assert len(server.posts) == 1
+
+
+async def test_an_error_event_is_reported():
+    server = FakeServer(lambda r: event_stream(
+        ("thread.run.created", run("queued")),
+        ("error", {"message": "The server had an error.", "type": "server_error"})))
+    async with client_for(server) as client:
+        with pytest.raises(APIResponseError) as caught:
+            await client.run_until_settled("thread_1", {"assistant_id": "asst_1"})
+    assert str(caught.value) == (
+        "POST /threads/thread_1/runs: the server sent an error event: The server had an error."
+    )
