@@ -63,9 +63,9 @@ async def run_cycle(
         return CycleResult(problems=[str(error)])
 
 
-def _relevant(change: tuple[Any, str]) -> bool:
+def _relevant(path: str) -> bool:
     # Editors write swap and backup files next to the real ones; they never hold configs.
-    name = Path(change[1]).name
+    name = Path(path).name
     return not (name.startswith(".") or name.endswith(("~", ".swp", ".swx", ".tmp")))
 
 
@@ -80,13 +80,23 @@ async def watch(
     stop_event: asyncio.Event | None = None,
 ) -> None:
     """One cycle now, then one per debounced batch of changes, until ``stop_event`` is set."""
+    changes = awatch(
+        directory, debounce=debounce_ms, step=50, stop_event=stop_event, recursive=True
+    )
+    # Start watching before the first cycle: a file saved while it runs is not missed.
+    # (awatch registers its watches when first awaited, before it waits in a thread.)
+    pending = asyncio.ensure_future(anext(changes))
+    for _ in range(3):
+        await asyncio.sleep(0)
     output(f"Watching {directory} (Ctrl-C to stop)", True)
     await run_cycle(client, directory, output, prune=prune, apply=apply)
-    async for changes in awatch(
-        directory, debounce=debounce_ms, step=50, stop_event=stop_event, recursive=True
-    ):
-        relevant = sorted({Path(path).name for _, path in changes if _relevant((_, path))})
-        if not relevant:
-            continue
-        output(f"Changed: {', '.join(relevant)}", True)
-        await run_cycle(client, directory, output, prune=prune, apply=apply)
+    while True:
+        try:
+            batch = await pending
+        except StopAsyncIteration:
+            return
+        pending = asyncio.ensure_future(anext(changes))
+        relevant = sorted({Path(path).name for _, path in batch if _relevant(path)})
+        if relevant:
+            output(f"Changed: {', '.join(relevant)}", True)
+            await run_cycle(client, directory, output, prune=prune, apply=apply)

@@ -1,0 +1,137 @@
+"""`syncer watch`: a real process watching a real directory, planning against the emulator.
+
+The waits are generous (up to 20 s each) and poll the output; typical latency is far lower and
+is not asserted here.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from test_gitops_e2e import KEY, TEAM, Server
+
+from syncer.emulator import EmulatorConfig, running_server
+
+WAIT = 20.0
+
+
+class Watcher:
+    """`syncer watch` in a subprocess; its stdout and stderr lines collected by threads."""
+
+    def __init__(self, server: Server, directory: Path, *flags: str):
+        env = {
+            **os.environ,
+            "OPENAI_BASE_URL": server.base_url,
+            "OPENAI_API_KEY": KEY,
+            "SYNCER_MAX_RETRIES": "0",
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "syncer", "watch", str(directory), "--debounce", "100", *flags],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.lines: queue.Queue[tuple[str, str]] = queue.Queue()
+        self.seen: list[tuple[str, str]] = []
+        self.pumps = [
+            threading.Thread(target=self._pump, args=(name, stream), daemon=True)
+            for name, stream in (("out", self.process.stdout), ("err", self.process.stderr))
+        ]
+        for pump in self.pumps:
+            pump.start()
+
+    def _pump(self, name: str, stream) -> None:
+        for line in stream:
+            self.lines.put((name, line.rstrip("\n")))
+
+    def wait_for(self, stream: str, predicate: Callable[[str], bool]) -> str:
+        """The first new line on ``stream`` that satisfies ``predicate`` (fails after WAIT s)."""
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            try:
+                name, line = self.lines.get(timeout=0.1)
+            except queue.Empty:
+                assert self.process.poll() is None, f"watch exited: {self.seen}"
+                continue
+            self.seen.append((name, line))
+            if name == stream and predicate(line):
+                return line
+        raise AssertionError(f"nothing matched on {stream} within {WAIT} s; saw {self.seen}")
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            code = self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        for pump in self.pumps:
+            pump.join(5)
+        for stream in (self.process.stdout, self.process.stderr):
+            stream.close()
+        return code
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    with running_server(EmulatorConfig()) as running:
+        helper = Server(running)
+        yield helper
+        helper.http.close()
+
+
+def test_writing_a_file_triggers_a_new_plan_and_problems_do_not_stop_it(server, tmp_path):
+    directory = tmp_path / "assistants"
+    shutil.copytree(TEAM, directory)
+    watcher = Watcher(server, directory)
+    try:
+        watcher.wait_for("out", lambda line: line.startswith("Plan: 4 to create"))
+
+        (directory / "newcomer.yaml").write_text("name: Newcomer\nmodel: gpt-4o-mini\n")
+        watcher.wait_for("out", lambda line: line.startswith('+ create "Newcomer"'))
+        watcher.wait_for("out", lambda line: line.startswith("Plan: 5 to create"))
+
+        (directory / "broken.yaml").write_text("name: Broken\nmodel: gpt-4o\ntemperature: hot\n")
+        watcher.wait_for(
+            "err",
+            lambda line: line.startswith(f"Error: {directory / 'broken.yaml'}:3: temperature:"),
+        )
+
+        (directory / "broken.yaml").write_text("name: Broken\nmodel: gpt-4o\ntemperature: 0.5\n")
+        watcher.wait_for("out", lambda line: line.startswith("Plan: 6 to create"))
+        assert server.stats()["writes"] == 0  # watch without --apply only plans
+    finally:
+        code = watcher.stop()
+    assert code == 0
+
+
+def test_watch_apply_creates_what_a_new_file_describes(server, tmp_path):
+    directory = tmp_path / "assistants"
+    directory.mkdir()
+    (directory / "first.yaml").write_text("name: First\nmodel: gpt-4o-mini\n")
+    watcher = Watcher(server, directory, "--apply")
+    try:
+        watcher.wait_for(
+            "out",
+            lambda line: line.startswith("No changes: the account matches the configs (1 managed"),
+        )
+        (directory / "second.yaml").write_text("name: Second\nmodel: gpt-4o-mini\n")
+        watcher.wait_for(
+            "out",
+            lambda line: line.startswith("No changes: the account matches the configs (2 managed"),
+        )
+    finally:
+        watcher.stop()
+    assert sorted(server.managed()) == ["First", "Second"]
