@@ -136,12 +136,14 @@ async def settle(
     started = time.monotonic()
     base_url = client.settings.base_url
     if base_url not in client._no_stream:
+        seen: dict[str, Any] = {"id": run_id}
         try:
             async with asyncio.timeout(timeout):
-                outcome = await _stream(client, path, body, run_id)
+                outcome = await _stream(client, path, body, seen)
         except TimeoutError:
+            run = f"run {seen['id']}" if seen.get("id") else "the run"
             raise RunError(
-                f"run on thread {thread_id} did not settle within {timeout:g} s"
+                f"{run} on thread {thread_id} did not settle within {timeout:g} s"
             ) from None
         if outcome is not None:
             if outcome.get("status") in SETTLED_STATUSES:
@@ -161,13 +163,15 @@ def _remember_no_stream(client: AssistantsClient, why: str) -> None:
 
 
 async def _stream(
-    client: AssistantsClient, path: str, body: dict[str, Any], run_id: str | None
+    client: AssistantsClient, path: str, body: dict[str, Any], seen: dict[str, Any]
 ) -> dict[str, Any] | None:
     """Ask for the run as server-sent events.
 
     Returns the settled run, or a run (at least ``{"id"}``) still to be polled, or None when
-    the server rejected the stream request itself (nothing was created).
+    the server rejected the stream request itself (nothing was created). ``seen["id"]`` is
+    kept up to date with the run's id for the caller's timeout message.
     """
+    run_id = seen.get("id")
     try:
         response = await client.send("POST", path, json={**body, "stream": True}, stream=True)
     except BadRequestError as error:
@@ -194,6 +198,7 @@ async def _stream(
             async for event in EventSource(response).aiter_sse():
                 if event.event in RUN_EVENTS:
                     last_run = json.loads(event.data)
+                    seen["id"] = last_run.get("id") or seen.get("id")
                     if last_run.get("status") in SETTLED_STATUSES:
                         return last_run
                 elif event.event == "error":

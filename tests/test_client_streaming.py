@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -294,3 +295,17 @@ async def test_an_error_event_is_reported():
     assert str(caught.value) == (
         "POST /threads/thread_1/runs: the server sent an error event: The server had an error."
     )
+
+
+async def test_a_stream_that_never_settles_times_out_naming_the_run():
+    async def slow() -> AsyncIterator[bytes]:
+        yield sse(("thread.run.created", run("queued")))
+        await asyncio.sleep(30)  # cut short by the 0.05 s timeout below
+
+    server = FakeServer(lambda r: httpx.Response(200, headers={"content-type":
+                                                               "text/event-stream"},
+                                                 content=slow()))
+    async with client_for(server) as client:
+        with pytest.raises(RunError) as caught:
+            await client.run_until_settled("thread_1", {"assistant_id": "asst_1"}, timeout=0.05)
+    assert str(caught.value) == "run run_1 on thread thread_1 did not settle within 0.05 s"
