@@ -1,0 +1,422 @@
+"""`syncer sync` end to end: real HTTP on loopback against the emulator, a real SQLite file.
+
+The account is made once through the API (assistants over two pages, a thread whose messages
+span two pages, function tool calls, a run left waiting in requires_action, an empty thread),
+written to an account file, and loaded into a fresh emulator by every test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from syncer.cli import cli
+from syncer.client import AssistantsClient
+from syncer.emulator import EmulatorConfig, running_server
+from syncer.mirror.store import BOOKKEEPING, DERIVED_COLUMNS, TABLE_ORDER, row_to_object
+from syncer.settings import ClientSettings
+
+KEY = "sk-test-mirror-0123456789abcdef"
+ASSISTANTS = 102
+BIG_THREAD_MESSAGES = 103
+
+
+def client_for(base_url: str, key: str = KEY) -> AssistantsClient:
+    return AssistantsClient(ClientSettings.from_env(base_url=base_url, api_key=key))
+
+
+async def build_account(base_url: str) -> list[str]:
+    """Create the test account through the API; returns the thread ids."""
+    async with client_for(base_url) as client:
+        tool = {"type": "function", "function": {
+            "name": "lookup_order", "description": "Find an order",
+            "parameters": {"type": "object", "properties": {"id": {"type": "string"}}}}}
+        helper = await client.create_assistant({
+            "name": "Order helper", "model": "gpt-4o", "instructions": "Answer about orders.",
+            "description": "Looks up orders", "tools": [tool], "metadata": {"team": "support"}})
+        # Concurrent creation keeps the fixture fast; the server's order is whatever it records.
+        await asyncio.gather(*(client.create_assistant(
+            {"name": f"Assistant {number}", "model": "gpt-4o-mini"})
+            for number in range(ASSISTANTS - 1)))
+        big = await client.create_thread({"metadata": {"kind": "big"}})
+        await asyncio.gather(*(client.create_message(
+            big.id, {"role": "user", "content": f"note {number}"})
+            for number in range(BIG_THREAD_MESSAGES)))
+        await client.run_until_settled(big.id, {"assistant_id": helper.id})
+
+        tools = await client.create_thread()
+        await client.create_message(tools.id, {
+            "role": "user", "content": "Where is order-1234? mail foo.bar@x.com"})
+        run = await client.run_until_settled(tools.id, {"assistant_id": helper.id})
+        assert run.status == "completed"
+        await client.create_message(tools.id, {
+            "role": "user", "content": '@lookup_order {"id": "1234"}'})
+        run = await client.run_until_settled(tools.id, {"assistant_id": helper.id})
+        assert run.status == "requires_action"
+        calls = run.required_action.submit_tool_outputs.tool_calls
+        run = await client.resume_after_outputs(
+            tools.id, run.id, [{"tool_call_id": c.id, "output": "shipped"} for c in calls])
+        assert run.status == "completed"
+
+        empty = await client.create_thread()
+
+        waiting = await client.create_thread()
+        await client.create_message(waiting.id, {"role": "user", "content": "@lookup_order {}"})
+        run = await client.run_until_settled(waiting.id, {"assistant_id": helper.id})
+        assert run.status == "requires_action"  # stays active: the "one per active run" case
+        return [big.id, tools.id, empty.id, waiting.id]
+
+
+async def server_objects(base_url: str, thread_ids: list[str]) -> dict[str, list[dict]]:
+    """Everything the server holds for these threads, in the server's order (asc)."""
+    out: dict[str, list[dict]] = {table: [] for table in TABLE_ORDER}
+    async with client_for(base_url) as client:
+        out["assistants"] = [a async for a in client.paginate("/assistants")]
+        for thread_id in thread_ids:
+            out["threads"].append(await client.request("GET", f"/threads/{thread_id}"))
+            out["messages"] += [m async for m in client.paginate(f"/threads/{thread_id}/messages")]
+            runs = [r async for r in client.paginate(f"/threads/{thread_id}/runs")]
+            out["runs"] += runs
+            for run in runs:
+                out["run_steps"] += [s async for s in client.paginate(
+                    f"/threads/{thread_id}/runs/{run['id']}/steps")]
+    return out
+
+
+@pytest.fixture(scope="module")
+def account(tmp_path_factory) -> tuple[Path, list[str]]:
+    """An account file (the emulator's --load format) and its thread ids."""
+    with running_server(EmulatorConfig(run_ms=1)) as server:
+        thread_ids = asyncio.run(build_account(server.base_url))
+        objects = asyncio.run(server_objects(server.base_url, thread_ids))
+    path = tmp_path_factory.mktemp("account") / "account.json"
+    path.write_text(json.dumps(objects))
+    return path, thread_ids
+
+
+def run_cli(*args: str, base_url: str | None = None, key: str = KEY) -> Any:
+    env = {"OPENAI_API_KEY": key}
+    if base_url:
+        env["OPENAI_BASE_URL"] = base_url
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+def api_rows(db: Path) -> dict[str, dict[str, tuple]]:
+    """The API-object columns of every row (what "identical" means), by table and id."""
+    conn = sqlite3.connect(db)
+    snapshot = {}
+    for table in TABLE_ORDER:
+        cursor = conn.execute(f"SELECT * FROM [{table}] ORDER BY rowid")
+        names = [d[0] for d in cursor.description]
+        keep = [i for i, n in enumerate(names) if n not in BOOKKEEPING]
+        snapshot[table] = {row[0]: tuple(row[i] for i in keep) for row in cursor}
+    conn.close()
+    return snapshot
+
+
+def assert_exact_mirror(db: Path, expected: dict[str, list[dict]]) -> None:
+    """Every server object is a live row with every field equal, in the server's order."""
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    for table in TABLE_ORDER:
+        rows = {r["id"]: dict(r) for r in conn.execute(
+            f"SELECT * FROM [{table}] WHERE deleted_at IS NULL ORDER BY rowid")}
+        objects = expected[table]
+        assert list(rows) == [o["id"] for o in objects] or sorted(rows) == sorted(
+            o["id"] for o in objects), table
+        for obj in objects:
+            mirrored = row_to_object(table, rows[obj["id"]])
+            for key, value in obj.items():
+                assert mirrored[key] == value, (table, obj["id"], key)
+            extra = set(mirrored) - set(obj) - set(DERIVED_COLUMNS.get(table, ()))
+            assert all(mirrored[key] is None for key in extra), (table, extra)
+        if table == "messages":
+            for obj in objects:
+                parts = [p["text"]["value"] for p in obj["content"] if p["type"] == "text"]
+                assert rows[obj["id"]]["text"] == "\n\n".join(parts)
+    # Within each thread, rowid order is the server's order (created_at ties included).
+    for table, parent in (("messages", "thread_id"), ("runs", "thread_id"), ("run_steps", "run_id")):
+        by_parent: dict[str, list[str]] = {}
+        for obj in expected[table]:
+            by_parent.setdefault(obj[parent], []).append(obj["id"])
+        for parent_id, ids in by_parent.items():
+            got = [r[0] for r in conn.execute(
+                f"SELECT id FROM [{table}] WHERE {parent} = ? AND deleted_at IS NULL"
+                " ORDER BY created_at, rowid", [parent_id])]
+            assert got == ids, (table, parent_id)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    conn.close()
+
+
+def thread_args(thread_ids: list[str]) -> list[str]:
+    return [arg for thread_id in thread_ids for arg in ("--thread", thread_id)]
+
+
+# --- the tests ------------------------------------------------------------------------------
+
+
+def test_sync_mirrors_the_account_exactly(account, tmp_path):
+    path, thread_ids = account
+    db = tmp_path / "mirror.db"
+    with running_server(EmulatorConfig(load=path, run_ms=60_000)) as server:
+        result = run_cli("sync", "--db", str(db), *thread_args(thread_ids),
+                         base_url=server.base_url)
+        assert result.exit_code == 0, result.output
+        expected = asyncio.run(server_objects(server.base_url, thread_ids))
+    assert_exact_mirror(db, expected)
+    assert "Synced 4 thread(s)" in result.stderr
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    sync = conn.execute("SELECT status, new, errors FROM syncs").fetchone()
+    total = sum(len(objects) for objects in expected.values())
+    assert sync == ("ok", total, "[]")
+
+
+def test_second_sync_sends_only_the_allowed_requests_and_changes_nothing(account, tmp_path):
+    path, thread_ids = account
+    db = tmp_path / "mirror.db"
+    with running_server(EmulatorConfig(load=path, run_ms=60_000)) as server:
+        first = run_cli("sync", "--db", str(db), *thread_args(thread_ids), "--json",
+                        base_url=server.base_url)
+        assert first.exit_code == 0
+        before = api_rows(db)
+        server.reset_stats()
+        second = run_cli("sync", "--db", str(db), "--json", base_url=server.base_url)
+        stats = server.stats()
+    assert second.exit_code == 0, second.output
+    report = json.loads(second.stdout)
+    assert (report["new"], report["changed"], report["deleted"]) == (0, 0, 0)
+    assert api_rows(db) == before
+    routes = stats["by_route"]
+    threads = len(thread_ids)
+    active_runs = 1  # the run waiting in requires_action
+    assert routes["GET /v1/assistants"] == math.ceil(ASSISTANTS / 100)
+    assert routes["GET /v1/threads/{thread_id}"] == threads
+    assert routes["GET /v1/threads/{thread_id}/messages"] == threads
+    assert routes["GET /v1/threads/{thread_id}/runs"] == threads
+    assert routes.get("GET /v1/threads/{thread_id}/runs/{run_id}/steps", 0) == active_runs
+    list_requests = stats["requests"] - routes["GET /v1/threads/{thread_id}"]
+    assert list_requests <= math.ceil(ASSISTANTS / 100) + 2 * threads + active_runs
+    assert report["requests"] == stats["requests"]
+
+
+def test_new_and_changed_objects_are_picked_up(account, tmp_path):
+    path, thread_ids = account
+    big, tools, empty, waiting = thread_ids
+    db = tmp_path / "mirror.db"
+    with running_server(EmulatorConfig(load=path, run_ms=1)) as server:
+        assert run_cli("sync", "--db", str(db), *thread_args(thread_ids),
+                       base_url=server.base_url).exit_code == 0
+
+        async def change() -> None:
+            async with client_for(server.base_url) as client:
+                first = await anext(client.paginate("/assistants"))
+                await client.update_assistant(first["id"], {"instructions": "New instructions"})
+                await client.update_thread(tools, {"metadata": {"reviewed": "yes"}})
+                newest = await anext(client.paginate(f"/threads/{tools}/messages", order="desc"))
+                await client.update_message(tools, newest["id"], {"metadata": {"flag": "1"}})
+                await asyncio.gather(*(  # more than a page of new messages
+                    client.create_message(empty, {"role": "user", "content": f"new {number}"})
+                    for number in range(150)))
+                run = await anext(client.paginate(f"/threads/{waiting}/runs", order="desc"))
+                # The run that was waiting for tool outputs is cancelled: a status change.
+                await client.cancel_run(waiting, run["id"])
+                await client.wait_for_run(waiting, run["id"], timeout=30)
+                helper = run["assistant_id"]
+                await client.create_message(big, {"role": "user", "content": "one more"})
+                await client.run_until_settled(big, {"assistant_id": helper})
+
+        asyncio.run(change())
+        result = run_cli("sync", "--db", str(db), "--json", base_url=server.base_url)
+        assert result.exit_code == 0, result.output
+        expected = asyncio.run(server_objects(server.base_url, thread_ids))
+    assert_exact_mirror(db, expected)
+    report = json.loads(result.stdout)
+    assert report["new"] >= 150 + 2 and report["changed"] >= 4
+
+
+def test_deletions_are_marked_and_rows_kept(account, tmp_path):
+    path, thread_ids = account
+    big, tools, empty, waiting = thread_ids
+    db = tmp_path / "mirror.db"
+    with running_server(EmulatorConfig(load=path, run_ms=60_000)) as server:
+        assert run_cli("sync", "--db", str(db), *thread_args(thread_ids),
+                       base_url=server.base_url).exit_code == 0
+
+        async def delete() -> tuple[str, str]:
+            async with client_for(server.base_url) as client:
+                assistant = await anext(client.paginate("/assistants", order="desc"))
+                await client.delete_assistant(assistant["id"])
+                await client.delete_thread(tools)
+                oldest = await anext(client.paginate(f"/threads/{big}/messages"))
+                await client.request("DELETE", f"/threads/{big}/messages/{oldest['id']}")
+                return assistant["id"], oldest["id"]
+
+        assistant_id, message_id = asyncio.run(delete())
+        normal = run_cli("sync", "--db", str(db), "--json", base_url=server.base_url)
+        assert normal.exit_code == 0, normal.output
+        conn = sqlite3.connect(db)
+        deleted = lambda table, where, *p: conn.execute(  # noqa: E731
+            f"SELECT count(*), count(deleted_at) FROM {table} WHERE {where}", p).fetchone()
+        assert deleted("assistants", "id = ?", assistant_id) == (1, 1)
+        assert deleted("threads", "id = ?", tools) == (1, 1)
+        total, gone = deleted("messages", "thread_id = ?", tools)
+        assert total > 0 and gone == total  # kept, marked
+        # A message deleted upstream is only noticed by --full (it is not among the newest).
+        assert deleted("messages", "id = ?", message_id) == (1, 0)
+        full = run_cli("sync", "--db", str(db), "--full", "--json", base_url=server.base_url)
+        assert full.exit_code == 0, full.output
+        assert deleted("messages", "id = ?", message_id) == (1, 1)
+        assert json.loads(full.stdout)["deleted"] == 1
+        # Deleted messages stay searchable.
+        hits = run_cli("search", "order-1234", "--db", str(db), "--json")
+        assert [h["deleted"] for h in json.loads(hits.stdout)] == [True]
+        expected = asyncio.run(server_objects(server.base_url, [big, empty, waiting]))
+        conn.close()
+    live = {t: [o for o in objs] for t, objs in expected.items()}
+    live["threads"] = [o for o in live["threads"]]
+    assert_exact_mirror_subset(db, live)
+
+
+def assert_exact_mirror_subset(db: Path, expected: dict[str, list[dict]]) -> None:
+    """Every live row of these threads equals the server's object (rows of others may exist)."""
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    for table, objects in expected.items():
+        for obj in objects:
+            row = conn.execute(f"SELECT * FROM [{table}] WHERE id = ?", [obj["id"]]).fetchone()
+            assert row is not None and row["deleted_at"] is None, (table, obj["id"])
+            mirrored = row_to_object(table, dict(row))
+            assert {k: mirrored[k] for k in obj} == obj
+    conn.close()
+
+
+def test_fault_rate_gives_the_same_database_as_a_clean_sync(account, tmp_path):
+    path, thread_ids = account
+    clean, faulty = tmp_path / "clean.db", tmp_path / "faulty.db"
+    with running_server(EmulatorConfig(load=path, run_ms=60_000)) as server:
+        assert run_cli("sync", "--db", str(clean), *thread_args(thread_ids),
+                       base_url=server.base_url).exit_code == 0
+    with running_server(EmulatorConfig(load=path, run_ms=60_000, fault_rate=0.2,
+                                       seed=7)) as server:
+        result = run_cli("sync", "--db", str(faulty), *thread_args(thread_ids), "--json",
+                         base_url=server.base_url)
+        faults = server.stats()["faults"]
+    assert result.exit_code == 0, result.output
+    assert faults > 0
+    assert api_rows(faulty) == api_rows(clean)
+
+
+# --- bad input ---------------------------------------------------------------------------
+
+
+def test_unreachable_server_is_one_line_and_keeps_the_mirror(account, tmp_path):
+    path, thread_ids = account
+    db = tmp_path / "mirror.db"
+    with running_server(EmulatorConfig(load=path, run_ms=60_000)) as server:
+        base_url = server.base_url
+        assert run_cli("sync", "--db", str(db), *thread_args(thread_ids),
+                       base_url=base_url).exit_code == 0
+    before = api_rows(db)
+    # Same base URL (the mirror's server), now nothing listens there.
+    result = run_cli("sync", "--db", str(db), "--max-retries", "1", base_url=base_url)
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "Traceback" not in result.output
+    assert api_rows(db) == before
+
+
+def test_wrong_key_is_a_401_error(account, tmp_path):
+    path, thread_ids = account
+    db = tmp_path / "mirror.db"
+    with running_server(EmulatorConfig(load=path, run_ms=60_000, api_key=KEY)) as server:
+        assert run_cli("sync", "--db", str(db), *thread_args(thread_ids),
+                       base_url=server.base_url).exit_code == 0
+        before = api_rows(db)
+        wrong = "sk-wrong-key-99999999"
+        result = run_cli("sync", "--db", str(db), base_url=server.base_url, key=wrong)
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "HTTP 401" in lines[0]
+    assert wrong not in result.output and wrong[-8:] not in result.output
+    assert api_rows(db) == before
+
+
+def test_unknown_thread_is_an_error_for_that_thread_only(account, tmp_path):
+    path, thread_ids = account
+    db = tmp_path / "mirror.db"
+    unknown = "thread_doesNotExist000000000"
+    with running_server(EmulatorConfig(load=path, run_ms=60_000)) as server:
+        result = run_cli("sync", "--db", str(db), *thread_args([*thread_ids, unknown]), "--json",
+                         base_url=server.base_url)
+        expected = asyncio.run(server_objects(server.base_url, thread_ids))
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["threads_failed"] == 1 and report["errors"][0].startswith(unknown)
+    assert f"Error: {unknown}: HTTP 404" in result.stderr
+    assert_exact_mirror(db, expected)  # the rest completed
+
+
+def test_malformed_threads_file_names_the_line(tmp_path):
+    threads_file = tmp_path / "threads.txt"
+    threads_file.write_text("# tracked\nthread_abc123\n\nnot-a-thread\nthread_ok # note\n")
+    result = run_cli("threads", "add", "--file", str(threads_file))
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"Error: {threads_file}:4: 'not-a-thread' is not a thread id (expected thread_…)")
+    threads_file.write_text("# tracked\nthread_abc123\n\nthread_ok # note\n")
+    assert run_cli("threads", "add", "--file", str(threads_file)).exit_code == 0
+    listed = run_cli("threads", "list", "--json")
+    assert [row["id"] for row in json.loads(listed.stdout)] == ["thread_abc123", "thread_ok"]
+    assert run_cli("threads", "remove", "thread_ok").exit_code == 0
+    listed = run_cli("threads", "list", "--json")
+    assert [row["id"] for row in json.loads(listed.stdout)] == ["thread_abc123"]
+
+
+def test_corrupt_database_is_one_line(tmp_path):
+    db = tmp_path / "corrupt.db"
+    db.write_bytes(b"this is not a database" * 100)
+    for args in (["sync", "--base-url", "http://127.0.0.1:9/v1"], ["status"], ["search", "x"]):
+        result = run_cli(*args, "--db", str(db))
+        assert result.exit_code == 1, args
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "not a usable mirror database" in lines[0], args
+    assert db.read_bytes() == b"this is not a database" * 100
+
+
+def test_other_server_is_refused_without_force(account, tmp_path):
+    path, thread_ids = account
+    db = tmp_path / "mirror.db"
+    with running_server(EmulatorConfig(load=path, run_ms=60_000)) as first:
+        assert run_cli("sync", "--db", str(db), *thread_args(thread_ids[:1]),
+                       base_url=first.base_url).exit_code == 0
+        with running_server(EmulatorConfig(load=path, run_ms=60_000)) as second:
+            refused = run_cli("sync", "--db", str(db), base_url=second.base_url)
+            assert refused.exit_code == 1 and "--force" in refused.stderr
+            forced = run_cli("sync", "--db", str(db), "--force", base_url=second.base_url)
+            assert forced.exit_code == 0, forced.output
+
+
+def test_api_key_appears_nowhere(account, tmp_path):
+    path, thread_ids = account
+    db = tmp_path / "mirror.db"
+    with running_server(EmulatorConfig(load=path, run_ms=60_000)) as server:
+        outputs = [run_cli("sync", "--db", str(db), *thread_args(thread_ids), "--json",
+                           base_url=server.base_url)]
+        outputs.append(run_cli("sync", "--db", str(db), "--full", base_url=server.base_url))
+    outputs += [run_cli(*args, "--db", str(db)) for args in (
+        ["status", "--json"], ["status"], ["search", "order"], ["show", thread_ids[1]],
+        ["threads", "list"])]
+    for result in outputs:
+        assert KEY not in result.output and KEY[-8:] not in result.output
+    for file in tmp_path.iterdir():
+        if file.name.startswith("mirror.db"):
+            assert KEY.encode() not in file.read_bytes()
