@@ -268,3 +268,37 @@ def test_selecting_one_thread_and_assistants_only(source_copy):
                                           "--api-key", KEY_B, "--yes", "--thread", "thread_nope"])
         assert result.exit_code == 1
         assert result.output.strip().splitlines()[-1] == "Error: thread_nope: no such thread in the mirror"
+
+
+def test_a_failed_create_is_reported_exit_1_and_a_rerun_finishes(source_copy):
+    source, _ = source_copy
+    with running_server(EmulatorConfig()) as target:
+        # The 4th write (a thread's first message) fails with a 500, and is not retried.
+        target.script_faults({"fail_writes": [4], "status": 500})
+        result = CliRunner().invoke(cli, ["restore", "--from", str(source), "--base-url", target.base_url,
+                                          "--api-key", KEY_B, "--yes", "--max-retries", "0"])
+        assert result.exit_code == 1
+        errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+        assert len(errors) == 1 and "HTTP 500" in errors[0] and "request id req_" in errors[0]
+        code, report = restore(source, target.base_url, "--yes")
+        assert code == 0, report["errors"]
+        assert report["errors"] == [] and report["possible_orphans"] == []
+        assert report["assistants"] == {"create": 0, "already": 2}
+        assert target.stats()["by_route"]["POST /v1/threads"] == 4
+        assert target.stats()["by_route"]["POST /v1/threads/{thread_id}/messages"] == 9 + 1
+
+
+def test_bad_key_and_missing_archive_are_one_line_errors(source_copy, tmp_path):
+    source, _ = source_copy
+    with running_server(EmulatorConfig(api_key=KEY_B)) as target:
+        result = CliRunner().invoke(cli, ["restore", "--from", str(source), "--base-url", target.base_url,
+                                          "--api-key", "sk-wrong-key-123456", "--yes"])
+        assert result.exit_code == 1
+        assert len(result.stderr.splitlines()) == 1
+        assert result.stderr.startswith("Error: HTTP 401")
+        assert "sk-wrong-key-123456" not in result.output
+        assert target.stats()["writes"] == 0
+    result = CliRunner().invoke(cli, ["restore", "--from", str(tmp_path / "nope.db"), "--yes"])
+    assert result.exit_code == 1
+    assert result.output == f"Error: {tmp_path / 'nope.db'}: no mirror here (give the archive with --from or --db)\n"
+    assert not (tmp_path / "nope.db").exists()
