@@ -448,3 +448,40 @@ def test_query_with_punctuation_and_malformed_query(server, mirror):
     bad = replay(server, mirror, "--query", '"unbalanced', "--dry-run")
     assert bad.exit_code == 1
     assert "--query: malformed query" in bad.output and "Traceback" not in bad.output
+
+
+def test_polling_server_and_run_timeout(tmp_path):
+    """A server that does not stream is polled; a run slower than --run-timeout is an error."""
+    db_path = tmp_path / "syncer.db"
+    with running_server(EmulatorConfig(run_ms=300, stream=False)) as polled:
+
+        async def build() -> str:
+            async with AssistantsClient(settings_for(polled.base_url)) as client:
+                assistant = (await client.create_assistant(ASSISTANT)).model_dump()
+                thread = await record_thread(client, assistant["id"], WEATHER_TURNS[:2])
+                with Store.open(db_path) as store:
+                    store.claim_server(polled.base_url, None, None)
+                    await mirror_threads(client, store, [thread])
+                return thread
+
+        thread = asyncio.run(build())
+        args = ["replay", thread, "--db", str(db_path), "--base-url", polled.base_url,
+                "--api-key", API_KEY, "--json", "-s"]
+        ok = CliRunner().invoke(cli, args)
+        assert ok.exit_code == 0, ok.output
+        assert [t["status"] for t in json.loads(ok.stdout)["threads"][0]["turns"]] == [
+            "pass", "pass"]
+
+        slow = CliRunner().invoke(cli, [*args, "--run-timeout", "0.05"])
+        assert slow.exit_code == 1, slow.output
+        data = json.loads(slow.stdout)
+        (turn,) = data["threads"][0]["turns"]  # the thread stops at the failed turn
+        assert turn["status"] == "error" and "is still" in turn["detail"]
+        assert data["threads"][0]["error"].startswith("stopped at turn 1")
+
+        async def new_runs() -> list[str]:
+            async with AssistantsClient(settings_for(polled.base_url)) as client:
+                path = f"/threads/{data['threads'][0]['new_thread_id']}/runs"
+                return [r["status"] async for r in client.paginate(path)]
+
+        assert asyncio.run(new_runs()) in (["cancelled"], ["cancelling"])  # not left running

@@ -304,7 +304,7 @@ class ThreadReplayer:
                     thread_id, run["id"], outputs, timeout=timeout
                 ))
         except RunError as error:
-            await self._cancel_quietly(thread_id, run.get("id"))
+            await self._cancel_active(thread_id)
             raise _TurnFailed(str(error)) from error
         reply = await self._reply(thread_id, run["id"])
         outcome = Outcome(
@@ -324,12 +324,15 @@ class ThreadReplayer:
             return MISSING_OUTPUT % (json.dumps(name), json.dumps(args))
         return None
 
-    async def _cancel_quietly(self, thread_id: str, run_id: str | None) -> None:
-        if not run_id:
-            return
+    async def _cancel_active(self, thread_id: str) -> None:
+        """Cancel whatever run is still active on the new thread (the client raised before
+        handing us its id), so a timed-out replay does not leave runs working."""
         # Already finished, or the server is gone: nothing more to do.
         with contextlib.suppress(APIError):
-            await self.client.cancel_run(thread_id, run_id)
+            async for run in self.client.list_runs(thread_id, order="desc", limit=5):
+                data = _data(run)
+                if data.get("status") in ("queued", "in_progress", "requires_action"):
+                    await self.client.cancel_run(thread_id, data["id"])
 
     async def _reply(self, thread_id: str, run_id: str) -> str:
         texts = []
