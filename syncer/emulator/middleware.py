@@ -51,6 +51,8 @@ class EmulatorMiddleware:
             return
         started = time.perf_counter()
         request_id = "req_" + secrets.token_hex(16)
+        path: str = scope["path"]
+        is_api = path == "/v1" or path.startswith("/v1/")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -59,11 +61,11 @@ class EmulatorMiddleware:
                 for name, value in _standard_headers(request_id, elapsed).items():
                     headers.append((name.encode(), value.encode()))
                 message = {**message, "headers": headers}
-                self.emulator.stats.statuses[message["status"]] += 1
+                if is_api:
+                    self.emulator.stats.statuses[message["status"]] += 1
             await send(message)
 
-        path: str = scope["path"]
-        if not (path == "/v1" or path.startswith("/v1/")):
+        if not is_api:
             await self.app(scope, receive, send_with_headers)
             return
 
