@@ -86,6 +86,51 @@ def list_account(demo: Demo) -> None:
 
 # --- gitops ---
 
+
+@step("GitOps: plan and apply assistant configs from YAML")
+def gitops_plan_apply(demo: Demo) -> None:
+    """Plan the sample configs against the account, apply them, plan again (no changes)."""
+    import asyncio
+    import shutil
+
+    from syncer.client import AssistantsClient
+    from syncer.gitops.apply import apply_plan, plan_directory
+    from syncer.gitops.config import load_configs
+    from syncer.settings import ClientSettings
+
+    configs = demo.workdir / "assistants"
+    shutil.copytree(Path(__file__).resolve().parent / "data" / "sample_configs", configs)
+    files = sorted(p.name for p in configs.glob("*.y*ml"))
+    settings = ClientSettings.from_env(base_url=demo.base_url, api_key=demo.api_key)
+
+    def show(command: str, plan_text: str) -> None:
+        demo.console.print(f"$ {command}")
+        demo.console.print(plan_text, markup=False, highlight=False, soft_wrap=True)
+
+    async def run() -> None:
+        loaded = load_configs(configs)
+        async with AssistantsClient(settings) as client:
+            before = await plan_directory(client, configs, configs=loaded)
+            demo.console.print(f"{len(loaded)} configs in {', '.join(files)}")
+            show("syncer plan assistants", before.render())
+            result = await apply_plan(client, before)
+            demo.console.print(f"$ syncer apply assistants --yes   [dim]({len(result.done)} calls)[/dim]")
+            after = await plan_directory(client, configs, configs=loaded)
+            show("syncer plan assistants --detailed-exitcode   # exit 0", after.render())
+            # An edit in review: exactly one field of one assistant changes.
+            support = configs / "support.yaml"
+            support.write_text(support.read_text().replace("temperature: 0.3", "temperature: 0.7"))
+            edited = await plan_directory(client, configs)
+            show("syncer plan assistants   # after editing support.yaml", edited.render())
+            total = len([a async for a in client.paginate("/assistants")])
+        demo.console.print(
+            f"{total - len(loaded)} other assistants on the account carry no syncer:name marker: "
+            "plan and apply never touch them.")
+        demo.notes["gitops_dir"] = configs
+
+    asyncio.run(run())
+
+
 # --- replay ---
 
 

@@ -430,6 +430,7 @@ def _validate(doc: _Document, root: Path, problems: list[str]) -> LoadedConfig |
             fields["instructions"] = text
     if len(problems) > before:
         return None
+    fields = {key: fields[key] for key in API_FIELDS if key in fields}  # the API's field order
     top_lines = {str(loc[0]): line for loc, line in doc.lines.items() if len(loc) == 1}
     return LoadedConfig(
         name=config.name, path=doc.path, line=doc.line, fields=fields, lines=top_lines

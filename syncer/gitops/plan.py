@@ -106,9 +106,8 @@ class FieldChange:
         """
         before, after = _as_text(self.before), _as_text(self.after)
         if creating:
-            if "\n" not in after.rstrip("\n") or len(_short(self.after)) <= 100:
-                return [f"{self.field}: {_short(self.after)}"]
-            return [f"{self.field}:", *(f"    {line}" for line in after.rstrip("\n").splitlines())]
+            # The file holds the whole value; one line each keeps a plan of many creates short.
+            return [f"{self.field}: {_short(self.after)}"]
         if "\n" in before.rstrip("\n") or "\n" in after.rstrip("\n"):
             return [f"{self.field}:", *_unified(before, after, source)]
         return [f"{self.field}: {_short(self.before)} → {_short(self.after)}"]
