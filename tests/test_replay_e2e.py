@@ -485,3 +485,28 @@ def test_polling_server_and_run_timeout(tmp_path):
                 return [r["status"] async for r in client.paginate(path)]
 
         assert asyncio.run(new_runs()) in (["cancelled"], ["cancelling"])  # not left running
+
+
+def test_every_sample_thread_replays_exactly_on_its_own_assistant(tmp_path):
+    """The demo's premise: the packaged sample account is what the deterministic model says."""
+    from syncer.emulator.generate import sample_account_path
+    from syncer.mirror.store import TABLE_ORDER
+    from syncer.replay.runner import ReplayOptions
+    from syncer.replay.session import Selection, replay_from_mirror
+
+    account = json.loads(sample_account_path().read_text())
+    db_path = tmp_path / "syncer.db"
+    with running_server(EmulatorConfig(load=sample_account_path(), run_ms=5)) as sample:
+        with Store.open(db_path) as store:
+            store.claim_server(sample.base_url, None, None)
+            for table in TABLE_ORDER:
+                store.write_page(table, account[table])
+        result = asyncio.run(replay_from_mirror(
+            settings_for(sample.base_url), db_path, Selection(all_threads=True),
+            ReplayOptions(concurrency=8, run_timeout=30)))
+    turns = result.all_turns()
+    assert len(result.threads) == len(account["threads"])
+    assert len([t for t in turns if t.recorded]) == len(account["runs"])
+    assert all(t.status in ("pass", "no_baseline") for t in turns), [
+        (t.thread_id, t.index, t.status, t.similarity) for t in turns if t.status != "pass"]
+    assert all(t.similarity == 1.0 for t in turns if t.status == "pass")
