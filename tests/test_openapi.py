@@ -400,3 +400,77 @@ def test_the_emulator_serves_exactly_the_documented_operations(doc: dict[str, An
     served = {(method.lower(), path.removeprefix("/v1")) for method, path, _ in V1_ROUTES}
     documented = {(method, path) for path, method, _ in _doc_operations(doc)}
     assert served == documented
+
+
+# What the seed's schemas had (read off the seed; its lost indentation makes parsing nesting
+# unreliable, so the lists are written out).
+SEED_PROPERTIES: dict[str, set[str]] = {
+    "Assistant": {"id", "object", "created_at", "name", "description", "model", "instructions",
+                  "tools", "metadata", "temperature", "top_p", "response_format"},
+    "CreateAssistantRequest": {"model", "name", "description", "instructions", "tools",
+                               "metadata", "temperature", "top_p", "response_format"},
+    "ModifyAssistantRequest": {"model", "name", "description", "instructions", "tools",
+                               "metadata", "temperature", "top_p", "response_format"},
+    "Thread": {"id", "object", "created_at", "metadata"},
+    "CreateThreadRequest": {"messages", "metadata"},
+    "Message": {"id", "object", "created_at", "thread_id", "role", "content", "assistant_id",
+                "run_id", "metadata"},
+    "CreateMessageRequest": {"role", "content", "metadata"},
+    "Run": {"id", "object", "created_at", "thread_id", "assistant_id", "status",
+            "required_action", "model", "instructions", "tools", "metadata", "usage",
+            "started_at", "completed_at", "cancelled_at", "failed_at", "expires_at"},
+    "CreateRunRequest": {"assistant_id", "model", "instructions", "additional_instructions",
+                         "tools", "metadata", "stream"},
+    "ListResponse": {"object", "data", "first_id", "last_id", "has_more"},
+    "DeleteResponse": {"id", "object", "deleted"},
+}  # fmt: skip
+SEED_LIMITS = {("CreateAssistantRequest", "temperature"), ("CreateAssistantRequest", "top_p")}
+LIMIT_WORDS = {
+    "maxLength",
+    "maxItems",
+    "minItems",
+    "maxProperties",
+    "pattern",
+    "minimum",
+    "maximum",
+}
+
+
+def _has_limits(schema: Any, doc: dict[str, Any], depth: int = 0) -> bool:
+    """Whether a property's own schema (following $ref and unions, not sub-properties) bounds it."""
+    if not isinstance(schema, dict) or depth > 10:
+        return False
+    if LIMIT_WORDS & schema.keys():
+        return True
+    if "$ref" in schema:
+        return _has_limits(
+            doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]], doc, depth + 1
+        )
+    members = schema.get("oneOf", []) + schema.get("anyOf", []) + [schema.get("items")]
+    return any(_has_limits(member, doc, depth + 1) for member in members)
+
+
+def test_every_addition_is_marked_as_an_extension(
+    doc: dict[str, Any], seed_lines: list[str]
+) -> None:
+    seed_text = "\n".join(seed_lines)
+    for kind in ("schemas", "parameters", "responses"):
+        for name, node in doc["components"][kind].items():
+            if f"{name}:" not in seed_lines and f"#/components/{kind}/{name}" not in seed_text:
+                assert node.get("x-syncer") == "extension", (kind, name)
+    for name, seed_props in SEED_PROPERTIES.items():
+        for prop, schema in doc["components"]["schemas"][name]["properties"].items():
+            added = prop not in seed_props
+            bounded = _has_limits(schema, doc) and (name, prop) not in SEED_LIMITS
+            if added or bounded:
+                assert schema.get("x-syncer") == "extension", (name, prop)
+    # the seed's inline request bodies
+    for path, fields in [
+        ("/threads/{thread_id}", {"metadata"}),
+        ("/threads/runs", {"assistant_id", "thread", "model", "instructions", "tools", "metadata"}),
+        ("/threads/{thread_id}/runs/{run_id}/submit_tool_outputs", {"tool_outputs"}),
+    ]:
+        body = _json_schema(doc["paths"][path]["post"]["requestBody"])
+        for prop, schema in body["properties"].items():
+            if prop not in fields or _has_limits(schema, doc):
+                assert schema.get("x-syncer") == "extension", (path, prop)
