@@ -20,7 +20,7 @@ import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -277,6 +277,10 @@ class AssistantsClient:
         if status == 404 and self.settings.is_public_api and path.startswith(_ASSISTANTS_PATHS):
             cls = AssistantsShutDownError
             message = SHUTDOWN_MESSAGE.format(base_url=self.settings.base_url, path=path)
+        elif status == 404 and urlsplit(self.settings.base_url).path in ("", "/"):
+            # The most common set-up mistake: http://host:8000 instead of http://host:8000/v1.
+            base = self.settings.base_url.rstrip("/")
+            message += f"; the base URL {base} has no path: did you mean {base}/v1?"
         if body is not None:
             # A server may echo the Authorization header back; keep the body clean too.
             body = jsonlib.loads(self._redact(jsonlib.dumps(body)))

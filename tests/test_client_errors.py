@@ -193,3 +193,17 @@ def test_redaction_masks_the_key_but_not_words_that_contain_a_toy_key(key, text,
     from syncer.errors import redact
 
     assert redact(text, key) == expected
+
+
+async def test_a_404_from_a_base_url_without_v1_hints_at_the_missing_path():
+    from syncer.emulator import EmulatorConfig, create_app
+
+    app = create_app(EmulatorConfig())
+    settings = ClientSettings(api_key=KEY, base_url="http://127.0.0.1:8000")
+    async with AssistantsClient(settings, transport=httpx.ASGITransport(app=app)) as client:
+        with pytest.raises(NotFoundError) as caught:
+            await client.request("GET", "/assistants")
+    app.state.emulator.close()
+    assert caught.value.message == (
+        "Invalid URL (GET /assistants); the base URL http://127.0.0.1:8000 has no path: "
+        "did you mean http://127.0.0.1:8000/v1?")
