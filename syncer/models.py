@@ -22,7 +22,7 @@ The limits, as the real service enforced them, are constants below and are mirro
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
@@ -131,7 +131,7 @@ def _by_type(fallback: str) -> Callable[[Any], str | None]:
     return discriminate
 
 
-def _string_or(object_tag: str, string_tag: str = "string") -> Callable[[Any], str]:
+def _string_or(object_tag: str, string_tag: str = "string") -> Callable[[Any], str | None]:
     """Discriminate a ``string | object`` union (response_format, tool_choice)."""
     objects = _by_type(object_tag)
 
@@ -963,10 +963,7 @@ def _facts(error: dict[str, Any], param: str | None) -> dict[str, Any]:
         allowed = [a for a in allowed if a not in _SHAPE_TAGS]
     tag = ctx.get("tag")
     shown = tag.removeprefix(_TAG) if isinstance(tag, str) else value
-    try:
-        actual = len(value)
-    except TypeError:
-        actual = None
+    actual = len(value) if isinstance(value, Sized) else None
     return {
         "param": param,
         "input": _number(value),
@@ -1003,7 +1000,7 @@ def api_error_from_validation(exc: ValidationError) -> dict[str, Any]:
     errors = exc.errors(include_url=False)
     if not errors:  # pragma: no cover - pydantic never raises an empty ValidationError
         return {"message": str(exc), "type": "invalid_request_error", "param": None, "code": None}
-    error = errors[0]
+    error: dict[str, Any] = dict(errors[0])
     rule = _rule_for(error)
     param = error_param(tuple(error["loc"]))
     if rule.param_suffix:
