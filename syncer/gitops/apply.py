@@ -3,7 +3,9 @@
 Safety rules, so that a failure part-way always leaves a correct account:
 
 - every assistant is created with its ``syncer:name`` marker in the same request, so one
-  created just before a crash is found again by the next plan (never created twice);
+  created just before a crash is found again by the next plan (never created twice); when a
+  create's answer is lost, the marker is looked up before reporting a failure, and copies left
+  by a retried create are removed at the end of the run;
 - before an update or delete the assistant is read again and must still carry the marker
   the plan saw (adopt: must still be unmanaged and have the config's name); syncer never
   writes to an assistant it does not own;
@@ -19,7 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from syncer.errors import NotFoundError, SyncerError, UsageError
+from syncer.errors import (
+    APIConnectionError,
+    InternalServerError,
+    NotFoundError,
+    SyncerError,
+    UsageError,
+)
 from syncer.gitops.config import LoadedConfig, load_configs
 from syncer.gitops.plan import Action, Plan, build_plan, is_replay, live_assistants, marker_of
 
@@ -38,6 +46,7 @@ class ApplyResult:
     failed: Action | None = None
     error: SyncerError | None = None
     skipped: int = 0  # actions not attempted after the failure
+    duplicates_removed: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -84,7 +93,14 @@ async def _check_still_ours(client: Any, action: Action) -> dict[str, Any] | Non
 async def perform(client: Any, action: Action) -> str:
     """One action's API call(s); returns the assistant's id."""
     if action.kind == "create":
-        created = await client.request("POST", "/assistants", json=action.body)
+        try:
+            created = await client.request("POST", "/assistants", json=action.body)
+        except (APIConnectionError, InternalServerError):
+            # The answer was lost, but the create may have happened: look for the marker.
+            found = await _carrying_marker(client, action.name)
+            if found:
+                return str(found[0]["id"])
+            raise
         return str(created["id"])
     if action.kind in ("update", "adopt"):
         live = await _check_still_ours(client, action)
@@ -113,8 +129,43 @@ async def apply_plan(
         except SyncerError as error:
             result.failed, result.error = action, error
             result.skipped = len(changes) - index - 1
-            return result
+            break
         result.done.append((action, assistant_id))
         if progress:
             progress(f"{_PAST[action.kind]} {action.name!r} {assistant_id}")
+    created = {a.name for a in changes[: len(result.done) + 1] if a.kind == "create"}
+    if created:
+        try:
+            result.duplicates_removed = await _remove_duplicates(client, created, progress)
+        except SyncerError as error:
+            if result.error is None:
+                result.error = error
     return result
+
+
+async def _carrying_marker(client: Any, name: str) -> list[dict[str, Any]]:
+    """The assistants (oldest first) whose marker is ``name``."""
+    return [a for a in await live_assistants(client) if marker_of(a) == name]
+
+
+async def _remove_duplicates(
+    client: Any, names: set[str], progress: Callable[[str], None] | None
+) -> list[str]:
+    """Delete all but the oldest assistant carrying each marker this run created.
+
+    Before this run no assistant carried these markers (that is why they were created), so
+    every copy is this run's: a client retry after an answer lost on the way back, for one.
+    """
+    removed: list[str] = []
+    live = await live_assistants(client)
+    for name in sorted(names):
+        copies = [a for a in live if marker_of(a) == name]
+        for extra in copies[1:]:
+            with contextlib.suppress(NotFoundError):
+                await client.request("DELETE", f"/assistants/{extra['id']}")
+            removed.append(extra["id"])
+            if progress:
+                progress(
+                    f"deleted {extra['id']}: a second copy of {name!r} left by a retried create"
+                )
+    return removed
