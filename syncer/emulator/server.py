@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -58,25 +58,40 @@ class RunningServer:
         return self.emulator.faults.script(spec)
 
 
+def bind_loopback(host: str, port: int) -> socket.socket:
+    """A listening TCP socket, or a `SyncerError` saying why not (port in use, bad host)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and without
+    # it every response waits ~40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as error:
+        sock.close()
+        raise SyncerError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    return sock
+
+
+def _server(app: Any) -> uvicorn.Server:
+    _quiet_drops()
+    return uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
+
+
 @contextmanager
 def running_server(config: EmulatorConfig | None = None, host: str = "127.0.0.1",
                    port: int = 0) -> Iterator[RunningServer]:
     """Serve the emulator with uvicorn in a background thread on a free loopback port."""
     app = create_app(config or EmulatorConfig())
     emulator: Emulator = app.state.emulator
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and without
-    # it every response waits ~40 ms for a delayed ACK (Nagle).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
-    except OSError as error:
-        sock.close()
+        sock = bind_loopback(host, port)
+    except SyncerError:
         emulator.close()
-        raise SyncerError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+        raise
     bound_port = sock.getsockname()[1]
-    _quiet_drops()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
+    server = _server(app)
     # Signal handlers can only be installed from the main thread.
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
@@ -96,29 +111,16 @@ def running_server(config: EmulatorConfig | None = None, host: str = "127.0.0.1"
 
 
 def serve_forever(config: EmulatorConfig, host: str = "127.0.0.1", port: int = 8000,
-                  announce: Any = None) -> None:
+                  announce: Callable[[str], None] | None = None) -> None:
     """Serve in the foreground until Ctrl-C. ``announce(base_url)`` is called once listening."""
     app = create_app(config)
     emulator: Emulator = app.state.emulator
-    _quiet_drops()
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                           lifespan="off", access_log=False))
-    if announce is not None:
-        original_startup = server.startup
-
-        async def startup(sockets: Any = None) -> None:
-            await original_startup(sockets=sockets)
-            if server.started:
-                bound = port
-                for srv in getattr(server, "servers", []):
-                    for s in srv.sockets:
-                        bound = s.getsockname()[1]
-                announce(f"http://{host}:{bound}/v1")
-
-        server.startup = startup  # type: ignore[method-assign]
     try:
-        server.run()
+        sock = bind_loopback(host, port)
+        shown = f"[{host}]" if ":" in host else host
+        if announce is not None:
+            announce(f"http://{shown}:{sock.getsockname()[1]}/v1")
+        _server(app).run(sockets=[sock])  # uvicorn stops cleanly on Ctrl-C (SIGINT) or SIGTERM
+        sock.close()
     finally:
         emulator.close()
-    if not server.started:
-        raise SyncerError(f"cannot listen on {host}:{port} (is the port in use?)")
