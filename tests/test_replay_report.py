@@ -54,7 +54,7 @@ def test_junit_is_xml_with_a_suite_per_thread_and_a_case_per_turn(tmp_path):
         ("thread_one", "turn 1"), ("thread_one", "turn 2"), ("thread_one", "turn 3")]
     assert cases[0].find("failure") is None and cases[0].find("skipped") is None
     failure = cases[1].find("failure")
-    assert failure is not None and "trajectory differs" in failure.get("message")
+    assert failure is not None and "tool calls differ" in failure.get("message")
     assert "similarity" in failure.get("message")
     assert cases[2].find("skipped").get("message") == "no baseline"
     assert "code_interpreter" in suites[1].find("testcase/skipped").get("message")

@@ -43,10 +43,10 @@ def _tokens(outcome: Outcome | None) -> str:
     return "-" if total is None else str(total)
 
 
-def _seconds(outcome: Outcome | None) -> str:
+def _seconds(outcome: Outcome | None, digits: int = 2) -> str:
     if outcome is None or outcome.duration_s is None:
         return "-"
-    return f"{outcome.duration_s:.2f}s"
+    return f"{outcome.duration_s:.{digits}f}"
 
 
 def _similarity(turn: TurnResult) -> str:
@@ -66,18 +66,31 @@ def _trajectory(turn: TurnResult) -> str:
         parts.append(f"-{len(diff.missing)} missing")
     if diff.extra:
         parts.append(f"+{len(diff.extra)} extra")
-    return f"differs ({', '.join(parts) or 'changed'}): {diff.count_recorded}→{diff.count_new}"
+    return f"differ ({', '.join(parts) or 'changed'}): {diff.count_recorded}→{diff.count_new}"
 
 
-def failure_reasons(turn: TurnResult, threshold: float) -> list[str]:
-    """Why a turn failed (or was skipped), one short phrase each."""
+def _short_trajectory(turn: TurnResult) -> str:
+    """The trajectory for a narrow table column: ``= 2`` same calls, ``≠ 2→1`` changed."""
+    diff = turn.trajectory
+    if diff is None:
+        return "-"
+    if diff.identical:
+        return f"= {diff.count_new}"
+    return f"≠ {diff.count_recorded}→{diff.count_new}"
+
+
+def failure_reasons(turn: TurnResult, threshold: float, *, short: bool = False) -> list[str]:
+    """Why a turn failed (or was skipped), one phrase each (``short``: for the table)."""
     reasons: list[str] = []
     if turn.status == "missing_tool":
         reasons.append(turn.detail or "a tool call had no recorded output")
     if turn.trajectory is not None and not turn.trajectory.identical:
-        reasons.append("tool-call trajectory differs: " + _trajectory(turn))
+        reasons.append("tool calls differ" if short else "tool calls " + _trajectory(turn))
     if turn.similarity is not None and turn.similarity < threshold:
-        reasons.append(f"similarity {turn.similarity:.3f} < threshold {threshold}")
+        reasons.append(
+            f"text below {threshold}" if short
+            else f"similarity {turn.similarity:.3f} < {threshold}"
+        )
     if (
         turn.recorded is not None
         and turn.new is not None
@@ -98,20 +111,28 @@ def print_report(replay: Replay, console: Console) -> None:
         title = f"{thread.thread_id}"
         if thread.new_thread_id:
             title += f" → {thread.new_thread_id}"
-        table = Table(
-            "turn", "status", "similarity", "trajectory", "tokens rec→new", "time rec→new",
-            "detail", title=title, title_justify="left",
-        )
+        table = Table(title=title, title_justify="left")
+        table.add_column("turn", justify="right", no_wrap=True)
+        table.add_column("status", no_wrap=True)
+        table.add_column("similarity", justify="right", no_wrap=True)
+        table.add_column("tool calls", no_wrap=True)
+        table.add_column("tokens", no_wrap=True)
+        table.add_column("seconds", no_wrap=True)
+        table.add_column("why", ratio=1)
         for turn in thread.turns:
             style = _STATUS_STYLE.get(turn.status, "")
-            detail = "; ".join(failure_reasons(turn, replay.threshold)) if turn.status != "pass" else ""
+            detail = (
+                "; ".join(failure_reasons(turn, replay.threshold, short=True))
+                if turn.status != "pass" else ""
+            )
+            label = turn.status.replace("_", " ")
             table.add_row(
                 str(turn.index + 1),
-                f"[{style}]{turn.status}[/{style}]" if style else turn.status,
+                f"[{style}]{label}[/{style}]" if style else label,
                 _similarity(turn),
-                _trajectory(turn),
+                _short_trajectory(turn),
                 f"{_tokens(turn.recorded)}→{_tokens(turn.new)}",
-                f"{_seconds(turn.recorded)}→{_seconds(turn.new)}",
+                f"{_seconds(turn.recorded, 1)}→{_seconds(turn.new, 1)}",
                 detail,
             )
         console.print(table)
@@ -273,7 +294,7 @@ def markdown(replay: Replay) -> str:
         if thread.error:
             out += [f"**Error:** {_cell(thread.error)}", ""]
         out += [
-            "| turn | status | similarity | trajectory | tokens rec→new | time rec→new |",
+            "| turn | status | similarity | tool calls | tokens rec→new | seconds rec→new |",
             "| --- | --- | --- | --- | --- | --- |",
         ]
         for turn in thread.turns:
