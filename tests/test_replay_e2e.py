@@ -510,3 +510,26 @@ def test_every_sample_thread_replays_exactly_on_its_own_assistant(tmp_path):
     assert all(t.status in ("pass", "no_baseline") for t in turns), [
         (t.thread_id, t.index, t.status, t.similarity) for t in turns if t.status != "pass"]
     assert all(t.similarity == 1.0 for t in turns if t.status == "pass")
+
+
+def test_code_interpreter_turn_is_listed_not_replayed_and_does_not_fail(server, mirror, tmp_path):
+    # Make the mirror say the second turn's run used code_interpreter.
+    conn = sqlite3.connect(mirror["db"])
+    (run_id,) = conn.execute(
+        "SELECT run_id FROM run_steps WHERE thread_id = ? AND type = 'tool_calls'",
+        [mirror["weather"]]).fetchone()
+    conn.execute("UPDATE run_steps SET step_details = ? WHERE run_id = ? AND type = 'tool_calls'", [
+        json.dumps({"type": "tool_calls", "tool_calls": [{
+            "id": "call_ci", "type": "code_interpreter",
+            "code_interpreter": {"input": "print(1)", "outputs": []}}]}), run_id])
+    conn.commit()
+    conn.close()
+    report = tmp_path / "r.json"
+    result = replay(server, mirror, mirror["weather"], "--report", str(report))
+    assert result.exit_code == 0, result.output
+    turns = load_json_report(report).all_turns()
+    assert [t.status for t in turns] == ["pass", "not_replayable", "pass", "no_baseline"]
+    assert "code_interpreter" in turns[1].detail and turns[1].new is None
+    # The recorded reply stood in for the skipped turn, so the next turn saw the same history.
+    assert turns[2].similarity == 1.0
+    assert "not replayable" in result.output
