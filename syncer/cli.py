@@ -869,13 +869,15 @@ def load(directory: str, force: bool, db_path: str, json_: bool, silent: bool) -
               help="Also restore objects the mirror marked deleted upstream.")
 @click.option("--dry-run", is_flag=True, help="Show what would be created, send no writes.")
 @click.option("-y", "--yes", is_flag=True, help="Restore without asking (required without a terminal).")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Threads restored at the same time (messages stay in order).")
 @db_option
 @json_option
 @silent_option
 @connection_options
 def restore(from_: str | None, assistants_: bool, threads_: bool, thread_ids: tuple[str, ...],
-            include_deleted: bool, dry_run: bool, yes: bool, db_path: str, json_: bool,
-            silent: bool, **connection: Any) -> None:
+            include_deleted: bool, dry_run: bool, yes: bool, concurrency: int, db_path: str,
+            json_: bool, silent: bool, **connection: Any) -> None:
     """Push archived assistants, threads and messages into the server.
 
     With no selection flag everything restorable is restored. Ids change; the id map
@@ -914,7 +916,8 @@ def restore(from_: str | None, assistants_: bool, threads_: bool, thread_ids: tu
                     if not click.confirm("Restore into this server?", err=True):
                         status("Restore cancelled; nothing created.")
                         return 1
-                report = await execute(conn, client, plan, progress=lambda line: status(line, silent))
+                report = await execute(conn, client, plan, concurrency=concurrency,
+                                       progress=lambda line: status(line, silent))
         finally:
             conn.close()
         if json_:
@@ -957,9 +960,12 @@ def _emit_restore_plan(plan: Any, source: str, dry_run: bool) -> None:
         for obj, _body in plan.assistants_new:
             out(f"  + assistant {obj['id']} ({obj.get('name') or 'unnamed'})")
         for thread in plan.threads:
-            if thread.status != "done":
+            if thread.status in ("new", "resume"):
                 verb = "+" if thread.status == "new" else "~"
                 out(f"  {verb} thread {thread.source['id']} ({thread.remaining} messages)")
+    for thread in plan.threads:
+        if thread.error:
+            out(f"Blocked: thread {thread.source['id']}: {thread.error}")
     for orphan in plan.possible_orphans:
         out(f"Warning: {orphan}: an earlier restore was interrupted while creating it; a copy "
             "may exist on the target without being recorded (possible orphan)")

@@ -153,10 +153,14 @@ def test_restore_killed_part_way_and_rerun_completes_without_duplicates(tmp_path
         assert len(created["POST /v1/assistants"]) == 3
         # Messages: not one sent twice (the lost one was counted when the thread resumed).
         assert len(created["POST /v1/threads/{id}/messages"]) == 3 * len(threads)
-        # Threads: one orphan (kill 2), reported by the run after it and by no other.
-        assert len(created["POST /v1/threads"]) == len(threads) + 1
+        # Threads: kill 2 made a real orphan; a kill may make at most one (thread creates are
+        # serialised) and the run after it reports it. Every orphan is reported (none hidden);
+        # a reported intent may also have died before reaching the server.
         reported = [orphan_warnings(s) for s in stderrs]
-        assert [len(r) for r in reported] == [0, 0, 1, 0], reported
+        assert all(len(r) <= 1 for r in reported), reported
+        assert reported[0] == [] and len(reported[2]) == 1
+        extra_threads = len(created["POST /v1/threads"]) - len(threads)
+        assert 1 <= extra_threads <= sum(len(r) for r in reported) <= 3
         orphan_source = reported[2][0].split()[2].rstrip(":")
         assert orphan_source in threads
 

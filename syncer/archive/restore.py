@@ -22,6 +22,7 @@ refusals) are listed in the report rather than dropped silently.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -209,7 +210,8 @@ class ThreadPlan:
     messages: list[tuple[str, dict[str, Any]]]  # (source message id, create body), in order
     target_id: str | None = None  # set when the thread exists on the target already
     done_messages: int = 0  # messages already on the target
-    status: str = "new"  # new | resume | done
+    status: str = "new"  # new | resume | done | blocked
+    error: str | None = None  # why a thread cannot be restored (status "blocked")
 
     @property
     def remaining(self) -> int:
@@ -235,7 +237,7 @@ class RestorePlan:
 
     @property
     def messages_to_create(self) -> int:
-        return sum(t.remaining for t in self.threads if t.status != "done")
+        return sum(t.remaining for t in self.threads if t.status in ("new", "resume"))
 
     @property
     def write_requests(self) -> int:
@@ -249,6 +251,7 @@ class RestorePlan:
                 "create": len(self.threads_new),
                 "resume": sum(t.status == "resume" for t in self.threads),
                 "already": sum(t.status == "done" for t in self.threads),
+                "blocked": sum(t.status == "blocked" for t in self.threads),
             },
             "messages": {"create": self.messages_to_create},
             "requests": {"writes": self.write_requests, "lookups": self.lookup_requests},
@@ -303,8 +306,13 @@ def _selected_threads(conn: sqlite3.Connection, thread_ids: list[str] | None,
     return kept, len(rows) - len(kept)
 
 
-def _messages(conn: sqlite3.Connection, thread_id: str) -> list[dict[str, Any]]:
-    return _rows(conn, "messages", "WHERE thread_id = ? AND deleted_at IS NULL", (thread_id,))
+def _messages(conn: sqlite3.Connection, thread: dict[str, Any],
+              include_deleted: bool) -> list[dict[str, Any]]:
+    # A thread deleted upstream has every message marked deleted with it: restoring such a
+    # thread (named with --thread, or --include-deleted) brings its messages along.
+    if include_deleted or thread["_deleted_at"]:
+        return _rows(conn, "messages", "WHERE thread_id = ?", (thread["id"],))
+    return _rows(conn, "messages", "WHERE thread_id = ? AND deleted_at IS NULL", (thread["id"],))
 
 
 async def _target_assistants(client: Any, plan: RestorePlan) -> tuple[set[str], dict[str, str]]:
@@ -361,7 +369,7 @@ async def build_plan(
             body, lost = thread_body(obj)
             plan.skipped.extend(Skipped("thread", obj["id"], what) for what in lost)
             messages = []
-            for message in _messages(conn, obj["id"]):
+            for message in _messages(conn, obj, include_deleted):
                 mbody, mlost = message_body(message)
                 plan.skipped.extend(
                     Skipped("message", message["id"], what, thread_id=obj["id"]) for what in mlost
@@ -376,7 +384,10 @@ async def build_plan(
                     thread.status, thread.done_messages = "done", len(messages)
                 else:
                     thread.status = "resume"
-                    thread.done_messages = await _count_restored(client, plan, thread)
+                    try:
+                        thread.done_messages = await _count_restored(client, plan, thread)
+                    except MirrorError as error:
+                        thread.status, thread.error = "blocked", str(error)
             elif row is not None and row["status"] == "pending":
                 plan.possible_orphans.append(f"thread {obj['id']}")
             plan.threads.append(thread)
@@ -393,8 +404,8 @@ async def _count_restored(client: Any, plan: RestorePlan, thread: ThreadPlan) ->
             expected = thread.messages[count][0] if count < len(thread.messages) else None
             if expected is None or (source is not None and source != expected):
                 raise MirrorError(
-                    f"thread {thread.source['id']}: its copy {thread.target_id} on the target has "
-                    f"messages this restore did not send ({item['id']}); not touching it"
+                    f"its copy {thread.target_id} on the target has messages this restore did "
+                    f"not send ({item['id']}); not touching it"
                 )
             count += 1
     return count
@@ -419,7 +430,8 @@ class RestoreReport:
 
 
 async def execute(
-    conn: sqlite3.Connection, client: Any, plan: RestorePlan, progress: Progress | None = None
+    conn: sqlite3.Connection, client: Any, plan: RestorePlan, progress: Progress | None = None,
+    *, concurrency: int = 4,
 ) -> RestoreReport:
     """Carry out a plan: create what is missing, recording every step in ``restore_map``.
 
@@ -446,30 +458,44 @@ async def execute(
         except APIError as error:
             report.errors.append(f"assistant {obj['id']}: {error}")
 
+    # Threads go concurrently (their messages in order within each), but thread *creates* are
+    # serialised by a lock: at most one create is ever in flight, so a kill can orphan at most
+    # one thread — and its recorded intent names it.
+    create_lock = asyncio.Lock()
+    slots = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(thread: ThreadPlan) -> None:
+        async with slots:
+            try:
+                await _restore_thread(conn, client, target, thread, report, say, create_lock)
+            except (AuthenticationError, PermissionDeniedError):
+                raise
+            except (APIError, MirrorError) as error:
+                report.errors.append(f"thread {thread.source['id']}: {error}")
+
     for thread in plan.threads:
-        try:
-            await _restore_thread(conn, client, target, thread, report, say)
-        except (AuthenticationError, PermissionDeniedError):
-            raise
-        except (APIError, MirrorError) as error:
-            report.errors.append(f"thread {thread.source['id']}: {error}")
+        if thread.error:
+            report.errors.append(f"thread {thread.source['id']}: {thread.error}")
+    await asyncio.gather(*(one(t) for t in plan.threads if not t.error))
     report.requests = client.requests_sent - start
     return report
 
 
 async def _restore_thread(conn: sqlite3.Connection, client: Any, target: str, thread: ThreadPlan,
-                          report: RestoreReport, say: Progress) -> None:
+                          report: RestoreReport, say: Progress, create_lock: asyncio.Lock) -> None:
     source_id = thread.source["id"]
     if thread.status == "done":
         report.ids[source_id] = thread.target_id or ""
         return
     if thread.target_id is None:
-        # The intent goes to disk first: if we die between the create and the next write,
-        # the next run sees "pending" and reports the thread it cannot find as a possible orphan.
-        _record(conn, "thread", source_id, target, None, "pending")
-        created = await client.request("POST", "/threads", json=thread.body)
-        thread.target_id = created["id"]
-        _record(conn, "thread", source_id, target, thread.target_id, "created")
+        async with create_lock:
+            # The intent goes to disk first: if we die between the create and the next write,
+            # the next run sees "pending" and reports the thread it cannot find as a possible
+            # orphan.
+            _record(conn, "thread", source_id, target, None, "pending")
+            created = await client.request("POST", "/threads", json=thread.body)
+            thread.target_id = created["id"]
+            _record(conn, "thread", source_id, target, thread.target_id, "created")
         report.created["threads"] += 1
     report.ids[source_id] = thread.target_id
     for message_id, body in thread.messages[thread.done_messages:]:
