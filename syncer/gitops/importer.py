@@ -22,7 +22,7 @@ from ruamel.yaml.scalarstring import LiteralScalarString
 
 from syncer.errors import UsageError
 from syncer.gitops.config import API_FIELDS, expand_variables
-from syncer.gitops.plan import SERVER_DEFAULTS, _empty, same_value, user_metadata
+from syncer.gitops.plan import SERVER_DEFAULTS, is_empty, same_value, user_metadata
 
 #: Strings longer than this (or with a line break) become block scalars.
 BLOCK_SCALAR_MIN_LENGTH = 80
@@ -44,7 +44,7 @@ def _nothing_set(value: Any) -> bool:
     """``{"code_interpreter": {"file_ids": []}}`` and the like: only empty leaves."""
     if isinstance(value, dict):
         return all(_nothing_set(v) for v in value.values())
-    return _empty(value)
+    return is_empty(value)
 
 
 def assistant_to_config(assistant: dict[str, Any]) -> dict[str, Any]:

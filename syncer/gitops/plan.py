@@ -52,13 +52,13 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False)
 
 
-def _empty(value: Any) -> bool:
+def is_empty(value: Any) -> bool:
     return value is None or value is False or value == [] or value == {} or value == ""
 
 
 def _server_filled(key: str, value: Any) -> bool:
     """Whether a key the file left out holds only what a server fills in by itself."""
-    if _empty(value) or value in _FILLED_NESTED.get(key, []):
+    if is_empty(value) or value in _FILLED_NESTED.get(key, []):
         return True
     return isinstance(value, dict) and all(_server_filled(k, v) for k, v in value.items())
 
@@ -271,7 +271,7 @@ def diff_fields(config: LoadedConfig, live: dict[str, Any]) -> list[FieldChange]
             want = config.fields[name]
             if not same_value(want, live_value):
                 changes.append(FieldChange(name, live_value, want))
-        elif not _empty(live_value) and not same_value(SERVER_DEFAULTS.get(name), live_value):
+        elif not is_empty(live_value) and not same_value(SERVER_DEFAULTS.get(name), live_value):
             # Set on the server but no longer in the file: back to the API's default.
             changes.append(FieldChange(name, live_value, SERVER_DEFAULTS.get(name)))
     return changes
