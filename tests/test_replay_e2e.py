@@ -533,3 +533,28 @@ def test_code_interpreter_turn_is_listed_not_replayed_and_does_not_fail(server, 
     # The recorded reply stood in for the skipped turn, so the next turn saw the same history.
     assert turns[2].similarity == 1.0
     assert "not replayable" in result.output
+
+
+def test_mirror_made_by_sync_replays_and_next_sync_mirrors_the_new_thread(server, recorded,
+                                                                          tmp_path):
+    db = str(tmp_path / "synced.db")
+    connection = ["--db", db, "--base-url", server.base_url, "--api-key", API_KEY, "-s"]
+    first = CliRunner().invoke(cli, ["sync", "--thread", recorded["forecast"], *connection])
+    assert first.exit_code == 0, first.output
+    result = CliRunner().invoke(cli, ["replay", recorded["forecast"], "--json", *connection])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert [t["status"] for t in data["threads"][0]["turns"]] == ["pass"]
+    new_thread = data["threads"][0]["new_thread_id"]
+    again = CliRunner().invoke(cli, ["sync", *connection])
+    assert again.exit_code == 0, again.output
+    conn = sqlite3.connect(db)
+    # (The weather thread is deleted upstream by another test; the forecast one stays.)
+    roles = [r[0] for r in conn.execute(
+        "SELECT role FROM messages WHERE thread_id = ? ORDER BY created_at, rowid", [new_thread])]
+    assert roles == ["user", "assistant"]
+    assert conn.execute("SELECT count(*) FROM run_steps WHERE thread_id = ?",
+                        [new_thread]).fetchone() == (2,)  # the tool calls and the message
+    assert conn.execute("SELECT count(*) FROM replay_turns WHERE new_thread_id = ?",
+                        [new_thread]).fetchone() == (1,)
+    conn.close()
