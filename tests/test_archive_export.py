@@ -55,6 +55,8 @@ def build_mirror(path):
         store.write_page("runs", [run])
         store.write_page("run_steps", [step])
         store.mark_deleted("messages", "id = ?", ["msg_4"])
+        store.db.execute("INSERT INTO restore_map VALUES ('thread', 'thread_1', 'http://127.0.0.1:2/v1',"
+                         " 'thread_9', 'done', '2026-11-25T00:00:00Z')")
 
 
 def dump(path, bookkeeping=("first_seen_at", "last_seen_at", "deleted_at")):
@@ -62,7 +64,7 @@ def dump(path, bookkeeping=("first_seen_at", "last_seen_at", "deleted_at")):
     db = sqlite3.connect(path)
     db.row_factory = sqlite3.Row
     out = {}
-    for table in (*API_TABLES, "tracked_threads", "meta"):
+    for table in (*API_TABLES, "tracked_threads", "meta", "restore_map"):
         rows = [dict(r) for r in db.execute(f"SELECT * FROM [{table}] ORDER BY rowid")]
         out[table] = [{k: v for k, v in r.items() if k not in bookkeeping or table in API_TABLES} for r in rows]
     db.close()

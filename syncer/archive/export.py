@@ -3,9 +3,10 @@
 Each line of ``assistants.jsonl``, ``threads.jsonl``, ``messages.jsonl``, ``runs.jsonl`` and
 ``run_steps.jsonl`` is the full API object as the server sent it (nested values as JSON,
 not as the mirror's JSON text), with the mirror's bookkeeping beside it under ``_mirror``
-(``first_seen_at``, ``last_seen_at``, ``deleted_at``). ``tracked_threads.jsonl`` and
-``meta.jsonl`` carry the registry of tracked threads and which server the mirror belongs
-to. Lines keep the mirror's order, so ties in ``created_at`` load back in server order.
+(``first_seen_at``, ``last_seen_at``, ``deleted_at``). ``tracked_threads.jsonl``,
+``meta.jsonl`` and ``restore_map.jsonl`` carry the registry of tracked threads, which server
+the mirror belongs to, and the id map of earlier restores. Sync cursors and logs are not
+exported: the first sync of a loaded mirror re-reads each list once and finds it complete. Lines keep the mirror's order, so ties in ``created_at`` load back in server order.
 
 ``manifest.json`` (written last, so an interrupted export has none) records the counts,
 the source server, the export time, the syncer version and each file's SHA-256; ``load``
@@ -33,7 +34,9 @@ FORMAT = "syncer-export"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 OBJECT_TABLES = ("assistants", "threads", "messages", "runs", "run_steps")
-OTHER_TABLES = ("tracked_threads", "meta")
+# The thread registry, which server the mirror belongs to, and where restores put things (so
+# restoring from a loaded copy still knows what it already created).
+OTHER_TABLES = ("tracked_threads", "meta", "restore_map")
 
 
 def row_to_line(table: str, row: sqlite3.Row) -> dict[str, Any]:
@@ -245,6 +248,13 @@ def load(directory: str | os.PathLike[str], db_path: str | os.PathLike[str], *,
             for row in contents.get("tracked_threads", []):
                 db.execute("INSERT OR IGNORE INTO tracked_threads (id, added_at, source) VALUES (?, ?, ?)",
                            [row.get("id"), row.get("added_at"), row.get("source")])
+            for row in contents.get("restore_map", []):
+                # Keep what the mirror knows already: its own restores are at least as recent.
+                db.execute(
+                    "INSERT OR IGNORE INTO restore_map (kind, source_id, target, target_id, status,"
+                    " updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    [row.get(k) for k in ("kind", "source_id", "target", "target_id", "status",
+                                          "updated_at")])
             if not current.get("base_url"):
                 for row in contents.get("meta", []):
                     db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
