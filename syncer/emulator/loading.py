@@ -15,6 +15,7 @@ from typing import Any
 
 from syncer.emulator.state import Store
 from syncer.errors import UsageError
+from syncer.models import ACTIVE_RUN_STATUSES
 
 SECTIONS = (
     # (file key, store kind, field naming the parent, parent kind)
@@ -24,7 +25,6 @@ SECTIONS = (
     ("runs", "run", "thread_id", "thread"),
     ("run_steps", "step", "run_id", "run"),
 )
-ACTIVE = {"queued", "in_progress", "requires_action", "cancelling"}
 
 
 def load_account_file(store: Store, path: str | Path) -> dict[str, int]:
@@ -70,7 +70,7 @@ def load_account(store: Store, data: Any, source: str = "account") -> dict[str, 
                             f"{source}: {key}: {obj['id']}: {parent_field} {parent!r} is not in the account"
                         )
                 store.add(kind, obj, parent)
-                if kind == "run" and obj.get("status") in ACTIVE:
+                if kind == "run" and obj.get("status") in ACTIVE_RUN_STATUSES:
                     store.active_run[parent] = obj["id"]
                 added += 1
             counts[key] = added

@@ -24,9 +24,10 @@ from typing import Any
 from syncer.emulator import model, objects
 from syncer.emulator.errors import bad_request
 from syncer.emulator.state import Store, new_id
+from syncer.models import ACTIVE_RUN_STATUSES, FINAL_RUN_STATUSES
 
-ACTIVE = frozenset({"queued", "in_progress", "requires_action", "cancelling"})
-TERMINAL = frozenset({"completed", "cancelled", "failed", "incomplete", "expired"})
+ACTIVE = ACTIVE_RUN_STATUSES
+TERMINAL = FINAL_RUN_STATUSES
 EXPIRES_AFTER = 600  # seconds from created_at
 QUEUED_SHARE = 0.25
 CANCELLING_SHARE = 0.25
@@ -116,7 +117,9 @@ class RunEngine:
         run = self.store.get("run", run_id)
         if run is None or run["status"] not in ACTIVE:
             return []
-        progress = self.store.progress.setdefault(run_id, _default_progress(run))
+        progress = self.store.progress.get(run_id)
+        if progress is None:
+            progress = self.store.progress[run_id] = self._recover_progress(run)
         now = self.clock()
         events: list[Event] = []
         while run["status"] in ACTIVE:
@@ -135,7 +138,7 @@ class RunEngine:
         run = self.store.get("run", run_id)
         if run is None:
             return None
-        progress = self.store.progress.get(run_id) or _default_progress(run)
+        progress = self.store.progress.get(run_id) or self._recover_progress(run)
         status = run["status"]
         if status == "queued":
             return progress["phase_start"] + self.duration * QUEUED_SHARE
@@ -345,6 +348,29 @@ class RunEngine:
 
     # --- helpers ----------------------------------------------------------------------------------
 
+    def _recover_progress(self, run: dict[str, Any]) -> dict[str, Any]:
+        """Bookkeeping for an active run loaded from an account file, from its steps."""
+        progress: dict[str, Any] = {
+            "phase_start": float(run.get("started_at") or run["created_at"]),
+            "cancel_start": None, "calls": None, "outputs": None, "tool_step": None,
+            "message_step": None, "message": None, "prompt_tokens": 0, "completion_tokens": 0,
+        }
+        action = run.get("required_action") or {}
+        calls = (action.get("submit_tool_outputs") or {}).get("tool_calls") or []
+        if calls:
+            progress["calls"] = [
+                {"id": c["id"], "name": c["function"]["name"], "arguments": c["function"]["arguments"]}
+                for c in calls
+            ]
+        for step_id in self.store.collection("step", run["id"]).ids():
+            step = self.store.objects["step"][step_id]
+            if step["type"] == "tool_calls":
+                progress["tool_step"] = step_id
+            else:
+                progress["message_step"] = step_id
+                progress["message"] = step["step_details"]["message_creation"]["message_id"]
+        return progress
+
     def _inputs(self, run: dict[str, Any]) -> list[tuple[str, str]]:
         """(role, text) of the thread's messages the run reads: all but its own."""
         messages = [
@@ -412,16 +438,3 @@ def _chunks(text: str, words: int = 6) -> list[str]:
     ] or [""]
 
 
-def _default_progress(run: dict[str, Any]) -> dict[str, Any]:
-    """Progress for a run loaded from an account file without the emulator's bookkeeping."""
-    return {
-        "phase_start": float(run.get("created_at") or 0),
-        "cancel_start": None,
-        "calls": None,
-        "outputs": None,
-        "tool_step": None,
-        "message_step": None,
-        "message": None,
-        "prompt_tokens": 0,
-        "completion_tokens": 0,
-    }

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from syncer.emulator.collection import Collection, Page
+from syncer.models import ACTIVE_RUN_STATUSES
 
 ALPHABET = string.ascii_letters + string.digits
 ID_PREFIX = {
@@ -204,8 +205,11 @@ class Store:
                 self.collection(kind, parent).add(object_id, created_at, seq)
             if kind == "message" and obj.get("run_id"):
                 self._run_messages.setdefault(obj["run_id"], []).append(object_id)
-            if kind == "run" and extra:
-                self.progress[object_id] = json.loads(extra)
+            if kind == "run":
+                if extra:
+                    self.progress[object_id] = json.loads(extra)
+                if obj.get("status") in ACTIVE_RUN_STATUSES:
+                    self.active_run[parent] = object_id
 
 
 class _StateFile:
