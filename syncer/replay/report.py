@@ -271,7 +271,7 @@ def _side_by_side_text(turn: TurnResult) -> str:
 
 def _cell(text: str) -> str:
     """Text safe inside a Markdown table cell."""
-    return html.escape(text).replace("|", "\\|").replace("\n", "<br>") or " "
+    return html.escape(text, quote=False).replace("|", "\\|").replace("\n", "<br>") or " "
 
 
 def markdown(replay: Replay) -> str:
