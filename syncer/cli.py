@@ -760,8 +760,8 @@ def replay(thread_ids: tuple[str, ...], all_threads: bool, query: str | None, li
         )
         settings = client_settings(base_url, api_key, max_retries, timeout)
         selection = Selection(list(thread_ids), all_threads, query, limit)
-        status(f"replaying from {db_path} on {settings.base_url}"
-               + (" (dry run)" if dry_run else ""), silent)
+        status(f"dry run from {db_path}: nothing is sent" if dry_run
+               else f"replaying from {db_path} on {settings.base_url}", silent)
         result = asyncio.run(replay_from_mirror(
             settings, db_path, selection, options, assistant=assistant, config_dir=config_dir,
         ))
