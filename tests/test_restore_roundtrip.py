@@ -233,6 +233,10 @@ def test_dry_run_sends_no_writes_and_counts_requests(source_copy):
         result = CliRunner().invoke(cli, ["restore", "--from", str(source), "--base-url",
                                           target.base_url, "--api-key", KEY_B, "--dry-run"])
         assert result.exit_code == 0, result.output
+        # --from defaults to the mirror given by --db (here through SYNCER_DB).
+        again = CliRunner().invoke(cli, ["restore", "--base-url", target.base_url, "--api-key", KEY_B,
+                                         "--dry-run"], env={"SYNCER_DB": str(source)})
+        assert again.exit_code == 0 and again.stdout == result.stdout
         assert target.stats()["writes"] == 0
     out = result.stdout
     assert f"+ assistant {ids['helper']} (Helper)" in out
