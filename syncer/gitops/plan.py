@@ -108,9 +108,11 @@ class FieldChange:
         if creating:
             # The file holds the whole value; one line each keeps a plan of many creates short.
             return [f"{self.field}: {_short(self.after)}"]
-        if "\n" in before.rstrip("\n") or "\n" in after.rstrip("\n"):
-            return [f"{self.field}:", *_unified(before, after, source)]
-        return [f"{self.field}: {_short(self.before)} → {_short(self.after)}"]
+        multi_line_text = any(isinstance(v, str) and "\n" in v for v in (self.before, self.after))
+        one_line = f"{self.field}: {_short(self.before)} → {_short(self.after)}"
+        if not multi_line_text and len(one_line) <= 120 and "..." not in one_line:
+            return [one_line]
+        return [f"{self.field}:", *_unified(before, after, source)]
 
     def to_json(self) -> dict[str, Any]:
         return {"field": self.field, "before": self.before, "after": self.after}
