@@ -1,0 +1,159 @@
+"""`syncer sync` killed with SIGKILL at random moments, then resumed, ends identical to an
+uninterrupted sync. Both the server and each sync run in their own process, as in real life.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from syncer.client import AssistantsClient
+from syncer.mirror.store import BOOKKEEPING, TABLE_ORDER
+from syncer.settings import ClientSettings
+
+KEY = "sk-test-crash-0123456789"
+THREADS = 6
+MESSAGES = 104  # two pages per thread
+RUNS = 3
+
+
+@contextmanager
+def emulator_process(*args: str) -> Iterator[str]:
+    """``syncer emulator`` in its own process on a free port; yields its base URL."""
+    proc = subprocess.Popen([sys.executable, "-m", "syncer", "emulator", "--port", "0", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        match = re.search(r"(http://127\.0\.0\.1:\d+/v1)", line)
+        assert match, f"emulator did not start: {line!r}"
+        yield match.group(1)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+
+
+async def build(base_url: str) -> dict[str, list]:
+    settings = ClientSettings.from_env(base_url=base_url, api_key=KEY)
+    async with AssistantsClient(settings) as client:
+        assistant = await client.create_assistant({"name": "Crash", "model": "gpt-4o"})
+
+        async def thread(number: int) -> str:
+            created = await client.create_thread({"metadata": {"n": str(number)}})
+            for index in range(MESSAGES - RUNS):
+                await client.create_message(created.id, {"role": "user", "content": f"m{index}"})
+            for index in range(RUNS - 1):
+                await client.run_until_settled(created.id, {"assistant_id": assistant.id})
+                await client.create_message(created.id, {"role": "user", "content": f"r{index}"})
+            await client.run_until_settled(created.id, {"assistant_id": assistant.id})
+            return created.id
+
+        ids = await asyncio.gather(*(thread(n) for n in range(THREADS)))
+        out: dict[str, list] = {"assistants": [], "threads": [], "messages": [], "runs": [],
+                                "run_steps": []}
+        out["assistants"] = [a async for a in client.paginate("/assistants")]
+        for thread_id in ids:
+            out["threads"].append(await client.request("GET", f"/threads/{thread_id}"))
+            out["messages"] += [m async for m in client.paginate(f"/threads/{thread_id}/messages")]
+            runs = [r async for r in client.paginate(f"/threads/{thread_id}/runs")]
+            out["runs"] += runs
+            for run in runs:
+                out["run_steps"] += [s async for s in client.paginate(
+                    f"/threads/{thread_id}/runs/{run['id']}/steps")]
+        return out
+
+
+@pytest.fixture(scope="module")
+def account_file(tmp_path_factory) -> Path:
+    with emulator_process("--run-ms", "1") as base_url:
+        account = asyncio.run(build(base_url))
+    path = tmp_path_factory.mktemp("crash") / "account.json"
+    path.write_text(json.dumps(account))
+    return path
+
+
+def api_rows(db: Path) -> dict[str, dict[str, tuple]]:
+    conn = sqlite3.connect(db)
+    snapshot = {}
+    for table in TABLE_ORDER:
+        cursor = conn.execute(f"SELECT * FROM [{table}] ORDER BY rowid")
+        names = [d[0] for d in cursor.description]
+        keep = [i for i, n in enumerate(names) if n not in BOOKKEEPING]
+        snapshot[table] = {row[0]: tuple(row[i] for i in keep) for row in cursor}
+    conn.close()
+    return snapshot
+
+
+def mirrored_rows(db: Path) -> int:
+    """Rows written so far (read while the sync writes: WAL lets readers in)."""
+    if not db.exists():
+        return 0
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        return sum(conn.execute(f"SELECT count(*) FROM [{table}]").fetchone()[0]
+                   for table in TABLE_ORDER)
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+    finally:
+        conn.close()
+
+
+def sync_command(db: Path, base_url: str, threads_file: Path) -> list[str]:
+    return [sys.executable, "-m", "syncer", "sync", "--db", str(db), "--base-url", base_url,
+            "--threads-file", str(threads_file), "--concurrency", "2", "-s"]
+
+
+def test_sigkill_at_random_points_then_resume_is_identical(account_file, tmp_path):
+    account = json.loads(account_file.read_text())
+    threads_file = tmp_path / "threads.txt"
+    threads_file.write_text("\n".join(t["id"] for t in account["threads"]) + "\n")
+    env = {**os.environ, "OPENAI_API_KEY": KEY}
+    reference, crashed = tmp_path / "reference.db", tmp_path / "crashed.db"
+    seed = int(os.environ.get("SYNCER_CRASH_SEED", random.randrange(1_000_000)))
+    rng = random.Random(seed)
+    expected_rows = sum(len(objects) for objects in account.values())
+    with emulator_process("--load", str(account_file), "--latency-ms", "30") as base_url:
+        subprocess.run(sync_command(reference, base_url, threads_file), env=env, check=True)
+        kills = []
+        for _ in range(4):
+            done = mirrored_rows(crashed)
+            # Kill once the sync has written a random share of what is left: always mid-sync.
+            target = done + max(1, int(rng.uniform(0.05, 0.6) * (expected_rows - done)))
+            proc = subprocess.Popen(sync_command(crashed, base_url, threads_file), env=env)
+            while proc.poll() is None and mirrored_rows(crashed) < target:
+                time.sleep(0.01)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills.append(mirrored_rows(crashed))
+            proc.wait()
+        final = subprocess.run(sync_command(crashed, base_url, threads_file), env=env)
+    assert final.returncode == 0
+    assert len(kills) >= 3 and all(0 < k < expected_rows for k in kills), (seed, kills)
+    assert api_rows(crashed) == api_rows(reference), f"seed {seed}"
+    assert sum(len(rows) for rows in api_rows(reference).values()) == expected_rows
+    conn = sqlite3.connect(crashed)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    # No object twice, no cursor pointing at something not mirrored.
+    for table in TABLE_ORDER:
+        total, distinct = conn.execute(
+            f"SELECT count(*), count(DISTINCT id) FROM [{table}]").fetchone()
+        assert total == distinct
+    conn.close()
