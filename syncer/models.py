@@ -107,7 +107,11 @@ _TAG = "§"
 _SHAPE_TAGS = frozenset({"string", "array"})
 
 
+_TAGS: set[str] = set()  # every tag in use: only these are dropped from error locations
+
+
 def _tag(value: str) -> Tag:
+    _TAGS.add(_TAG + value)
     return Tag(_TAG + value)
 
 
@@ -946,7 +950,7 @@ def error_param(loc: tuple[str | int, ...]) -> str | None:
     for part in parts:
         if isinstance(part, int):
             text += f"[{part}]"
-        elif part.startswith(_TAG):
+        elif part in _TAGS:
             continue
         else:
             text += f".{part}" if text else part
@@ -1006,7 +1010,8 @@ def api_error_from_validation(exc: ValidationError) -> dict[str, Any]:
     if rule.param_suffix:
         param = (param or "") + rule.param_suffix if param else rule.param_suffix.lstrip(".")
     facts = _facts(error, param)
-    facts["pydantic_message"] = error.get("msg", "invalid").rstrip(".")
+    facts["param"] = param or "body"  # a problem with the body as a whole has no param
+    facts["pydantic_message"] = str(error.get("msg", "invalid")).rstrip(".")
     return {
         "message": rule.message.format(**facts),
         "type": "invalid_request_error",

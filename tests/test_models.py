@@ -490,3 +490,40 @@ def test_objects_parse_in_the_official_sdk_types() -> None:
     assert sdk.tools[1].function.name == "f"  # type: ignore[union-attr]
     sdk_run = SDKRun.model_validate(m.Run.model_validate(RUN).model_dump(mode="json"))
     assert sdk_run.required_action.submit_tool_outputs.tool_calls[0].id == "call_1"  # type: ignore[union-attr]
+
+
+# Text without the marker syncer's union tags carry, so a "§" in an error can only be a leak.
+TEXT = st.text(st.characters(blacklist_characters="§"), max_size=5)
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
+    max_leaves=12,
+)
+FIELDS = st.sampled_from(
+    ["model", "name", "tools", "metadata", "temperature", "response_format", "tool_choice",
+     "role", "content", "messages", "tool_outputs", "truncation_strategy", "type", "function"]
+)  # fmt: skip
+REQUEST_MODELS = [
+    m.CreateAssistantRequest, m.ModifyAssistantRequest, m.CreateThreadRequest,
+    m.ModifyThreadRequest, m.CreateMessageRequest, m.ModifyMessageRequest, m.ModifyRunRequest,
+    m.CreateRunRequest, m.CreateThreadAndRunRequest, m.SubmitToolOutputsRequest,
+]  # fmt: skip
+
+
+@given(
+    model=st.sampled_from(REQUEST_MODELS),
+    body=st.dictionaries(FIELDS | TEXT, JSON, max_size=4),
+)
+def test_any_refused_body_renders_as_a_well_formed_api_error(
+    model: type[BaseModel], body: Body
+) -> None:
+    """Whatever a client sends, the server can answer a proper 400 (never a 500)."""
+    try:
+        model.model_validate(body)
+    except ValidationError as exc:
+        error = m.api_error_from_validation(exc)
+        assert error["type"] == "invalid_request_error"
+        assert isinstance(error["code"], str) and error["code"]
+        assert isinstance(error["message"], str) and error["message"].endswith(".")
+        assert error["param"] is None or isinstance(error["param"], str)
+        assert "§" not in error["message"] and "§" not in (error["param"] or "")
