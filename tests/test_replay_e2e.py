@@ -325,8 +325,15 @@ def test_unreachable_server_is_an_error_not_a_regression(mirror):
     assert API_KEY not in result.output
 
 
-def test_killed_replay_leaves_mirror_consistent_and_rerun_completes(tmp_path):
-    """SIGKILL part-way: whole turn rows only, nothing mirrored lost; a rerun is complete."""
+@pytest.mark.parametrize(("signal_name", "left_as"), [("SIGKILL", "running"),
+                                                      ("SIGINT", "interrupted")])
+def test_killed_replay_leaves_mirror_consistent_and_rerun_completes(tmp_path, signal_name,
+                                                                    left_as):
+    """Killed part-way: whole turn rows only, nothing mirrored lost; a rerun is complete.
+
+    SIGKILL gives the replay no chance to say anything (its row stays ``running``); Ctrl-C
+    (SIGINT) lets it mark itself ``interrupted``.
+    """
     import os
     import signal
     import subprocess
@@ -335,7 +342,7 @@ def test_killed_replay_leaves_mirror_consistent_and_rerun_completes(tmp_path):
 
     db_path = tmp_path / "syncer.db"
     # Latency makes each turn take a few hundred milliseconds, so the kill lands mid-replay.
-    with running_server(EmulatorConfig(run_ms=5, latency_ms=40)) as slow:
+    with running_server(EmulatorConfig(run_ms=5, latency_ms=25)) as slow:
 
         async def build() -> str:
             async with AssistantsClient(settings_for(slow.base_url)) as client:
@@ -364,11 +371,12 @@ def test_killed_replay_leaves_mirror_consistent_and_rerun_completes(tmp_path):
                 if done >= 1:
                     break
                 time.sleep(0.01)
-            os.kill(proc.pid, signal.SIGKILL)
+            os.kill(proc.pid, getattr(signal, signal_name))
         finally:
-            proc.wait()
+            proc.wait(timeout=30)
+        assert proc.returncode != 0
         rows = conn.execute("SELECT id, status FROM replays").fetchall()
-        assert len(rows) == 1 and rows[0][1] == "running"
+        assert len(rows) == 1 and rows[0][1] == left_as
         partial = conn.execute("SELECT result FROM replay_turns").fetchall()
         assert 1 <= len(partial) < 4
         for (result,) in partial:  # every stored turn is whole
