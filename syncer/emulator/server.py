@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -120,7 +121,34 @@ def serve_forever(config: EmulatorConfig, host: str = "127.0.0.1", port: int = 8
         shown = f"[{host}]" if ":" in host else host
         if announce is not None:
             announce(f"http://{shown}:{sock.getsockname()[1]}/v1")
-        _server(app).run(sockets=[sock])  # uvicorn stops cleanly on Ctrl-C (SIGINT) or SIGTERM
+        with _stop_signals_return():
+            _server(app).run(sockets=[sock])
         sock.close()
     finally:
         emulator.close()
+
+
+class _Stopped(Exception):
+    """SIGTERM, re-raised by uvicorn after its graceful shutdown."""
+
+
+@contextmanager
+def _stop_signals_return() -> Iterator[None]:
+    """Return normally after Ctrl-C or SIGTERM.
+
+    uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal to the
+    previous handler (KeyboardInterrupt for SIGINT); both mean "stopped as asked" here.
+    """
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        def stop(signum: int, frame: Any) -> None:
+            raise _Stopped
+
+        previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    except (KeyboardInterrupt, _Stopped):
+        pass
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
