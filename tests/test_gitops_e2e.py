@@ -7,7 +7,11 @@ Counters and scripted faults come from the emulator's own endpoints (`/_emulator
 from __future__ import annotations
 
 import json
+import os
+import pty
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -358,3 +362,33 @@ def test_every_bad_file_exits_1_naming_file_line_and_field_with_zero_writes(
     stats = server.stats()
     assert stats["writes"] == 0
     assert stats["requests"] == 0  # validation happens before any API call
+
+
+def _apply_on_a_terminal(server: Server, directory: Path, answer: str) -> tuple[int, str]:
+    """`syncer apply` in a real process whose stdin is a pseudo-terminal, answering the prompt."""
+    leader, follower = pty.openpty()
+    env = {**os.environ, "OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": KEY}
+    with subprocess.Popen(
+        [sys.executable, "-m", "syncer", "apply", str(directory)],
+        stdin=follower,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as process:
+        os.close(follower)
+        os.write(leader, answer.encode() + b"\n")
+        out, err = process.communicate(timeout=60)
+    os.close(leader)
+    return process.returncode, out + err
+
+
+def test_apply_on_a_terminal_asks_first(server, configs):
+    code, output = _apply_on_a_terminal(server, configs, "n")
+    assert code == 1
+    assert "Apply these changes? [y/N]" in output and "Apply cancelled; nothing changed." in output
+    assert server.stats()["writes"] == 0
+    code, output = _apply_on_a_terminal(server, configs, "y")
+    assert code == 0, output
+    assert "No changes: the account matches the configs (4 managed assistants)." in output
+    assert server.stats()["writes"] == 4
