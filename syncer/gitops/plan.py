@@ -53,6 +53,7 @@ def canonical_json(value: Any) -> str:
 
 
 def is_empty(value: Any) -> bool:
+    """None, false, or an empty string, list or object: what "not set" looks like in JSON."""
     return value is None or value is False or value == [] or value == {} or value == ""
 
 
@@ -79,7 +80,10 @@ def same_value(desired: Any, live: Any) -> bool:
             return False
         return all(same_value(d, v) for d, v in zip(desired, live, strict=True))
     if isinstance(desired, bool) or isinstance(live, bool):
-        return desired is live or (desired is None and live is False)
+        # An absent flag is false (strict, …): only true differs from it.
+        if desired is None or live is None:
+            return desired is not True and live is not True
+        return desired is live
     if isinstance(desired, int | float) and isinstance(live, int | float):
         return float(desired) == float(live)
     return bool(desired == live)
