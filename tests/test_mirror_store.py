@@ -1,0 +1,170 @@
+"""The mirror database's shape, migrations and writer, with hand-made API objects."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from syncer.errors import MirrorError, UsageError
+from syncer.mirror.store import MIGRATIONS, StateUpdate, Store, row_to_object
+from syncer.mirror.threads import check_thread_ids, read_threads_file
+
+THREAD = {"id": "thread_a", "object": "thread", "created_at": 1700000000,
+          "metadata": {"k": "v"}, "tool_resources": {}}
+
+
+def message(number: int, text: str = "hello", **extra) -> dict:
+    return {"id": f"msg_{number}", "object": "thread.message", "created_at": 1700000000,
+            "thread_id": "thread_a", "status": "completed", "role": "user",
+            "content": [{"type": "text", "text": {"value": f"{text} {number}", "annotations": []}},
+                        {"type": "image_file", "image_file": {"file_id": "file_1"}}],
+            "assistant_id": None, "run_id": None, "attachments": [], "metadata": {}, **extra}
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store.open(tmp_path / "m.db") as opened:
+        yield opened
+
+
+def schema(path) -> list[tuple]:
+    conn = sqlite3.connect(path)
+    rows = conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
+    conn.close()
+    return rows
+
+
+def test_shape_is_applied_once_and_migrations_are_recorded(tmp_path):
+    path = tmp_path / "m.db"
+    Store.open(path).close()
+    first = schema(path)
+    Store.open(path).close()
+    assert schema(path) == first
+    conn = sqlite3.connect(path)
+    assert [r[0] for r in conn.execute("SELECT id FROM migrations ORDER BY id")] == sorted(
+        number for number, _, _ in MIGRATIONS)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"assistants", "threads", "messages", "runs", "run_steps", "tracked_threads",
+            "sync_state", "syncs", "meta", "migrations", "messages_fts",
+            "assistants_fts"} <= tables
+    fks = {(table, fk[3], fk[2], fk[4]) for table in ("messages", "runs", "run_steps")
+           for fk in conn.execute(f"PRAGMA foreign_key_list({table})")}
+    assert fks == {("messages", "thread_id", "threads", "id"),
+                   ("runs", "thread_id", "threads", "id"),
+                   ("run_steps", "run_id", "runs", "id")}
+    for table, column in (("messages", "thread_id"), ("runs", "thread_id"),
+                          ("run_steps", "run_id")):
+        indexed = [conn.execute(f"PRAGMA index_info([{index[1]}])").fetchone()[2]
+                   for index in conn.execute(f"PRAGMA index_list({table})")]
+        assert column in indexed
+    for table in ("assistants", "threads", "messages", "runs", "run_steps"):
+        columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+        assert {"id", "first_seen_at", "last_seen_at", "deleted_at"} <= set(columns)
+    conn.close()
+
+
+def test_fts_tables_are_found_the_way_datasette_finds_them(store):
+    # datasette.utils.detect_fts: a virtual FTS table whose content= names the table.
+    for table in ("messages", "assistants"):
+        found = store.db.execute(
+            "SELECT name FROM sqlite_master WHERE rootpage = 0 AND ("
+            f" sql LIKE '%VIRTUAL TABLE%USING FTS%content=\"{table}\"%'"
+            f" OR sql LIKE '%VIRTUAL TABLE%USING FTS%content=[{table}]%')").fetchall()
+        assert found == [(f"{table}_fts",)]
+    assert store.db["messages"].detect_fts() == "messages_fts"
+
+
+def test_a_newer_database_is_refused(tmp_path):
+    path = tmp_path / "m.db"
+    Store.open(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO migrations (id, name, applied_at) VALUES (999, 'future', 'x')")
+    conn.commit()
+    conn.close()
+    with pytest.raises(MirrorError, match="newer syncer"):
+        Store.open(path)
+
+
+def test_pages_are_classified_and_fields_become_columns(store):
+    store.write_page("threads", [THREAD])
+    first = store.write_page("messages", [message(1), message(2)],
+                             [StateUpdate("messages", "thread_a", cursor="msg_2")])
+    assert (first.new, first.changed, first.unchanged) == (["msg_1", "msg_2"], [], [])
+    assert store.state("messages", "thread_a") == ("msg_2", False)
+    row = store.db.execute("SELECT text, content FROM messages WHERE id = 'msg_1'").fetchone()
+    assert row[0] == "hello 1"  # only the text parts
+    assert store.db.execute(
+        "SELECT json_extract(content, '$[1].image_file.file_id') FROM messages"
+        " WHERE id = 'msg_1'").fetchone()[0] == "file_1"
+    # A field a newer server adds becomes a column, and a later page without it keeps it.
+    second = store.write_page("messages", [message(1, reactions={"up": 2}), message(2)])
+    assert (second.new, second.changed, second.unchanged) == ([], ["msg_1"], ["msg_2"])
+    assert "reactions" in store.db["messages"].columns_dict
+    store.write_page("messages", [message(3)])
+    rows = {r["id"]: r for r in store.db["messages"].rows}
+    assert row_to_object("messages", rows["msg_1"])["reactions"] == {"up": 2}
+    assert rows["msg_3"]["reactions"] is None
+    restored = row_to_object("messages", rows["msg_3"])
+    assert {key: restored[key] for key in message(3)} == message(3)
+    assert all(restored[key] is None for key in set(restored) - set(message(3)))
+
+
+def test_unchanged_rows_only_move_last_seen_and_deleted_rows_come_back(store):
+    store.write_page("threads", [THREAD])
+    store.write_page("messages", [message(1)])
+    before = store.db.execute("SELECT first_seen_at, last_seen_at FROM messages").fetchone()
+    store.write_page("messages", [message(1)])
+    after = store.db.execute("SELECT first_seen_at, last_seen_at FROM messages").fetchone()
+    assert after[0] == before[0] and after[1] > before[1]
+    assert store.mark_deleted("messages", "id = ?", ["msg_1"]) == 1
+    assert store.mark_deleted("messages", "id = ?", ["msg_1"]) == 0
+    result = store.write_page("messages", [message(1)])
+    assert result.changed == ["msg_1"]
+    assert store.db.execute("SELECT deleted_at FROM messages").fetchone()[0] is None
+
+
+def test_a_failed_page_writes_nothing(store):
+    store.write_page("threads", [THREAD])
+    orphan = {**message(9), "thread_id": "thread_missing"}  # breaks the foreign key
+    with pytest.raises(sqlite3.IntegrityError):
+        store.write_page("messages", [message(8), orphan],
+                         [StateUpdate("messages", "thread_a", cursor="msg_9")])
+    assert store.db.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
+    assert store.state("messages", "thread_a") == (None, False)
+
+
+def test_server_claim(store):
+    store.claim_server("http://a/v1/", "org-1", None)
+    store.claim_server("http://a/v1", "org-1", None)
+    with pytest.raises(MirrorError, match="--force"):
+        store.claim_server("http://b/v1", "org-1", None)
+    with pytest.raises(MirrorError, match="organization"):
+        store.claim_server("http://a/v1", "org-2", None)
+    store.claim_server("http://b/v1", None, None, force=True)
+    assert store.meta()["base_url"] == "http://b/v1"
+
+
+def test_corrupt_file_is_a_mirror_error(tmp_path):
+    path = tmp_path / "bad.db"
+    path.write_bytes(b"garbage" * 1000)
+    with pytest.raises(MirrorError, match="not a usable mirror database"):
+        Store.open(path)
+
+
+def test_thread_registry_and_threads_file(store, tmp_path):
+    assert store.track_threads(["thread_a", "thread_b"], "cli") == ["thread_a", "thread_b"]
+    assert store.track_threads(["thread_a"], "cli") == []
+    assert store.untrack_threads(["thread_a", "thread_x"]) == ["thread_a"]
+    assert [row["id"] for row in store.tracked_threads()] == ["thread_b"]
+    path = tmp_path / "t.txt"
+    path.write_text("thread_1\n  # comment\n\nthread_2  # trailing\nthread_1\n")
+    assert read_threads_file(path) == ["thread_1", "thread_2"]
+    path.write_text("thread_1\nbad id\nthread_2\nasst_x\n")
+    with pytest.raises(UsageError) as error:
+        read_threads_file(path)
+    assert str(error.value) == (f"{path}:2: 'bad id' is not a thread id (expected thread_…)"
+                                " (and 1 more bad line(s))")
+    with pytest.raises(UsageError, match="'msg_1' is not a thread id"):
+        check_thread_ids(["thread_ok", "msg_1"])
