@@ -7,8 +7,10 @@ Two families, with opposite attitudes to the unexpected:
   than syncer, and a mirror must not drop what it was sent.
 * **Requests** (``Create…Request``, ``Modify…Request``, ``SubmitToolOutputsRequest``) refuse
   unknown fields at every depth and check every documented limit, so the same classes serve the
-  client (fail before sending) and the emulator (answer the real 400).  ``api_error_from_validation``
-  renders a ``ValidationError`` as the real API's error body.
+  client (a request built as a model fails before it is sent; a plain dict is sent as it is) and
+  the emulator (which answers the real 400).  ``api_error_from_validation`` renders a
+  ``ValidationError`` as the real API's error body, through a table from pydantic's error types
+  to the API's codes and wording.
 
 The reusable field types (``FunctionTool``, ``ToolResources``, …) are shared by both families.
 They allow extra fields themselves (so responses keep them); request models switch them to
