@@ -277,10 +277,12 @@ def test_selecting_one_thread_and_assistants_only(source_copy):
 def test_a_failed_create_is_reported_exit_1_and_a_rerun_finishes(source_copy):
     source, _ = source_copy
     with running_server(EmulatorConfig()) as target:
-        # The 4th write (a thread's first message) fails with a 500, and is not retried.
+        # The 4th write (one thread at a time: the first thread's first message) fails with a
+        # 500, and is not retried.
         target.script_faults({"fail_writes": [4], "status": 500})
         result = CliRunner().invoke(cli, ["restore", "--from", str(source), "--base-url", target.base_url,
-                                          "--api-key", KEY_B, "--yes", "--max-retries", "0"])
+                                          "--api-key", KEY_B, "--yes", "--max-retries", "0",
+                                          "--concurrency", "1"])
         assert result.exit_code == 1
         errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
         assert len(errors) == 1 and "HTTP 500" in errors[0] and "request id req_" in errors[0]
@@ -306,3 +308,16 @@ def test_bad_key_and_missing_archive_are_one_line_errors(source_copy, tmp_path):
     assert result.exit_code == 1
     assert result.output == f"Error: {tmp_path / 'nope.db'}: no mirror here (give the archive with --from or --db)\n"
     assert not (tmp_path / "nope.db").exists()
+
+
+def test_a_file_that_is_not_a_mirror_is_refused_untouched(tmp_path):
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE notes (x)")
+    conn.commit()
+    conn.close()
+    before = other.read_bytes()
+    result = CliRunner().invoke(cli, ["restore", "--from", str(other), "--dry-run"])
+    assert result.exit_code == 1
+    assert result.output == f"Error: {other}: not a syncer mirror (no migrations table)\n"
+    assert other.read_bytes() == before

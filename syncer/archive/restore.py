@@ -36,9 +36,9 @@ from syncer.errors import (
     PermissionDeniedError,
     UsageError,
 )
+from syncer.models import MAX_METADATA_PAIRS
 
 SOURCE_KEY = "syncer:source"
-MAX_METADATA_PAIRS = 16  # the API's limit (syncer.models.MAX_METADATA_PAIRS)
 
 # Configuration fields an assistant is created with; everything else it has is server-made.
 ASSISTANT_FIELDS = (
@@ -88,6 +88,18 @@ def open_mirror(path: str) -> sqlite3.Connection:
 
     if not Path(path).is_file():
         raise MirrorError(f"{path}: no mirror here (give the archive with --from or --db)")
+    # Looked at first without changing a byte: a SQLite file that is not a mirror is refused,
+    # not "upgraded" (opening it through the store would switch it to WAL and migrate it).
+    try:
+        probe = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            is_mirror = _has_table(probe, "migrations")
+        finally:
+            probe.close()
+    except sqlite3.DatabaseError as error:
+        raise MirrorError(f"{path}: not a usable mirror database ({error})") from None
+    if not is_mirror:
+        raise MirrorError(f"{path}: not a syncer mirror (no migrations table)")
     store = Store.open(path, create=True)
     conn = store.db.conn
     conn.row_factory = sqlite3.Row
