@@ -253,6 +253,8 @@ def restore_into_second_server(demo: Demo) -> None:
                 counts["messages"] = sum([
                     len([m async for m in client.paginate(f"/threads/{t}/messages")])
                     for t in threads])
+                # The id map at work: planning the same restore again finds nothing to create.
+                counts["second_run_creates"] = (await build_plan(conn, client)).write_requests
                 return report, counts
         finally:
             conn.close()
@@ -269,7 +271,7 @@ def restore_into_second_server(demo: Demo) -> None:
     demo.console.print(table)
     skipped = report.plan.skipped
     demo.console.print(
-        f"{report.requests} requests; ids recorded in restore_map, so running it again creates "
-        f"nothing. Not restorable: {len(skipped)} part(s)"
-        + (f", e.g. {skipped[0].line()}" if skipped else "") + ".")
+        f"{report.requests} requests. Ids are recorded in restore_map: planning the same restore "
+        f"again finds {after['second_run_creates']} objects to create. Not restorable: "
+        f"{len(skipped)} part(s)" + (f", e.g. {skipped[0].line()}" if skipped else "") + ".")
     demo.notes["restored_ids"] = dict(report.ids)
