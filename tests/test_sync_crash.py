@@ -4,7 +4,6 @@ uninterrupted sync. Both the server and each sync run in their own process, as i
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import random
@@ -20,9 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from syncer.client import AssistantsClient
+from syncer.emulator.generate import generate_account
 from syncer.mirror.store import BOOKKEEPING, TABLE_ORDER
-from syncer.settings import ClientSettings
 
 KEY = "sk-test-crash-0123456789"
 THREADS = 6
@@ -50,40 +48,11 @@ def emulator_process(*args: str) -> Iterator[str]:
         proc.stderr.close()
 
 
-async def build(base_url: str) -> dict[str, list]:
-    settings = ClientSettings.from_env(base_url=base_url, api_key=KEY)
-    async with AssistantsClient(settings) as client:
-        assistant = await client.create_assistant({"name": "Crash", "model": "gpt-4o"})
-
-        async def thread(number: int) -> str:
-            created = await client.create_thread({"metadata": {"n": str(number)}})
-            for index in range(MESSAGES - RUNS):
-                await client.create_message(created.id, {"role": "user", "content": f"m{index}"})
-            for index in range(RUNS - 1):
-                await client.run_until_settled(created.id, {"assistant_id": assistant.id})
-                await client.create_message(created.id, {"role": "user", "content": f"r{index}"})
-            await client.run_until_settled(created.id, {"assistant_id": assistant.id})
-            return created.id
-
-        ids = await asyncio.gather(*(thread(n) for n in range(THREADS)))
-        out: dict[str, list] = {"assistants": [], "threads": [], "messages": [], "runs": [],
-                                "run_steps": []}
-        out["assistants"] = [a async for a in client.paginate("/assistants")]
-        for thread_id in ids:
-            out["threads"].append(await client.request("GET", f"/threads/{thread_id}"))
-            out["messages"] += [m async for m in client.paginate(f"/threads/{thread_id}/messages")]
-            runs = [r async for r in client.paginate(f"/threads/{thread_id}/runs")]
-            out["runs"] += runs
-            for run in runs:
-                out["run_steps"] += [s async for s in client.paginate(
-                    f"/threads/{thread_id}/runs/{run['id']}/steps")]
-        return out
-
-
 @pytest.fixture(scope="module")
 def account_file(tmp_path_factory) -> Path:
-    with emulator_process("--run-ms", "1") as base_url:
-        account = asyncio.run(build(base_url))
+    """A generated account: every thread's messages span two pages; runs have steps."""
+    account = generate_account(seed=3, assistants=3, threads=THREADS,
+                               messages_per_thread=MESSAGES, runs_per_thread=RUNS)
     path = tmp_path_factory.mktemp("crash") / "account.json"
     path.write_text(json.dumps(account))
     return path

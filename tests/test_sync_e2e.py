@@ -420,3 +420,35 @@ def test_api_key_appears_nowhere(account, tmp_path):
     for file in tmp_path.iterdir():
         if file.name.startswith("mirror.db"):
             assert KEY.encode() not in file.read_bytes()
+
+
+def test_sync_mirrors_a_generated_account_exactly(tmp_path):
+    from syncer.emulator.generate import generate_account
+
+    account = generate_account(seed=11, assistants=105, threads=5, messages_per_thread=102,
+                               runs_per_thread=4)
+    path = tmp_path / "generated.json"
+    path.write_text(json.dumps(account))
+    thread_ids = [thread["id"] for thread in account["threads"]]
+    db = tmp_path / "mirror.db"
+    threads_file = tmp_path / "threads.txt"
+    threads_file.write_text("\n".join(thread_ids))
+    with running_server(EmulatorConfig(load=path, run_ms=60_000)) as server:
+        result = run_cli("sync", "--db", str(db), "--threads-file", str(threads_file),
+                         "--concurrency", "3", base_url=server.base_url)
+        assert result.exit_code == 0, result.output
+        served = asyncio.run(server_objects(server.base_url, thread_ids))
+        # Requests: exactly the minimum (every list max(1, ceil(n/100)), one GET per thread).
+        from syncer.mirror.sync import minimum_requests
+
+        lists = [sum(m["thread_id"] == t for m in account["messages"]) for t in thread_ids]
+        lists += [sum(r["thread_id"] == t for r in account["runs"]) for t in thread_ids]
+        lists += [sum(s["run_id"] == r["id"] for s in account["run_steps"])
+                  for r in account["runs"]]
+        sync = sqlite3.connect(db).execute("SELECT requests FROM syncs").fetchone()[0]
+        assert sync == minimum_requests(len(account["assistants"]), lists, len(thread_ids))
+    assert_exact_mirror(db, served)
+    # The server's objects are the generated ones, field for field.
+    for table in TABLE_ORDER:
+        assert sorted(served[table], key=lambda o: o["id"]) == sorted(
+            account[table], key=lambda o: o["id"]), table
