@@ -1,10 +1,10 @@
 """Benchmark: replaying 20 threads at --concurrency 8 versus 1 (bound: at least 5x faster).
 
     python bench/bench_replay.py [--threads 20] [--latency-ms 100] [--run-ms 50]
-                                 [--out bench/results/replay.json]
+                                 [--out bench/results/replay.json] [--in-process]
 
 A generated account (replies made by the emulator's deterministic model, so every turn
-must pass) is loaded into an in-process emulator that adds ``--latency-ms`` to every
+must pass) is loaded into an emulator (its own process) that adds ``--latency-ms`` to every
 response, like the real service's 100-400 ms. The same threads, written into a fresh mirror
 with the store's writer, are replayed on their own assistants at each concurrency through
 the library that `syncer replay` uses. Prints a table and writes the figures as JSON.
@@ -15,10 +15,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import re
+import signal
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +35,38 @@ from syncer.replay.session import Selection, replay_from_mirror
 from syncer.settings import ClientSettings
 
 BOUND = 5.0
+
+
+@contextlib.contextmanager
+def emulator(account_file: Path, args: argparse.Namespace) -> Iterator[str]:
+    """The emulator with the account loaded; yields its base URL.
+
+    By default in its own process, as a real server would be, so its CPU time does not
+    compete with the replaying client for one interpreter; ``--in-process`` uses a thread.
+    """
+    if args.in_process:
+        config = EmulatorConfig(load=account_file, latency_ms=args.latency_ms, run_ms=args.run_ms)
+        with running_server(config) as server:
+            yield server.base_url
+        return
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "syncer", "emulator", "--port", "0", "--load", str(account_file),
+         "--latency-ms", str(args.latency_ms), "--run-ms", str(args.run_ms)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            match = re.search(r"(http://127\.0\.0\.1:\d+/v1)", line)
+            if match:
+                yield match.group(1)
+                return
+        raise SystemExit(f"the emulator did not start (exit {proc.wait()})")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def build_mirror(account: dict[str, list[dict[str, Any]]], db_path: Path, base_url: str) -> None:
@@ -63,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--low", type=int, default=1, help="the baseline concurrency")
     parser.add_argument("--high", type=int, default=8, help="the concurrency compared with it")
     parser.add_argument("--out", default="bench/results/replay.json")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run the emulator in a thread of this process")
     args = parser.parse_args(argv)
 
     account = generate_account(seed=11, assistants=4, threads=args.threads,
@@ -71,17 +110,17 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
         account_file = Path(tmp) / "account.json"
         account_file.write_text(json.dumps(account))
-        config = EmulatorConfig(load=account_file, latency_ms=args.latency_ms, run_ms=args.run_ms)
-        with running_server(config) as server:
+        with emulator(account_file, args) as base_url:
             for concurrency in (args.low, args.high):
                 db_path = Path(tmp) / f"mirror-{concurrency}.db"
-                build_mirror(account, db_path, server.base_url)
-                results.append(asyncio.run(replay_at(server.base_url, db_path, concurrency)))
+                build_mirror(account, db_path, base_url)
+                results.append(asyncio.run(replay_at(base_url, db_path, concurrency)))
     low, high = results
     speedup = low["wall_s"] / high["wall_s"] if high["wall_s"] else float("inf")
     figures = {
         "benchmark": "replay", "latency_ms": args.latency_ms, "run_ms": args.run_ms,
-        "threads": args.threads, "results": results, "speedup": round(speedup, 2),
+        "threads": args.threads, "emulator": "thread" if args.in_process else "process",
+        "results": results, "speedup": round(speedup, 2),
         "bound": BOUND, "ok": speedup >= BOUND and all(
             r["regressions"] == 0 and r["errors"] == 0 for r in results),
     }

@@ -561,6 +561,11 @@ def test_mirror_made_by_sync_replays_and_next_sync_mirrors_the_new_thread(server
     roles = [r[0] for r in conn.execute(
         "SELECT role FROM messages WHERE thread_id = ? ORDER BY created_at, rowid", [new_thread])]
     assert roles == ["user", "assistant"]
+    # The user message was replayed with its text and metadata.
+    replayed, original = (conn.execute(
+        "SELECT text, metadata FROM messages WHERE thread_id = ? AND role = 'user'",
+        [tid]).fetchone() for tid in (new_thread, recorded["forecast"]))
+    assert replayed == original and json.loads(replayed[1])["n"]
     assert conn.execute("SELECT count(*) FROM run_steps WHERE thread_id = ?",
                         [new_thread]).fetchone() == (2,)  # the tool calls and the message
     assert conn.execute("SELECT count(*) FROM replay_turns WHERE new_thread_id = ?",

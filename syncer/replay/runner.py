@@ -218,10 +218,7 @@ class ThreadReplayer:
 
     async def _add_messages(self, thread_id: str, messages: Sequence[InputMessage]) -> None:
         for message in messages:
-            body: dict[str, Any] = {"role": message.role, "content": message.text or " "}
-            if message.metadata:
-                body["metadata"] = message.metadata
-            await self.client.create_message(thread_id, body)
+            await self.client.create_message(thread_id, _message_body(message))
 
     async def _turn(self, thread_id: str, turn: Turn, fallback: str | None) -> TurnResult:
         base = TurnResult(
@@ -241,8 +238,11 @@ class ThreadReplayer:
         ) or fallback
         if not assistant_id:
             return base.model_copy(update={"detail": "no recorded assistant to replay on"})
-        await self._add_messages(thread_id, turn.messages)
         body: dict[str, Any] = {"assistant_id": assistant_id}
+        if turn.messages:
+            # Sent with the run (one request, not one per message); they join the thread
+            # before the run starts, exactly like messages created one by one.
+            body["additional_messages"] = [_message_body(m) for m in turn.messages]
         if self.options.model:
             body["model"] = self.options.model
         if self.options.instructions is not None:
@@ -345,6 +345,14 @@ class ThreadReplayer:
                 if part.get("type") == "text"
             ))
         return "\n\n".join(t for t in texts if t)
+
+
+def _message_body(message: InputMessage) -> dict[str, Any]:
+    """A create-message body for a recorded message (text and metadata)."""
+    body: dict[str, Any] = {"role": message.role, "content": message.text or " "}
+    if message.metadata:
+        body["metadata"] = message.metadata
+    return body
 
 
 class _TurnFailed(SyncerError):
