@@ -34,6 +34,8 @@ RECORDED_THREAD_KEY = "syncer:replay_of"
 MissingTool = Literal["fail", "stub", "error-output"]
 Mode = Literal["turns", "last-turn"]
 STUB_OUTPUT = "{}"
+# Like a new thread's `messages`; a longer turn is added one message at a time instead.
+MAX_ADDITIONAL_MESSAGES = 32
 MISSING_OUTPUT = (
     '{"error": "syncer replay: no recorded output for this call", "name": %s, "arguments": %s}'
 )
@@ -239,7 +241,9 @@ class ThreadReplayer:
         if not assistant_id:
             return base.model_copy(update={"detail": "no recorded assistant to replay on"})
         body: dict[str, Any] = {"assistant_id": assistant_id}
-        if turn.messages:
+        if len(turn.messages) > MAX_ADDITIONAL_MESSAGES:
+            await self._add_messages(thread_id, turn.messages)
+        elif turn.messages:
             # Sent with the run (one request, not one per message); they join the thread
             # before the run starts, exactly like messages created one by one.
             body["additional_messages"] = [_message_body(m) for m in turn.messages]
