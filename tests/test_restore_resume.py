@@ -180,3 +180,33 @@ def test_restore_killed_part_way_and_rerun_completes_without_duplicates(tmp_path
         f"SELECT json_extract(metadata, '$.\"{SOURCE}\"') FROM assistants")]
     conn.close()
     assert len(sources) == len(set(sources)) == 3
+
+
+def test_messages_archived_after_a_restore_are_appended_by_the_next_one(tmp_path):
+    from test_restore_roundtrip import restore
+
+    source = tmp_path / "a.db"
+    with running_server(EmulatorConfig()) as server_a, running_server(EmulatorConfig()) as target:
+        threads = asyncio.run(seed(server_a.base_url))
+        sync(source, server_a.base_url, KEY_A, threads)
+        code, first = restore(source, target.base_url, "--yes")
+        assert code == 0 and first["created"] == {"assistants": 3, "threads": 4, "messages": 12}
+
+        async def more() -> None:  # the conversation goes on in account A
+            settings = ClientSettings.from_env(base_url=server_a.base_url, api_key=KEY_A)
+            async with AssistantsClient(settings) as client:
+                for text in ("later 1", "later 2"):
+                    await client.request("POST", f"/threads/{threads[1]}/messages",
+                                         json={"role": "user", "content": text})
+
+        asyncio.run(more())
+        sync(source, server_a.base_url, KEY_A, threads)
+        code, second = restore(source, target.base_url, "--yes")
+        assert code == 0
+        assert second["created"] == {"assistants": 0, "threads": 0, "messages": 2}
+        assert second["threads"] == {"create": 0, "resume": 1, "already": 3, "blocked": 0}
+        mirror_b = tmp_path / "b.db"
+        sync(mirror_b, target.base_url, KEY_B, [second["ids"][t] for t in threads])
+    restored = thread_of(mirror_b, second["ids"][threads[1]])
+    assert restored == thread_of(source, threads[1])
+    assert [parts for _, parts, _ in restored["messages"]][-2:] == [[("text", "later 1")], [("text", "later 2")]]

@@ -221,6 +221,7 @@ class ThreadPlan:
     body: dict[str, Any]
     messages: list[tuple[str, dict[str, Any]]]  # (source message id, create body), in order
     target_id: str | None = None  # set when the thread exists on the target already
+    found: list[tuple[str, str]] = field(default_factory=list)  # messages found on the target
     done_messages: int = 0  # messages already on the target
     status: str = "new"  # new | resume | done | blocked
     error: str | None = None  # why a thread cannot be restored (status "blocked")
@@ -375,6 +376,8 @@ async def build_plan(
 
     if threads or thread_ids:
         mapped = _map(conn, "thread", target)
+        sent = {row[0] for row in conn.execute(
+            "SELECT source_id FROM restore_map WHERE kind = 'message' AND target = ?", (target,))}
         rows, deleted = _selected_threads(conn, thread_ids, include_deleted)
         plan.not_selected_deleted += deleted
         for obj in rows:
@@ -393,11 +396,24 @@ async def build_plan(
             if row is not None and row["target_id"]:
                 thread.target_id = row["target_id"]
                 if row["status"] == "done":
-                    thread.status, thread.done_messages = "done", len(messages)
+                    # Messages archived since the last restore (a later sync) are appended
+                    # after the ones the map says were sent.
+                    done = 0
+                    while done < len(messages) and messages[done][0] in sent:
+                        done += 1
+                    thread.done_messages = done
+                    thread.status = "done" if done == len(messages) else "resume"
+                    if any(message_id in sent for message_id, _ in messages[done:]):
+                        # New archived messages sit between restored ones: appending would
+                        # change the order, so the copy is left as it is.
+                        thread.status = "blocked"
+                        thread.error = (f"archived messages were added before ones already "
+                                        f"restored to {thread.target_id}; not appending")
                 else:
                     thread.status = "resume"
                     try:
-                        thread.done_messages = await _count_restored(client, plan, thread)
+                        thread.found = await _count_restored(client, plan, thread)
+                        thread.done_messages = len(thread.found)
                     except MirrorError as error:
                         thread.status, thread.error = "blocked", str(error)
             elif row is not None and row["status"] == "pending":
@@ -406,21 +422,27 @@ async def build_plan(
     return plan
 
 
-async def _count_restored(client: Any, plan: RestorePlan, thread: ThreadPlan) -> int:
-    """How many of the thread's messages are on the target already (they go in order)."""
-    count = 0
+async def _count_restored(client: Any, plan: RestorePlan,
+                          thread: ThreadPlan) -> list[tuple[str, str]]:
+    """The thread's messages already on the target, (source id, target id), oldest first.
+
+    They go in order, so they are the first of the archived ones; a message restore did not
+    send means someone else wrote to the copy, and the thread is left alone.
+    """
+    found: list[tuple[str, str]] = []
     async for page in client.pages(f"/threads/{thread.target_id}/messages", order="asc", limit=100):
         plan.lookup_requests += 1
         for item in page.data:
             source = (item.get("metadata") or {}).get(SOURCE_KEY)
+            count = len(found)
             expected = thread.messages[count][0] if count < len(thread.messages) else None
             if expected is None or (source is not None and source != expected):
                 raise MirrorError(
                     f"its copy {thread.target_id} on the target has messages this restore did "
                     f"not send ({item['id']}); not touching it"
                 )
-            count += 1
-    return count
+            found.append((expected, item["id"]))
+    return found
 
 
 # --- doing it --------------------------------------------------------------------------------------
@@ -509,6 +531,12 @@ async def _restore_thread(conn: sqlite3.Connection, client: Any, target: str, th
             thread.target_id = created["id"]
             _record(conn, "thread", source_id, target, thread.target_id, "created")
         report.created["threads"] += 1
+    else:
+        # Messages go out now: until the thread is done again, the next run must list the
+        # copy's messages rather than trust the map (a kill may land mid-create).
+        _record(conn, "thread", source_id, target, thread.target_id, "created")
+    for message_id, found_id in thread.found:  # counted on the target during planning
+        _record(conn, "message", message_id, target, found_id, "done")
     report.ids[source_id] = thread.target_id
     for message_id, body in thread.messages[thread.done_messages:]:
         created = await client.request("POST", f"/threads/{thread.target_id}/messages", json=body)
