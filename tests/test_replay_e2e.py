@@ -571,3 +571,21 @@ def test_mirror_made_by_sync_replays_and_next_sync_mirrors_the_new_thread(server
     assert conn.execute("SELECT count(*) FROM replay_turns WHERE new_thread_id = ?",
                         [new_thread]).fetchone() == (1,)
     conn.close()
+
+
+def test_trailing_turn_with_unrecorded_call_is_no_baseline_not_a_regression(server, mirror):
+    async def build() -> str:
+        async with AssistantsClient(settings_for(server.base_url)) as client:
+            thread = await record_thread(client, mirror["assistant"], [
+                (["hello"], True), (['@get_time {"tz": "UTC"}'], False)])
+            with Store.open(mirror["db"]) as store:
+                await mirror_threads(client, store, [thread])
+            return thread
+
+    thread = asyncio.run(build())
+    result = replay(server, mirror, thread, "--json", "-s")
+    assert result.exit_code == 0, result.output
+    turns = json.loads(result.stdout)["threads"][0]["turns"]
+    assert [t["status"] for t in turns] == ["pass", "no_baseline"]
+    assert 'get_time({"tz":"UTC"})' in turns[1]["detail"]
+    assert turns[1]["new"]["status"] == "cancelled"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -263,8 +264,10 @@ class ThreadReplayer:
         if missing:
             _, score, diff = judge(turn.baseline, new, self.options.threshold)
             return base.model_copy(update={
-                "status": "missing_tool", "new": new, "similarity": score, "trajectory": diff,
-                "detail": "no recorded output for " + ", ".join(missing),
+                # Trailing messages have nothing to regress from: reported, never failed.
+                "status": "missing_tool" if turn.baseline else "no_baseline",
+                "new": new, "similarity": score, "trajectory": diff,
+                "detail": "no recorded output for " + ", ".join(missing) + " (run cancelled)",
             })
         status, score, diff = judge(turn.baseline, new, self.options.threshold)
         return base.model_copy(
@@ -278,12 +281,20 @@ class ThreadReplayer:
         recorded = RecordedOutputs(
             turn.baseline.tool_calls if turn.baseline else [], self.outputs_pool
         )
-        timeout = self.options.run_timeout
+        # --run-timeout bounds the whole run, however many times it stops for tool outputs.
+        deadline = time.monotonic() + self.options.run_timeout
+
+        def remaining() -> float:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RunError(f"the run did not finish within {self.options.run_timeout:g} s")
+            return left
+
         run: dict[str, Any] = {}
         calls: list[ToolCall] = []
         missing: list[str] = []
         try:
-            run = _data(await self.client.run_until_settled(thread_id, body, timeout=timeout))
+            run = _data(await self.client.run_until_settled(thread_id, body, timeout=remaining()))
             while run.get("status") == "requires_action":
                 required = (run.get("required_action") or {}).get("submit_tool_outputs") or {}
                 outputs = []
@@ -302,10 +313,11 @@ class ThreadReplayer:
                     if run.get("status") == "cancelling":
                         # Wait it out: the next turn cannot add messages while it is active.
                         run = _data(await self.client.wait_for_run(
-                            thread_id, run["id"], timeout=timeout))
+                            thread_id, run["id"],
+                            timeout=max(deadline - time.monotonic(), 5.0)))
                     break
                 run = _data(await self.client.resume_after_outputs(
-                    thread_id, run["id"], outputs, timeout=timeout
+                    thread_id, run["id"], outputs, timeout=remaining()
                 ))
         except RunError as error:
             await self._cancel_active(thread_id)
@@ -320,8 +332,6 @@ class ThreadReplayer:
         return outcome, missing if self.options.on_missing_tool == "fail" else []
 
     def _missing_output(self, name: str, args: str) -> str | None:
-        import json
-
         if self.options.on_missing_tool == "stub":
             return STUB_OUTPUT
         if self.options.on_missing_tool == "error-output":
