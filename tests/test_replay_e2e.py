@@ -184,6 +184,11 @@ def test_replay_on_the_same_assistant_passes_every_turn(server, mirror, tmp_path
     conn.close()
     # The terminal table names the thread and every turn.
     assert mirror["weather"] in result.output and "3 pass" in result.output
+    # The key is nowhere: not in the output, the report or the database.
+    assert API_KEY not in result.output and API_KEY not in report.read_text()
+    for name in (mirror["db"], mirror["db"] + "-wal"):
+        if Path(name).exists():
+            assert API_KEY.encode() not in Path(name).read_bytes()
 
 
 @pytest.mark.parametrize("change", ["instructions", "model"])
