@@ -8,7 +8,7 @@ written as it goes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 from syncer.replay import records, select
 from syncer.replay.runner import ReplayOptions, ThreadPlan, new_replay_id, run_replay
 from syncer.replay.target import cleanup, delete_quietly, resolve_target
-from syncer.replay.types import Replay
+from syncer.replay.types import Replay, ThreadResult
 
 
 @dataclass
@@ -51,11 +51,13 @@ async def replay_from_mirror(
     assistant: str | None = None,
     config_dir: str | Path = "assistants",
     client: Any = None,
+    on_thread_done: Callable[[ThreadResult], None] | None = None,
 ) -> Replay:
     """Replay the selected threads on the server in ``settings``; returns the stored replay.
 
     ``assistant`` is ``--assistant NAME_OR_ID`` (None: each turn's recorded assistant).
-    ``--dry-run`` reads the mirror only and contacts no server.
+    ``--dry-run`` reads the mirror only and contacts no server. ``on_thread_done`` is called
+    as each thread finishes (progress lines).
     """
     plans = load_plans(db_path, selection)
     if options.dry_run:
@@ -66,15 +68,18 @@ async def replay_from_mirror(
     store = records.open_for_writing(db_path)
     try:
         if client is not None:
-            return await _replay(client, store, plans, options, assistant, config_dir, settings)
+            return await _replay(client, store, plans, options, assistant, config_dir, settings,
+                                 on_thread_done)
         async with AssistantsClient(settings) as own:
-            return await _replay(own, store, plans, options, assistant, config_dir, settings)
+            return await _replay(own, store, plans, options, assistant, config_dir, settings,
+                                 on_thread_done)
     finally:
         store.close()
 
 
 async def _replay(client: Any, store: Any, plans: list[ThreadPlan], options: ReplayOptions,
-                  assistant: str | None, config_dir: str | Path, settings: Any) -> Replay:
+                  assistant: str | None, config_dir: str | Path, settings: Any,
+                  on_thread_done: Callable[[ThreadResult], None] | None) -> Replay:
     replay_id = new_replay_id()
     target = None
     if assistant:
@@ -86,7 +91,8 @@ async def _replay(client: Any, store: Any, plans: list[ThreadPlan], options: Rep
             store, track_threads=records.mirrors_server(store, settings.base_url)
         )
         return await run_replay(
-            client, plans, options, recorder, replay_id=replay_id, base_url=settings.base_url
+            client, plans, options, recorder, replay_id=replay_id, base_url=settings.base_url,
+            on_thread_done=on_thread_done,
         )
     finally:
         if target is not None and target.temporary:
