@@ -762,8 +762,20 @@ def replay(thread_ids: tuple[str, ...], all_threads: bool, query: str | None, li
         selection = Selection(list(thread_ids), all_threads, query, limit)
         status(f"dry run from {db_path}: nothing is sent" if dry_run
                else f"replaying from {db_path} on {settings.base_url}", silent)
+        done: list[str] = []
+
+        def progress(thread: Any) -> None:
+            done.append(thread.thread_id)
+            counts: dict[str, int] = {}
+            for turn in thread.turns:
+                counts[turn.status] = counts.get(turn.status, 0) + 1
+            summary = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items())
+            status(f"[{len(done)}] {thread.thread_id}: {summary or thread.error or 'no turns'}",
+                   silent)
+
         result = asyncio.run(replay_from_mirror(
             settings, db_path, selection, options, assistant=assistant, config_dir=config_dir,
+            on_thread_done=progress,
         ))
     if report_path:
         write_report(result, report_path)
