@@ -985,6 +985,6 @@ def _emit_restore_plan(plan: Any, source: str, dry_run: bool) -> None:
         _emit_not_restorable(plan, out)
     elif plan.skipped:
         out(f"  {len(plan.skipped)} parts cannot be restored (listed in the report)")
-    out(f"{requests['writes']} create requests "
+    out(f"{requests['writes']} create requests and {requests['reads']} reads "
         f"({requests['lookups']} lookup requests made to plan)"
         + (" — dry run, nothing created." if dry_run else ""))

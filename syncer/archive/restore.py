@@ -31,6 +31,7 @@ from typing import Any
 
 from syncer.errors import (
     APIError,
+    APIStatusError,
     AuthenticationError,
     MirrorError,
     PermissionDeniedError,
@@ -39,6 +40,10 @@ from syncer.errors import (
 from syncer.models import MAX_METADATA_PAIRS
 
 SOURCE_KEY = "syncer:source"
+# Messages sent inside the thread create (the API takes at most 32 there); the rest go one
+# request each. A thread and its first messages in one request: fewer requests, and a thread
+# is never left without its opening messages.
+MAX_INLINE_MESSAGES = 32
 
 # Configuration fields an assistant is created with; everything else it has is server-made.
 ASSISTANT_FIELDS = (
@@ -230,6 +235,21 @@ class ThreadPlan:
     def remaining(self) -> int:
         return len(self.messages) - self.done_messages
 
+    @property
+    def inline(self) -> int:
+        """How many messages go inside the thread create."""
+        return min(MAX_INLINE_MESSAGES, len(self.messages)) if self.status == "new" else 0
+
+    @property
+    def requests(self) -> tuple[int, int]:
+        """(writes, reads) this thread still needs: the create (with its first messages and one
+        listing of their new ids per 100) and one request per further message."""
+        if self.status not in ("new", "resume"):
+            return 0, 0
+        creates = 1 if self.status == "new" else 0
+        reads = -(-self.inline // 100) if self.inline else 0
+        return creates + self.remaining - self.inline, reads
+
 
 @dataclass
 class RestorePlan:
@@ -254,7 +274,12 @@ class RestorePlan:
 
     @property
     def write_requests(self) -> int:
-        return len(self.assistants_new) + len(self.threads_new) + self.messages_to_create
+        return len(self.assistants_new) + sum(t.requests[0] for t in self.threads)
+
+    @property
+    def read_requests(self) -> int:
+        """Reads the restore itself will make (listing the ids of messages sent inline)."""
+        return sum(t.requests[1] for t in self.threads)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -267,7 +292,8 @@ class RestorePlan:
                 "blocked": sum(t.status == "blocked" for t in self.threads),
             },
             "messages": {"create": self.messages_to_create},
-            "requests": {"writes": self.write_requests, "lookups": self.lookup_requests},
+            "requests": {"writes": self.write_requests, "reads": self.read_requests,
+                         "lookups": self.lookup_requests},
             "possible_orphans": list(self.possible_orphans),
             "not_restorable": [s.line() for s in self.skipped],
             "skipped_deleted": self.not_selected_deleted,
@@ -302,6 +328,11 @@ def _record(conn: sqlite3.Connection, kind: str, source_id: str, target: str,
         "target_id = excluded.target_id, status = excluded.status, updated_at = excluded.updated_at",
         (kind, source_id, target, target_id, status, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
     )
+
+
+def _forget(conn: sqlite3.Connection, kind: str, source_id: str, target: str) -> None:
+    conn.execute("DELETE FROM restore_map WHERE kind = ? AND source_id = ? AND target = ?",
+                 (kind, source_id, target))
 
 
 def _selected_threads(conn: sqlite3.Connection, thread_ids: list[str] | None,
@@ -422,7 +453,7 @@ async def build_plan(
     return plan
 
 
-async def _count_restored(client: Any, plan: RestorePlan,
+async def _count_restored(client: Any, plan: RestorePlan | None,
                           thread: ThreadPlan) -> list[tuple[str, str]]:
     """The thread's messages already on the target, (source id, target id), oldest first.
 
@@ -431,7 +462,8 @@ async def _count_restored(client: Any, plan: RestorePlan,
     """
     found: list[tuple[str, str]] = []
     async for page in client.pages(f"/threads/{thread.target_id}/messages", order="asc", limit=100):
-        plan.lookup_requests += 1
+        if plan is not None:
+            plan.lookup_requests += 1
         for item in page.data:
             source = (item.get("metadata") or {}).get(SOURCE_KEY)
             count = len(found)
@@ -522,20 +554,32 @@ async def _restore_thread(conn: sqlite3.Connection, client: Any, target: str, th
         report.ids[source_id] = thread.target_id or ""
         return
     if thread.target_id is None:
+        inline = thread.messages[:thread.inline]
+        body = {**thread.body, "messages": [b for _, b in inline]} if inline else thread.body
         async with create_lock:
             # The intent goes to disk first: if we die between the create and the next write,
             # the next run sees "pending" and reports the thread it cannot find as a possible
             # orphan.
             _record(conn, "thread", source_id, target, None, "pending")
-            created = await client.request("POST", "/threads", json=thread.body)
+            try:
+                created = await client.request("POST", "/threads", json=body)
+            except APIStatusError as error:
+                if error.status_code < 500:
+                    # A 4xx answer means nothing was created: no orphan to report later.
+                    _forget(conn, "thread", source_id, target)
+                raise
             thread.target_id = created["id"]
             _record(conn, "thread", source_id, target, thread.target_id, "created")
         report.created["threads"] += 1
+        # The ids the server gave the messages sent with the thread.
+        thread.found = await _count_restored(client, None, thread)
+        thread.done_messages = len(thread.found)
+        report.created["messages"] += len(thread.found)
     else:
         # Messages go out now: until the thread is done again, the next run must list the
         # copy's messages rather than trust the map (a kill may land mid-create).
         _record(conn, "thread", source_id, target, thread.target_id, "created")
-    for message_id, found_id in thread.found:  # counted on the target during planning
+    for message_id, found_id in thread.found:  # counted on the target
         _record(conn, "message", message_id, target, found_id, "done")
     report.ids[source_id] = thread.target_id
     for message_id, body in thread.messages[thread.done_messages:]:
