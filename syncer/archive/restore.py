@@ -7,12 +7,14 @@ it stopped):
 
 - assistants carry ``syncer:source`` in their metadata, so one listing of the target finds
   any assistant created in the instant before a kill, even if the map never heard of it;
-- a thread's *intent* is recorded (status ``pending``) before it is created. Threads cannot
-  be listed, so a pending intent found by the next run means a thread may have been created
-  and lost: it is reported as a possible orphan (at most one per kill, since threads are
-  restored one at a time) and created again;
-- messages are created in order, and a resumed thread's messages are listed on the target
-  first, so a message created just before a kill is counted, never sent twice.
+- a thread's *intent* is recorded (status ``pending``) before it is created, with its first
+  32 messages in the same request. Threads cannot be listed, so a pending intent found by the
+  next run means a thread may have been created and lost: it is reported as a possible
+  orphan and created again. Threads are restored concurrently, but their creates go one at a
+  time, so a kill leaves at most one such orphan;
+- further messages are created in order, and a resumed thread's messages are listed on the
+  target first, so a message created just before a kill is counted, never sent twice;
+  messages archived after a restore are appended by the next one.
 
 Runs and run steps cannot be recreated through the API: they stay in the archive, and the
 restored thread links back to its original through ``syncer:source``. Parts the target
