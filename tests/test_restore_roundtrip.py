@@ -201,6 +201,9 @@ def test_round_trip_into_an_empty_server(source_copy, tmp_path):
     # Restored threads live on another server: they are not tracked for `syncer sync`.
     assert conn.execute("SELECT id FROM tracked_threads ORDER BY id").fetchall() == tracked_before
     conn.close()
+    # The target's key is nowhere in the archive the id map was written into.
+    for path in source.parent.glob("a.db*"):
+        assert KEY_B.encode() not in path.read_bytes()
 
 
 def _file_message_losses(db, thread_id):
