@@ -112,6 +112,9 @@ class MirrorSync:
         self.full = full
         self.concurrency = max(1, concurrency)
         self.report = SyncReport()
+        # At most ``concurrency`` requests in flight, whichever lists they belong to; up to
+        # twice as many threads in progress keep every slot busy while pages are written.
+        self._slots = asyncio.Semaphore(self.concurrency)
         self._on_items = on_items or (lambda n: None)
         self._on_thread = on_thread or (lambda: None)
 
@@ -129,7 +132,7 @@ class MirrorSync:
         report.sync_id = self.store.start_sync(self.client.settings.base_url, self.full)
         status = "failed"
         try:
-            semaphore = asyncio.Semaphore(self.concurrency)
+            semaphore = asyncio.Semaphore(2 * self.concurrency)
             assistants = self.client.pages("/assistants", order="asc", limit=PAGE_SIZE)
             walk_started = now_iso()
             # The first assistants page goes first and alone: a dead server or a bad key
@@ -138,9 +141,8 @@ class MirrorSync:
 
             async def rest_of_assistants() -> None:
                 nonlocal more
-                async with semaphore:
-                    while more:
-                        more = await self._assistants_page(assistants)
+                while more:
+                    more = await self._assistants_page(assistants)
                 # The listing was complete: whatever it did not show is gone upstream.
                 report.deleted += self.store.mark_deleted(
                     "assistants", "last_seen_at < ?", [walk_started])
@@ -200,7 +202,8 @@ class MirrorSync:
     async def _assistants_page(self, pages: AsyncIterator[Page]) -> bool:
         """Read and write the next assistants page; True while more follow."""
         try:
-            page = await anext(pages)
+            async with self._slots:
+                page = await anext(pages)
         except StopAsyncIteration:
             return False
         self._write("assistants", page.data, [StateUpdate("assistants", "", cursor=page.last_id)])
@@ -208,9 +211,27 @@ class MirrorSync:
 
     # -- one thread ------------------------------------------------------------------------
 
+    async def _get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        async with self._slots:
+            return await self.client.request("GET", path, params=params)
+
+    async def _pages(self, path: str, *, after: str | None = None) -> AsyncIterator[Page]:
+        """Forward pages, each request taking a slot (not held while the page is written)."""
+        pages = self.client.pages(path, order="asc", limit=PAGE_SIZE, after=after)
+        try:
+            while True:
+                async with self._slots:
+                    try:
+                        page = await anext(pages)
+                    except StopAsyncIteration:
+                        return
+                yield page
+        finally:
+            await pages.aclose()
+
     async def _thread(self, thread_id: str) -> None:
         try:
-            thread = await self.client.request("GET", f"/threads/{thread_id}")
+            thread = await self._get(f"/threads/{thread_id}")
         except NotFoundError as error:
             if self.store.is_mirrored("threads", thread_id):
                 self.report.deleted += self.store.thread_deleted(thread_id)
@@ -220,7 +241,11 @@ class MirrorSync:
                 status_code=404, request_id=error.request_id) from None
         self._write("threads", [thread])
         base = f"/threads/{thread_id}"
-        await self._list("messages", thread_id, f"{base}/messages", "messages")
+        await _all(self._list("messages", thread_id, f"{base}/messages", "messages"),
+                   self._runs(thread_id, base))
+
+    async def _runs(self, thread_id: str, base: str) -> None:
+        """The thread's runs, then (concurrently) the steps of each run that needs them."""
         seen_runs: set[str] = set()
 
         def runs_need_steps(result: PageResult) -> list[StateUpdate]:
@@ -236,11 +261,11 @@ class MirrorSync:
         await self._list("runs", thread_id, f"{base}/runs", "runs", runs_need_steps)
         # Runs that were active at the last sync but are not among those just read.
         for run_id in self._active_runs(thread_id, seen_runs):
-            run = await self.client.request("GET", f"{base}/runs/{run_id}")
+            run = await self._get(f"{base}/runs/{run_id}")
             self._write("runs", [run], before_commit=runs_need_steps)
-        for run_id in self.store.pending_step_runs(thread_id):
-            await self._list("steps", run_id, f"{base}/runs/{run_id}/steps", "run_steps",
-                             clear_pending=True)
+        await _all(*(self._list("steps", run_id, f"{base}/runs/{run_id}/steps", "run_steps",
+                                clear_pending=True)
+                     for run_id in self.store.pending_step_runs(thread_id)))
 
     def _still_active(self, run_ids: Sequence[str]) -> list[str]:
         if not run_ids:
@@ -272,8 +297,7 @@ class MirrorSync:
         if cursor is None:
             await self._walk(kind, parent_id, path, table, None, before_commit, clear_pending)
             return
-        probe = Page.from_json(await self.client.request(
-            "GET", path, params={"order": "desc", "limit": PAGE_SIZE}))
+        probe = Page.from_json(await self._get(path, {"order": "desc", "limit": PAGE_SIZE}))
         ids = [obj["id"] for obj in probe.data]
         if cursor in ids or not probe.has_more:
             newest = ids[0] if ids else cursor
@@ -289,7 +313,7 @@ class MirrorSync:
         """Forward (``asc``) from ``after``: each page committed with its cursor."""
         cursor = after
         try:
-            async for page in self.client.pages(path, order="asc", limit=PAGE_SIZE, after=after):
+            async for page in self._pages(path, after=after):
                 cursor = page.last_id or cursor
                 last = not page.has_more or not page.data
                 state = StateUpdate(kind, parent_id, cursor=cursor,
@@ -309,7 +333,7 @@ class MirrorSync:
         walk_started = now_iso()
         passed = old_cursor is None
         newest: str | None = None
-        async for page in self.client.pages(path, order="asc", limit=PAGE_SIZE):
+        async for page in self._pages(path):
             ids = [obj["id"] for obj in page.data]
             passed = passed or old_cursor in ids
             newest = page.last_id or newest
@@ -323,6 +347,14 @@ class MirrorSync:
         column = "run_id" if table == "run_steps" else "thread_id"
         self.report.deleted += self.store.mark_deleted(
             table, f"{column} = ? AND last_seen_at < ?", [parent_id, walk_started])
+
+
+async def _all(*jobs: Any) -> None:
+    """Run ``jobs`` concurrently and let every one finish; then raise the first error."""
+    results = await asyncio.gather(*jobs, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 def minimum_requests(assistants: int, lists: Sequence[int], threads: int) -> int:
