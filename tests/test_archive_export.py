@@ -206,3 +206,24 @@ def test_export_and_load_of_a_synced_mirror(tmp_path):
     assert CliRunner().invoke(cli, ["load", str(out), "--db", str(fresh)]).exit_code == 0
     assert dump(fresh) == dump(source)
     assert "sk-x" not in "".join(p.read_text() for p in out.iterdir())
+
+
+def test_a_bad_line_in_a_consistent_export_names_file_and_line_and_loads_nothing(tmp_path):
+    import hashlib
+
+    source, fresh, out = tmp_path / "a.db", tmp_path / "b.db", tmp_path / "export"
+    build_mirror(source)
+    assert CliRunner().invoke(cli, ["export", str(out), "--db", str(source)]).exit_code == 0
+    # A broken exporter, not tampering: the manifest agrees with the file.
+    target = out / "messages.jsonl"
+    lines = target.read_text().splitlines()
+    lines[2] = lines[2][:-1]
+    target.write_text("\n".join(lines) + "\n")
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["tables"]["messages"]["sha256"] = hashlib.sha256(target.read_bytes()).hexdigest()
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    result = CliRunner().invoke(cli, ["load", str(out), "--db", str(fresh)])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {target}:3: not valid JSON (")
+    assert len(result.output.splitlines()) == 1
+    assert not list(tmp_path.glob("b.db*"))  # the mirror this load created is gone again

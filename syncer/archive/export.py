@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import sqlite3
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,11 +161,11 @@ def export(db_path: str | os.PathLike[str], directory: str | os.PathLike[str], *
 # --- load -------------------------------------------------------------------------------------
 
 
-def read_export(directory: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
-    """The manifest and every table's lines, after checking all checksums and counts.
+def verify_export(directory: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Path]]:
+    """The manifest and each table's file, after checking every checksum and line count.
 
-    Raises ``UsageError`` naming the first file that is missing, altered or malformed;
-    nothing is returned (so nothing can be written) unless every file checks out.
+    Files are read in chunks (an export may be larger than memory). Raises ``UsageError``
+    naming the first file that is missing or altered, before anything is written anywhere.
     """
     base = Path(directory)
     path = base / MANIFEST
@@ -181,29 +182,37 @@ def read_export(directory: str | os.PathLike[str]) -> tuple[dict[str, Any], dict
     tables = manifest.get("tables")
     if not isinstance(tables, dict):
         raise UsageError(f"{path}: tables: missing")
-    contents: dict[str, list[dict[str, Any]]] = {}
+    files: dict[str, Path] = {}
     for table, entry in tables.items():
         if table not in OBJECT_TABLES + OTHER_TABLES or not isinstance(entry, dict):
             raise UsageError(f"{path}: tables.{table}: not a table syncer exports")
         file = base / str(entry.get("file", ""))
         if file.parent != base or not file.is_file():
             raise UsageError(f"{file}: missing (listed in {MANIFEST})")
-        data = file.read_bytes()
-        if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+        digest, lines = hashlib.sha256(), 0
+        with file.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+                lines += chunk.count(b"\n")
+        if digest.hexdigest() != entry.get("sha256"):
             raise UsageError(f"{file}: checksum mismatch: the file changed after the export; nothing loaded")
-        lines: list[dict[str, Any]] = []
-        for number, line in enumerate(data.decode("utf-8").splitlines(), 1):
+        if lines != entry.get("count"):
+            raise UsageError(f"{file}: {lines} lines, the manifest says {entry.get('count')}")
+        files[table] = file
+    return manifest, files
+
+
+def iter_lines(file: Path, table: str) -> Iterator[dict[str, Any]]:
+    """The objects of one export file, one per line; a bad line is a UsageError with its number."""
+    with file.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
             try:
                 obj = json.loads(line)
             except ValueError as error:
                 raise UsageError(f"{file}:{number}: not valid JSON ({error})") from None
             if not isinstance(obj, dict) or (table in OBJECT_TABLES and not isinstance(obj.get("id"), str)):
                 raise UsageError(f"{file}:{number}: id: expected an object with a string id")
-            lines.append(obj)
-        if len(lines) != entry.get("count"):
-            raise UsageError(f"{file}: {len(lines)} lines, the manifest says {entry.get('count')}")
-        contents[table] = lines
-    return manifest, contents
+            yield obj
 
 
 @dataclass
@@ -218,18 +227,21 @@ def load(directory: str | os.PathLike[str], db_path: str | os.PathLike[str], *,
          force: bool = False) -> LoadResult:
     """Load an export into a new or existing mirror, idempotently, in one transaction.
 
-    Every checksum is verified before the mirror is opened. Loading the same export twice
-    changes nothing; where the mirror already holds a newer copy of an object (a later
-    ``last_seen_at``), the mirror's copy is kept. An export of another server's mirror is
-    refused unless ``force``.
+    Every checksum is verified before the mirror is opened, and the load is one transaction:
+    on any error the mirror is as it was (a mirror this load created is removed again).
+    Loading the same export twice changes nothing; where the mirror already holds a newer copy
+    of an object (a later ``last_seen_at``), the mirror's copy is kept. An export of another
+    server's mirror is refused unless ``force``.
     """
     from syncer.mirror.store import Store
 
-    manifest, contents = read_export(directory)
+    manifest, files = verify_export(directory)
     source = manifest.get("source") or {}
+    created = not Path(db_path).exists()
     store = Store.open(db_path, create=True)
     db = store.db
     stats: dict[str, dict[str, int]] = {}
+    ok = False
     try:
         current = store.meta()
         if current.get("base_url") and source.get("base_url") and not force:
@@ -239,16 +251,20 @@ def load(directory: str | os.PathLike[str], db_path: str | os.PathLike[str], *,
                         f"{db_path} mirrors {key} {current.get(key) or '(none)'!r}, the export "
                         f"{source.get(key) or '(none)'!r}; use another --db, or --force"
                     )
+
+        def rows(table: str) -> Iterator[dict[str, Any]]:
+            return iter_lines(files[table], table) if table in files else iter(())
+
         # One transaction around everything: Store's own transactions nest inside it, and a
         # failure part-way leaves the mirror exactly as it was.
         db.conn.execute("BEGIN IMMEDIATE")
         try:
             for table in OBJECT_TABLES:
-                stats[table] = _load_objects(store, table, contents.get(table, []))
-            for row in contents.get("tracked_threads", []):
+                stats[table] = _load_objects(store, table, rows(table))
+            for row in rows("tracked_threads"):
                 db.execute("INSERT OR IGNORE INTO tracked_threads (id, added_at, source) VALUES (?, ?, ?)",
                            [row.get("id"), row.get("added_at"), row.get("source")])
-            for row in contents.get("restore_map", []):
+            for row in rows("restore_map"):
                 # Keep what the mirror knows already: its own restores are at least as recent.
                 db.execute(
                     "INSERT OR IGNORE INTO restore_map (kind, source_id, target, target_id, status,"
@@ -256,50 +272,69 @@ def load(directory: str | os.PathLike[str], db_path: str | os.PathLike[str], *,
                     [row.get(k) for k in ("kind", "source_id", "target", "target_id", "status",
                                           "updated_at")])
             if not current.get("base_url"):
-                for row in contents.get("meta", []):
+                for row in rows("meta"):
                     db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                                [row.get("key"), row.get("value")])
             db.conn.execute("COMMIT")
         except BaseException:
             db.conn.execute("ROLLBACK")
             raise
+        ok = True
     except sqlite3.DatabaseError as error:
         raise MirrorError(f"{db_path}: load failed, nothing written ({error})") from None
     finally:
         store.close()
+        if created and not ok:
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    Path(f"{db_path}{suffix}").unlink()
     return LoadResult(database=Path(db_path), tables=stats)
 
 
-def _load_objects(store: Any, table: str, lines: list[dict[str, Any]]) -> dict[str, int]:
-    """Write one table's lines through the store, then put back their bookkeeping."""
+def _load_objects(store: Any, table: str, lines: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """Write one table's lines through the store, a page at a time."""
+    result = {"added": 0, "updated": 0, "unchanged": 0}
+    page: list[dict[str, Any]] = []
+    for line in lines:
+        page.append(line)
+        if len(page) == 500:
+            _load_page(store, table, page, result)
+            page = []
+    if page:
+        _load_page(store, table, page, result)
+    return result
+
+
+def _load_page(store: Any, table: str, lines: list[dict[str, Any]], result: dict[str, int]) -> None:
+    """Upsert one page of export lines, then put back their bookkeeping."""
     from syncer.mirror.store import to_row
 
     db = store.db
-    db.conn.row_factory = sqlite3.Row
-    try:
-        existing = {row["id"]: dict(row) for row in db.conn.execute(f"SELECT * FROM [{table}]")}
-    finally:
-        db.conn.row_factory = None
-    objects, bookkeeping, unchanged = [], [], 0
+    marks = ", ".join("?" * len(lines))
+    cursor = db.conn.execute(f"SELECT * FROM [{table}] WHERE id IN ({marks})",
+                             [line["id"] for line in lines])
+    names = [d[0] for d in cursor.description]
+    existing = {found["id"]: found for found in (dict(zip(names, row, strict=True)) for row in cursor)}
+    objects, bookkeeping = [], []
     for line in lines:
         obj = dict(line)
         kept = obj.pop("_mirror", None) or {}
         old = existing.get(obj["id"])
         if old is not None:
             if kept.get("last_seen_at") and (old.get("last_seen_at") or "") > kept["last_seen_at"]:
-                unchanged += 1  # the mirror has a newer copy of this object than the export
+                result["unchanged"] += 1  # the mirror has a newer copy than the export
                 continue
             same = all(old.get(key) == value for key, value in to_row(table, obj).items())
             if same and old.get("deleted_at") == kept.get("deleted_at"):
-                unchanged += 1
+                result["unchanged"] += 1
                 continue
         objects.append(obj)
         bookkeeping.append((obj["id"], kept))
-    result = {"added": 0, "updated": 0, "unchanged": unchanged}
-    for start in range(0, len(objects), 500):
-        page = store.write_page(table, objects[start:start + 500])
-        result["added"] += len(page.new)
-        result["updated"] += len(page.changed) + len(page.unchanged)
+    if not objects:
+        return
+    written = store.write_page(table, objects)
+    result["added"] += len(written.new)
+    result["updated"] += len(written.changed) + len(written.unchanged)
     for object_id, kept in bookkeeping:
         # write_page stamps "now"; the archive's own history is what the export recorded.
         db.execute(
@@ -307,4 +342,3 @@ def _load_objects(store: Any, table: str, lines: list[dict[str, Any]]) -> dict[s
             " last_seen_at = coalesce(?, last_seen_at), deleted_at = ? WHERE id = ?",
             [kept.get("first_seen_at"), kept.get("last_seen_at"), kept.get("deleted_at"), object_id],
         )
-    return result
