@@ -140,8 +140,8 @@ def message_text(content: Any) -> str:
     return "\n\n".join(parts)
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+"""Compact JSON text for nested values (one encoder, built once: this runs per field)."""
 
 
 def to_row(table: str, obj: dict[str, Any]) -> dict[str, Any]:
