@@ -33,10 +33,13 @@ How a list is read (messages, runs, run steps)
     ``deleted_at`` on every sync.
 
 Concurrency
-    One asyncio task per thread, at most ``concurrency`` at a time, each reading its lists in
-    turn. The database has a single writer (``Store``, one connection used from the event loop),
-    and every write is one short transaction. Retries (429, 5xx, dropped connections) are the
-    client's; a thread that still fails is reported and the rest of the sync carries on.
+    At most ``concurrency`` requests in flight, across threads and lists (a semaphore taken
+    around each request, not while a page is written): a thread's messages and runs are read
+    concurrently, then the steps of its runs; up to ``2 * concurrency`` threads are in progress
+    so that every slot stays busy. The database has a single writer (``Store``: one connection,
+    used only from the event loop), and every write is one short transaction. Retries (429,
+    5xx, dropped connections) are the client's; a thread that still fails is reported and the
+    rest of the sync carries on.
 """
 
 from __future__ import annotations
