@@ -84,6 +84,40 @@ def list_account(demo: Demo) -> None:
 
 # --- mirror ---
 
+
+@step("The mirror: `syncer sync`, then `search` and `show` offline")
+def mirror(demo: Demo) -> None:
+    import json
+    import sqlite3
+
+    from syncer.cli import cli
+    from syncer.emulator.generate import sample_account_path
+
+    db = demo.workdir / "syncer.db"
+    threads = [t["id"] for t in json.loads(sample_account_path().read_text())["threads"]]
+    # The connection goes in as options but is not echoed: a key belongs in no output.
+    connection = ["--base-url", demo.base_url, "--api-key", demo.api_key]
+
+    def run(*args: str, hidden: list[str] | None = None) -> None:
+        demo.console.print(f"[dim]$ syncer {' '.join(args)}[/dim]")
+        cli.main([*args, *(hidden or [])], standalone_mode=False)
+
+    demo.console.print(f"Tracking the sample account's {len(threads)} threads and syncing them:")
+    cli.main(["threads", "add", "--db", str(db), "-s", *threads], standalone_mode=False)
+    run("sync", "--db", db.name, hidden=["--db", str(db), *connection])
+    demo.console.print("A second sync finds nothing new (a few list requests, nothing changed):")
+    run("sync", "--db", db.name, hidden=["--db", str(db), *connection])
+    run("search", "umbrella", "--limit", "3", hidden=["--db", str(db)])
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    # The thread with the most tool calls shows what `show` does with run steps.
+    thread_id = conn.execute(
+        "SELECT thread_id FROM run_steps WHERE type = 'tool_calls' GROUP BY thread_id"
+        " ORDER BY count(*) DESC, thread_id LIMIT 1").fetchone()[0]
+    conn.close()
+    run("show", thread_id, hidden=["--db", str(db)])
+    demo.notes["db"] = db
+
+
 # --- gitops ---
 
 
