@@ -8,14 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-KIND_NAMES = {
-    "asst": "assistant",
-    "thread": "thread",
-    "msg": "message",
-    "run": "run",
-    "step": "run step",
-}
-
 
 class ApiError(Exception):
     """An HTTP error answer of the Assistants API."""

@@ -58,7 +58,7 @@ class EmulatorMiddleware:
             if message["type"] == "http.response.start":
                 elapsed = max(1, round((time.perf_counter() - started) * 1000))
                 headers = list(message.get("headers", []))
-                for name, value in _standard_headers(request_id, elapsed).items():
+                for name, value in _standard_headers(request_id, elapsed, message["status"]).items():
                     headers.append((name.encode(), value.encode()))
                 message = {**message, "headers": headers}
                 if is_api:
@@ -88,11 +88,14 @@ class EmulatorMiddleware:
 
     def _route(self, scope: Scope) -> str:
         """The route template (``/v1/threads/{thread_id}``) a request matches, for counters."""
+        partial = "(no route)"
         for route in self.emulator.routes:
             match, _ = route.matches(scope)
-            if match is not Match.NONE:
+            if match is Match.FULL:
                 return route.path  # type: ignore[attr-defined, no-any-return]
-        return "(no route)"
+            if match is Match.PARTIAL and partial == "(no route)":
+                partial = route.path  # type: ignore[attr-defined]  # path matches, method does not
+        return partial
 
     def _check_headers(self, scope: Scope) -> ApiError | None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
@@ -129,7 +132,7 @@ def mask_key(key: str) -> str:
     return key[:3] + "*" * (len(key) - 7) + key[-4:]
 
 
-def _standard_headers(request_id: str, elapsed_ms: int) -> dict[str, str]:
+def _standard_headers(request_id: str, elapsed_ms: int, status: int) -> dict[str, str]:
     headers = {
         "x-request-id": request_id,
         "openai-processing-ms": str(elapsed_ms),
@@ -138,7 +141,8 @@ def _standard_headers(request_id: str, elapsed_ms: int) -> dict[str, str]:
     }
     for kind, limit in RATE_LIMITS.items():
         headers[f"x-ratelimit-limit-{kind}"] = str(limit)
-        headers[f"x-ratelimit-remaining-{kind}"] = str(limit - 1)
+        remaining = 0 if status == 429 and kind == "requests" else limit - 1
+        headers[f"x-ratelimit-remaining-{kind}"] = str(remaining)
         headers[f"x-ratelimit-reset-{kind}"] = "1s" if kind == "requests" else "0s"
     return headers
 
