@@ -194,7 +194,7 @@ class _Generator:
         thread = {"id": self._id("thread"), "object": "thread", "created_at": self._tick(),
                   "metadata": {"topic": self.rng.choice(questions)[:40]}, "tool_resources": {}}
         self.out["threads"].append(thread)
-        history: list[tuple[str, str]] = []
+        history = model.Conversation(assistant["model"], assistant["instructions"] or "")
         user_total = per_thread - runs
         # Spread the user messages over the turns: every run answers at least one of them.
         per_turn = [1] * runs or [0]
@@ -205,10 +205,10 @@ class _Generator:
                 wants_tool = runs and k == count - 1 and self.rng.random() < self.tool_call_ratio
                 text = self._user_text(assistant, questions, wants_tool)
                 self._message(thread["id"], "user", text)
-                history.append(("user", text))
+                history.add("user", text)
             if turn < runs:
                 reply = self._run(thread["id"], assistant, history)
-                history.append(("assistant", reply))
+                history.add("assistant", reply)
 
     def _user_text(self, assistant: dict[str, Any], questions: list[str], wants_tool: bool) -> str:
         text = self.rng.choice(questions)
@@ -226,17 +226,17 @@ class _Generator:
         self.out["messages"].append(message)
         return message
 
-    def _run(self, thread_id: str, assistant: dict[str, Any], history: list[tuple[str, str]]) -> str:
+    def _run(self, thread_id: str, assistant: dict[str, Any], history: model.Conversation) -> str:
         """A completed run, exactly as the emulator would have produced it."""
         model_name, instructions = assistant["model"], assistant["instructions"] or ""
         created = self._tick(1, 5)
         run_id = self._id("run")
-        calls = model.tool_calls(history[-1], objects.function_names(assistant["tools"]))
+        calls = model.tool_calls(history.last, objects.function_names(assistant["tools"]))
         prompt = completion = 0
         results: list[model.ToolResult] = []
         now = created + 1
         if calls:
-            prompt += model.prompt_tokens(instructions, history)
+            prompt += history.prompt_tokens
             tokens = sum(model.count_tokens(c.name + c.arguments) for c in calls)
             completion += tokens
             tool_calls = []
@@ -250,8 +250,8 @@ class _Generator:
             self._step(run_id, thread_id, assistant, "tool_calls", now, now + 2,
                        {"type": "tool_calls", "tool_calls": tool_calls}, 0, tokens)
             now += 3
-        text = model.reply(model_name, instructions, history, results)
-        step_prompt, step_completion = model.prompt_tokens(instructions, history), model.count_tokens(text)
+        text = history.reply(results)
+        step_prompt, step_completion = history.prompt_tokens, model.count_tokens(text)
         prompt += step_prompt
         completion += step_completion
         message = self._message(thread_id, "assistant", text, created_at=now,

@@ -7,9 +7,9 @@ A run's reply is a pure function of
 and of nothing else — not ids, not timestamps — so the same conversation in another thread
 (or on another day, or in a replay) gets the same reply, byte for byte.
 
-The inputs are serialised canonically and hashed (SHA-256); the digest seeds a stream of
-words (SHA-256 in counter mode, so the result never depends on Python's ``random``), which
-become three to five sentences. Any change of any input gives a different digest and hence
+The inputs are serialised canonically and hashed (SHA-256, chained message by message); the
+digest seeds a stream of words (SHA-256 in counter mode, so the result never depends on
+Python's ``random``), which become three to five sentences. Any change of any input gives a different digest and hence
 different words throughout, so similarity scores see the change (a character-level ratio
 between two replies drops far below 0.8), not only a checksum inside the text.
 
@@ -77,6 +77,47 @@ class ToolCallRequest:
     arguments: str  # a JSON object as a string
 
 
+class Conversation:
+    """The model's view of a thread, built message by message.
+
+    The inputs are hashed as a chain — (model, instructions), then each (role, text) in turn,
+    then the tool results — so a generator walking a long thread pays for each message once.
+    """
+
+    def __init__(self, model: str, instructions: str):
+        self.instructions = instructions
+        self._state = _hash("start", model, instructions)
+        self._prompt_tokens = count_tokens(instructions)
+        self.last: tuple[str, str] | None = None
+
+    def add(self, role: str, text: str) -> None:
+        self._state = _hash("message", self._state.hex(), role, text)
+        self._prompt_tokens += count_tokens(text) + 4
+        self.last = (role, text)
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self._prompt_tokens
+
+    def reply(self, tool_results: Sequence[ToolResult] = ()) -> str:
+        """The assistant's reply to the conversation so far."""
+        digest = _hash("reply", self._state.hex(),
+                       *[part for r in tool_results for part in (r.name, r.arguments, r.output)])
+        numbers = hashlib.sha256(digest + b"numbers").digest()
+        lengths = [6 + numbers[1 + i] % 9 for i in range(3 + numbers[0] % 3)]
+        words = _words(digest, sum(lengths))
+        sentences = []
+        start = 0
+        for count in lengths:
+            sentences.append(" ".join(words[start : start + count]).capitalize() + ".")
+            start += count
+        text = " ".join(sentences)
+        if tool_results:
+            lines = [f"- {result.name}: {result.output}" for result in tool_results]
+            text += "\n\nTool results:\n" + "\n".join(lines)
+        return text
+
+
 def reply(
     model: str,
     instructions: str,
@@ -84,20 +125,15 @@ def reply(
     tool_results: Sequence[ToolResult] = (),
 ) -> str:
     """The assistant's reply: deterministic, and different whenever any input differs."""
-    digest = _digest(model, instructions, messages, tool_results)
-    numbers = hashlib.sha256(digest + b"numbers").digest()
-    lengths = [6 + numbers[1 + i] % 9 for i in range(3 + numbers[0] % 3)]
-    words = _words(digest, sum(lengths))
-    sentences = []
-    start = 0
-    for count in lengths:
-        sentences.append(" ".join(words[start : start + count]).capitalize() + ".")
-        start += count
-    text = " ".join(sentences)
-    if tool_results:
-        lines = [f"- {result.name}: {result.output}" for result in tool_results]
-        text += "\n\nTool results:\n" + "\n".join(lines)
-    return text
+    return conversation(model, instructions, messages).reply(tool_results)
+
+
+def conversation(model: str, instructions: str, messages: Sequence[tuple[str, str]]) -> Conversation:
+    """A `Conversation` holding ``messages``."""
+    result = Conversation(model, instructions)
+    for role, text in messages:
+        result.add(role, text)
+    return result
 
 
 def tool_calls(
@@ -167,22 +203,9 @@ def _mentions(text: str) -> Iterator[ToolCallRequest]:
         yield ToolCallRequest(match.group(1), json.dumps(arguments, ensure_ascii=False))
 
 
-def _digest(
-    model: str,
-    instructions: str,
-    messages: Sequence[tuple[str, str]],
-    tool_results: Sequence[ToolResult],
-) -> bytes:
-    canonical = json.dumps(
-        {
-            "model": model,
-            "instructions": instructions,
-            "messages": [[role, text] for role, text in messages],
-            "tool_results": [[r.name, r.arguments, r.output] for r in tool_results],
-        },
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+def _hash(*parts: str) -> bytes:
+    """SHA-256 of the parts, serialised unambiguously (a JSON array)."""
+    canonical = json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).digest()
 
 
