@@ -55,12 +55,14 @@ class Stats:
             self.writes += 1
 
     def snapshot(self) -> dict[str, Any]:
+        # Copies first: running_server() reads the counters from another thread.
+        routes, statuses = self.routes.copy(), self.statuses.copy()
         return {
             "requests": self.total,
             "writes": self.writes,
             "faults": self.faults,
-            "by_route": dict(sorted(self.routes.items())),
-            "by_status": {str(k): v for k, v in sorted(self.statuses.items())},
+            "by_route": dict(sorted(routes.items())),
+            "by_status": {str(k): v for k, v in sorted(statuses.items())},
         }
 
 
