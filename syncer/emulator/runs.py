@@ -90,17 +90,7 @@ class RunEngine:
             "tool_choice": copy.deepcopy(body.get("tool_choice") or "auto"),
             "parallel_tool_calls": body.get("parallel_tool_calls", True) is not False,
         }
-        self.store.progress[run["id"]] = {
-            "phase_start": now,
-            "cancel_start": None,
-            "calls": None,  # [{id, name, arguments}] once the model asked for them
-            "outputs": None,  # {call id: output} once submitted
-            "tool_step": None,
-            "message_step": None,
-            "message": None,
-            "prompt_tokens": 0,
-            "completion_tokens": 0,
-        }
+        self.store.progress[run["id"]] = _new_progress(now)
         self.store.add("run", run, thread_id)
         self.store.active_run[thread_id] = run["id"]
         return [_event("thread.run.created", run), _event("thread.run.queued", run)]
@@ -350,11 +340,7 @@ class RunEngine:
 
     def _recover_progress(self, run: dict[str, Any]) -> dict[str, Any]:
         """Bookkeeping for an active run loaded from an account file, from its steps."""
-        progress: dict[str, Any] = {
-            "phase_start": float(run.get("started_at") or run["created_at"]),
-            "cancel_start": None, "calls": None, "outputs": None, "tool_step": None,
-            "message_step": None, "message": None, "prompt_tokens": 0, "completion_tokens": 0,
-        }
+        progress = _new_progress(float(run.get("started_at") or run["created_at"]))
         action = run.get("required_action") or {}
         calls = (action.get("submit_tool_outputs") or {}).get("tool_calls") or []
         if calls:
@@ -410,6 +396,21 @@ class RunEngine:
               "failed": "failed_at"}[status]] = when
         step["usage"] = usage
         self.store.save("step", step)
+
+
+def _new_progress(phase_start: float) -> dict[str, Any]:
+    """The emulator's private bookkeeping for one run (persisted with it)."""
+    return {
+        "phase_start": phase_start,  # when the current queued/in_progress phase began
+        "cancel_start": None,  # when cancel was asked
+        "calls": None,  # [{id, name, arguments}] once the model asked for them
+        "outputs": None,  # {call id: output} once submitted
+        "tool_step": None,
+        "message_step": None,
+        "message": None,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+    }
 
 
 def _function_call(call: dict[str, Any], output: str | None) -> dict[str, Any]:
