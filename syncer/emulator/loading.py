@@ -42,7 +42,11 @@ def load_account_file(store: Store, path: str | Path) -> dict[str, int]:
 
 
 def load_account(store: Store, data: Any, source: str = "account") -> dict[str, int]:
-    """Load an account dict (see module docstring); return how many objects were added."""
+    """Load an account dict (see module docstring); return how many objects were added.
+
+    The store keeps the given objects themselves (no copy, so large accounts load fast):
+    pass a copy if you still need the originals unchanged.
+    """
     if not isinstance(data, dict):
         raise UsageError(f"{source}: an account file is a JSON object with lists of objects")
     unknown = set(data) - {key for key, *_ in SECTIONS}
