@@ -249,6 +249,9 @@ async def sync(thread_ids: tuple[str, ...], threads_file: str | None, full: bool
         store.track_threads(extra, source="sync --thread")
         store.track_threads(from_file, source=f"file:{threads_file}")
         tracked = [row["id"] for row in store.tracked_threads()]
+        if not tracked:
+            status("No tracked threads: mirroring assistants only (add threads with "
+                   "`syncer threads add ID…` or --thread ID)", silent or json_)
         progress = Progress(
             TextColumn("syncing"), BarColumn(), MofNCompleteColumn(),
             TextColumn("threads · {task.fields[items]:,} objects · {task.fields[rate]:.0f} req/s"),
