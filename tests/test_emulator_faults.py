@@ -116,7 +116,8 @@ def test_dropped_connection_over_real_http_and_the_server_keeps_serving():
         logging.getLogger("uvicorn.error").addHandler(errors)
         server.script_faults({"fail_writes": [1], "status": "drop"})
         with httpx.Client(base_url=server.base_url, headers=HEADERS) as client:
-            with pytest.raises(httpx.RemoteProtocolError):
+            # Depending on timing the client sees the cut as a truncated answer or a reset.
+            with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
                 client.post("/assistants", json={"model": "m"})
             assert client.get("/assistants").json()["data"] == []  # the dropped create did nothing
             assert client.post("/assistants", json={"model": "m"}).status_code == 200
