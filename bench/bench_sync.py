@@ -85,28 +85,37 @@ def server_stats(base_url: str, reset: bool = False) -> dict[str, Any]:
         return json.load(answer)
 
 
+# A small process that starts the sync and reports that process's resource usage. The sync is
+# not forked from this (large) benchmark process, because on Linux a child's ru_maxrss includes
+# the resident size of the process it was forked from, which would swamp the figure.
+LAUNCHER = """
+import json, os, subprocess, sys
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+with open(sys.argv[1], "w") as out:
+    json.dump({"code": os.waitstatus_to_exitcode(status), "cpu_s": usage.ru_utime + usage.ru_stime,
+               "peak_rss_mb": usage.ru_maxrss / 1024}, out)
+"""
+
+
 def run_sync_measured(db: Path, base_url: str, threads_file: Path,
                       concurrency: int) -> dict[str, Any]:
-    """One `syncer sync` process: its JSON report, wall time, and (from ``os.wait4``) the CPU
-    seconds and peak RSS of that process alone."""
+    """One `syncer sync` process: its JSON report, wall time, and the CPU seconds and peak RSS
+    of that process alone (``os.wait4`` in a small launcher process)."""
     env = {**os.environ, "OPENAI_API_KEY": KEY}
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "syncer", "sync", "--db", str(db), "--base-url", base_url,
-             "--threads-file", str(threads_file), "--concurrency", str(concurrency), "--json"],
-            stdout=out, stderr=err, env=env)
-        # wait4: the resource usage of exactly this process (not the emulator's).
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - started
-        out.seek(0)
-        err.seek(0)
-        if proc.returncode != 0:
-            raise SystemExit(f"sync failed ({proc.returncode}): {err.read().decode()[-2000:]}")
-        report = json.loads(out.read())
-    return {"report": report, "wall_s": wall,
-            "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024}
+    usage_file = db.with_suffix(".usage.json")
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, str(usage_file),
+         sys.executable, "-m", "syncer", "sync", "--db", str(db), "--base-url", base_url,
+         "--threads-file", str(threads_file), "--concurrency", str(concurrency), "--json"],
+        capture_output=True, env=env)
+    wall = time.perf_counter() - started
+    usage = json.loads(usage_file.read_text())
+    if usage["code"] != 0:
+        raise SystemExit(f"sync failed ({usage['code']}): {proc.stderr.decode()[-2000:]}")
+    return {"report": json.loads(proc.stdout), "wall_s": wall, "cpu_s": usage["cpu_s"],
+            "peak_rss_mb": usage["peak_rss_mb"]}
 
 
 def account_lists(account: dict[str, list]) -> tuple[list[int], int]:
