@@ -347,7 +347,8 @@ def threads_remove(thread_ids: tuple[str, ...], db_path: str, silent: bool) -> N
               help="Only what this assistant wrote or was told (threads it ran on).")
 @click.option("--role", type=click.Choice(["user", "assistant"]), help="Only this role.")
 @click.option("--since", metavar="DATE", help="Only messages created on or after DATE (YYYY-MM-DD or ISO 8601).")
-@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True,
+              help="At most this many hits.")
 @db_option
 @json_option
 def search(query: str, thread_id: str | None, assistant_id: str | None, role: str | None,
