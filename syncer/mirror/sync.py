@@ -52,14 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from syncer.client import AssistantsClient
-from syncer.errors import (
-    APIConnectionError,
-    APIError,
-    AuthenticationError,
-    BadRequestError,
-    NotFoundError,
-    PermissionDeniedError,
-)
+from syncer.errors import APIError, BadRequestError, NotFoundError
 from syncer.mirror.store import PageResult, StateUpdate, Store, now_iso
 from syncer.pagination import Page
 
@@ -366,9 +359,6 @@ def minimum_requests(assistants: int, lists: Sequence[int], threads: int) -> int
     pages = max(1, math.ceil(assistants / PAGE_SIZE))
     pages += sum(max(1, math.ceil(n / PAGE_SIZE)) for n in lists)
     return pages + threads
-
-
-FATAL_ERRORS = (APIConnectionError, AuthenticationError, PermissionDeniedError)
 
 
 async def sync_mirror(store: Store, client: AssistantsClient, thread_ids: Sequence[str], *,
