@@ -216,7 +216,7 @@ def _open_mirror(db_path: str, *, create: bool = True) -> Any:
 @click.option("--full", is_flag=True,
               help="Re-read every list from the start and mark what vanished as deleted.")
 @click.option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True,
-              help="Threads synced at the same time.")
+              help="Requests in flight at once (threads and their lists are synced concurrently).")
 @click.option("--force", is_flag=True,
               help="Sync even if the mirror belongs to another server, organisation or project.")
 @db_option
