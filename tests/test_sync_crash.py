@@ -101,7 +101,7 @@ def test_sigkill_at_random_points_then_resume_is_identical(account_file, tmp_pat
     with emulator_process("--load", str(account_file), "--latency-ms", "30") as base_url:
         subprocess.run(sync_command(reference, base_url, threads_file), env=env, check=True)
         kills = []
-        for _ in range(4):
+        for _ in range(3):
             done = mirrored_rows(crashed)
             # Kill once the sync has written a random share of what is left: always mid-sync.
             target = done + max(1, int(rng.uniform(0.05, 0.6) * (expected_rows - done)))
@@ -114,7 +114,7 @@ def test_sigkill_at_random_points_then_resume_is_identical(account_file, tmp_pat
             proc.wait()
         final = subprocess.run(sync_command(crashed, base_url, threads_file), env=env)
     assert final.returncode == 0
-    assert len(kills) >= 3 and all(0 < k < expected_rows for k in kills), (seed, kills)
+    assert len(kills) >= 2 and all(0 < k < expected_rows for k in kills), (seed, kills)
     assert api_rows(crashed) == api_rows(reference), f"seed {seed}"
     assert sum(len(rows) for rows in api_rows(reference).values()) == expected_rows
     conn = sqlite3.connect(crashed)
