@@ -223,9 +223,13 @@ def test_new_and_changed_objects_are_picked_up(account, tmp_path):
                 await client.update_thread(tools, {"metadata": {"reviewed": "yes"}})
                 newest = await anext(client.paginate(f"/threads/{tools}/messages", order="desc"))
                 await client.update_message(tools, newest["id"], {"metadata": {"flag": "1"}})
-                await asyncio.gather(*(  # more than a page of new messages
-                    client.create_message(empty, {"role": "user", "content": f"new {number}"})
-                    for number in range(150)))
+                # More than a page of new messages after the cursor (probe, then walk forward
+                # from the cursor), and the first messages of a thread that had none.
+                for number in range(150):
+                    await client.create_message(tools, {"role": "user", "content": f"new {number}"})
+                await asyncio.gather(*(
+                    client.create_message(empty, {"role": "user", "content": f"first {number}"})
+                    for number in range(3)))
                 run = await anext(client.paginate(f"/threads/{waiting}/runs", order="desc"))
                 # The run that was waiting for tool outputs is cancelled: a status change.
                 await client.cancel_run(waiting, run["id"])
@@ -240,7 +244,7 @@ def test_new_and_changed_objects_are_picked_up(account, tmp_path):
         expected = asyncio.run(server_objects(server.base_url, thread_ids))
     assert_exact_mirror(db, expected)
     report = json.loads(result.stdout)
-    assert report["new"] >= 150 + 2 and report["changed"] >= 4
+    assert report["new"] >= 150 + 3 + 2 and report["changed"] >= 4
 
 
 def test_deletions_are_marked_and_rows_kept(account, tmp_path):

@@ -16,7 +16,8 @@ How a list is read (messages, runs, run steps)
     - A cursor: read one page ``order=desc`` (the 100 newest). If the cursor is on it (or it is
       the whole list), the objects above the cursor are new and the rest are compared with the
       mirror, which picks up status changes of recent messages and runs: one request. Otherwise
-      more than a page is new: walk ``asc`` from the cursor (the probe page is not written).
+      more than a page is new: walk ``asc`` from a page before the cursor, so the newest
+      mirrored objects are compared again too (the probe page itself is not written).
     - Steps: a run's steps are re-read when the run is new or changed, or still active. The
       need is recorded (``sync_state.pending``) in the same transaction as the run row and
       cleared with the steps' last page, so a crash in between cannot lose steps.
@@ -301,7 +302,19 @@ class MirrorSync:
             self._write(table, probe.data[::-1], [StateUpdate(kind, parent_id, cursor=newest)],
                         before_commit)
             return
-        await self._walk(kind, parent_id, path, table, cursor, before_commit, clear_pending)
+        # More than a page is new. Walk forward from a page *before* the cursor, so that the
+        # newest mirrored objects are compared again too (their status may have changed).
+        await self._walk(kind, parent_id, path, table, self._recheck_from(table, parent_id),
+                         before_commit, clear_pending)
+
+    def _recheck_from(self, table: str, parent_id: str) -> str | None:
+        """The id a page before the newest mirrored object of this list (None: the start)."""
+        column = "run_id" if table == "run_steps" else "thread_id"
+        row = self.store.db.execute(
+            f"SELECT id FROM [{table}] WHERE {column} = ? AND deleted_at IS NULL"
+            f" ORDER BY created_at DESC, rowid DESC LIMIT 1 OFFSET {PAGE_SIZE}",
+            [parent_id]).fetchone()
+        return row[0] if row else None
 
     async def _walk(self, kind: str, parent_id: str, path: str, table: str, after: str | None,
                     before_commit: Callable[[PageResult], Sequence[StateUpdate]] | None,
