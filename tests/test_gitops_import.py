@@ -69,6 +69,7 @@ ASSISTANTS = [
         },
     },
     {"model": "gpt-4o-mini", "name": "Bare"},
+    {"model": "gpt-4o-mini", "instructions": "I was never given a name."},
 ]
 
 
@@ -87,7 +88,12 @@ def test_import_then_adopt_then_plan_shows_no_changes(server, tmp_path):
     result = syncer(server, "import", "--all", "--out", str(out))
     assert result.exit_code == 0, result.output
     files = sorted(Path(line) for line in result.stdout.splitlines())
-    assert [f.name for f in files] == ["bare.yaml", "billing-helper.yaml", "librarian.yaml"]
+    unnamed = created[3]["id"]
+    assert sorted(f.name for f in files) == sorted(
+        ["bare.yaml", "billing-helper.yaml", "librarian.yaml", f"{unnamed}.yaml"]
+    )
+    # An unnamed assistant's config is named after its id (a config needs a name).
+    assert (out / f"{unnamed}.yaml").read_text().splitlines()[1] == f"name: {unnamed}"
     billing = (out / "billing-helper.yaml").read_text()
     assert "instructions: |" in billing  # long instructions as a block scalar
     assert "  1. Rule number 1: check the invoice total against the order lines.\n" in billing
@@ -108,21 +114,23 @@ def test_import_then_adopt_then_plan_shows_no_changes(server, tmp_path):
     raw_before = {a["id"]: server.api("GET", f"/assistants/{a['id']}").json() for a in created}
     adopted = syncer(server, "apply", str(out), "--adopt", "--yes")
     assert adopted.exit_code == 0, adopted.output
-    assert "Plan: 0 to create, 0 to update, 3 to adopt, 0 to delete." in adopted.stdout
+    assert "Plan: 0 to create, 0 to update, 4 to adopt, 0 to delete." in adopted.stdout
     for assistant_id, before in raw_before.items():
         after = server.api("GET", f"/assistants/{assistant_id}").json()
-        assert after["metadata"] == {**before["metadata"], "syncer:name": before["name"]}
+        # The unnamed one takes its config's name (its id); nothing else changes.
+        name = before["name"] or assistant_id
+        assert after["metadata"] == {**before["metadata"], "syncer:name": name}
         assert {k: v for k, v in after.items() if k != "metadata"} == {
             k: v for k, v in before.items() if k != "metadata"
-        }
+        } | {"name": name}
 
     final = syncer(server, "plan", str(out), "--detailed-exitcode")
     assert final.exit_code == 0, final.output
-    assert len(server.assistants()) == 3
+    assert len(server.assistants()) == 4  # adopted, never created anew
 
 
 def test_import_by_id_refuses_to_overwrite(server, tmp_path):
-    [first, second] = [server.api("POST", "/assistants", body).json() for body in ASSISTANTS[1:]]
+    [first, second] = [server.api("POST", "/assistants", body).json() for body in ASSISTANTS[1:3]]
     out = tmp_path / "one"
     result = syncer(server, "import", second["id"], "--out", str(out))
     assert result.exit_code == 0

@@ -29,7 +29,15 @@ from syncer.errors import (
     UsageError,
 )
 from syncer.gitops.config import LoadedConfig, load_configs
-from syncer.gitops.plan import Action, Plan, build_plan, is_replay, live_assistants, marker_of
+from syncer.gitops.plan import (
+    Action,
+    Plan,
+    build_plan,
+    identity_name,
+    is_replay,
+    live_assistants,
+    marker_of,
+)
 
 _PAST = {"create": "created", "update": "updated", "adopt": "adopted", "delete": "deleted"}
 
@@ -77,7 +85,7 @@ async def _check_still_ours(client: Any, action: Action) -> dict[str, Any] | Non
         raise PlanChangedError(f"{action.assistant_id} is now a replay temporary; plan again")
     marker = marker_of(live)
     if action.kind == "adopt":
-        if marker is not None or (live.get("name") or "") != action.name:
+        if marker is not None or identity_name(live) != action.name:
             raise PlanChangedError(
                 f"{action.assistant_id} changed since the plan (no longer an unmanaged assistant named "
                 f"{action.name!r}); plan again"

@@ -62,8 +62,9 @@ def assistant_to_config(assistant: dict[str, Any]) -> dict[str, Any]:
             continue
         config[name] = value
     if "name" not in config:
-        # A config needs a name; an unnamed assistant gets its id (applying sets that name).
-        config["name"] = assistant["id"]
+        # A config needs a name; an unnamed assistant gets its id, which `apply --adopt`
+        # matches (see plan.identity_name) and then sets as the name. Name first, as always.
+        config = {"name": assistant["id"], **config}
     return config
 
 

@@ -262,6 +262,15 @@ def is_replay(assistant: dict[str, Any]) -> bool:
     return REPLAY_KEY in (assistant.get("metadata") or {})
 
 
+def identity_name(assistant: dict[str, Any]) -> str:
+    """The config name an unmanaged assistant answers to: its name, or its id when unnamed.
+
+    `syncer import` names the config of an unnamed assistant after its id, so that adopting
+    it takes over that assistant instead of creating a second one.
+    """
+    return str(assistant.get("name") or assistant["id"])
+
+
 def diff_fields(config: LoadedConfig, live: dict[str, Any]) -> list[FieldChange]:
     """The fields of ``live`` that differ from what ``config`` wants, in API field order."""
     changes: list[FieldChange] = []
@@ -323,7 +332,7 @@ def build_plan(
             managed.setdefault(marker, []).append(assistant)
         else:
             unmanaged += 1
-            unmanaged_by_name.setdefault(assistant.get("name") or "", []).append(assistant)
+            unmanaged_by_name.setdefault(identity_name(assistant), []).append(assistant)
 
     actions: list[Action] = []
     unchanged: list[str] = []
