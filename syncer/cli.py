@@ -252,11 +252,13 @@ async def sync(thread_ids: tuple[str, ...], threads_file: str | None, full: bool
         if not tracked:
             status("No tracked threads: mirroring assistants only (add threads with "
                    "`syncer threads add ID…` or --thread ID)", silent or json_)
+        console = Console(stderr=True)
+        # A progress bar only where someone watches: not in pipes, logs or CI.
         progress = Progress(
             TextColumn("syncing"), BarColumn(), MofNCompleteColumn(),
             TextColumn("threads · {task.fields[items]:,} objects · {task.fields[rate]:.0f} req/s"),
-            TimeElapsedColumn(), console=Console(stderr=True), transient=True,
-            disable=silent or json_)
+            TimeElapsedColumn(), console=console, transient=True,
+            disable=silent or json_ or not console.is_terminal)
         async with AssistantsClient(settings) as client:
             task = progress.add_task("sync", total=len(tracked), items=0, rate=0.0)
             started = asyncio.get_running_loop().time()
