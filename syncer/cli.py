@@ -554,7 +554,9 @@ def apply(directory: str, prune: bool, adopt: bool, yes: bool, json_: bool, sile
             code = 0
             if done.error is not None:
                 report["error"] = str(done.error)
-                click.echo(f"Error: {done.error}", err=True)
+                # Name the step that failed: the error alone says only which request did.
+                what = f"{done.failed.kind} {done.failed.name!r}: " if done.failed else ""
+                click.echo(f"Error: {what}{done.error}", err=True)
                 status(f"Applied {len(done.done)} of {len(before.changes)} changes; "
                        f"{done.skipped + 1} not done. Run `syncer apply` again to converge.")
                 code = 1
@@ -564,7 +566,7 @@ def apply(directory: str, prune: bool, adopt: bool, yes: bool, json_: bool, sile
             if json_:
                 echo_json(report)
             else:
-                _emit_plan(after, False, heading="Plan after apply:")
+                _emit_plan(after, False, heading=None if silent else "Plan after apply:")
             if after.has_changes and done.error is None:
                 click.echo("Error: the account did not converge; see the plan above", err=True)
                 code = 1

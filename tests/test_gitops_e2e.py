@@ -21,6 +21,7 @@ from click.testing import CliRunner, Result
 
 from syncer.cli import cli
 from syncer.emulator import EmulatorConfig, running_server
+from syncer.settings import ClientSettings
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 TEAM = FIXTURES / "configs" / "team"
@@ -84,8 +85,16 @@ def configs(tmp_path) -> Path:
     return target
 
 
-def syncer(server: Server, *args: str, input: str | None = None) -> Result:
-    env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": KEY, "SYNCER_MAX_RETRIES": "0"}
+def syncer(
+    server: Server, *args: str, input: str | None = None, default_retries: bool = False
+) -> Result:
+    """The CLI in-process. Retries are off unless ``default_retries`` (then the user's
+    defaults, with the backoff shortened so that no test waits out a real delay)."""
+    env: dict[str, str | None] = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": KEY}
+    if default_retries:
+        env |= {"SYNCER_MAX_RETRIES": None, "SYNCER_RETRY_BASE_DELAY": "0.001"}
+    else:
+        env["SYNCER_MAX_RETRIES"] = "0"
     return CliRunner().invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
 
 
@@ -285,19 +294,30 @@ def test_an_assistant_created_just_before_a_crash_is_found_by_its_marker(server,
 # --- failures ------------------------------------------------------------------------------------------
 
 
-def test_partial_failure_then_rerun_converges_without_duplicates(server, configs):
+def five_configs(configs: Path) -> Path:
+    """The team's four configs plus a fifth: five creates, in file-name order."""
     (configs / "fifth.yaml").write_text(
         "name: Fifth\nmodel: gpt-4o-mini\ndescription: number five\n"
     )
-    server.faults({"fail_writes": [3], "status": 500})
-    failed = syncer(server, "apply", str(configs), "--yes")
-    assert failed.exit_code == 1
-    assert "Error: HTTP 500" in failed.stderr
-    assert "Applied 2 of 5 changes" in failed.stderr
-    assert sorted(server.managed()) == ["Fifth", "Researcher"]  # files in name order
-    assert server.stats()["by_status"].get("500") == 1
+    return configs
 
-    rerun = syncer(server, "apply", str(configs), "--yes")
+
+def test_partial_failure_then_rerun_converges_without_duplicates(server, configs):
+    """The server fails the third of five writes with the user's default settings: the third
+    create's every attempt (the first and each default retry) gets a 500, so apply gives up."""
+    five_configs(configs)
+    attempts = 1 + ClientSettings().max_retries
+    server.faults({"fail_writes": list(range(3, 3 + attempts)), "status": 500})
+    failed = syncer(server, "apply", str(configs), "--yes", default_retries=True)
+    assert failed.exit_code == 1
+    assert f"Error: create 'Summarizer': gave up after {attempts} attempts: HTTP 500" in failed.stderr
+    assert "Applied 2 of 5 changes; 3 not done." in failed.stderr
+    assert sorted(server.managed()) == ["Fifth", "Researcher"]  # files in name order
+    stats = server.stats()
+    assert stats["by_status"].get("500") == attempts
+    assert stats["by_route"]["POST /v1/assistants"] == 2 + attempts
+
+    rerun = syncer(server, "apply", str(configs), "--yes", default_retries=True)
     assert rerun.exit_code == 0, rerun.output
     assert "Plan: 3 to create, 0 to update" in rerun.stdout
     managed = server.managed()
@@ -305,6 +325,18 @@ def test_partial_failure_then_rerun_converges_without_duplicates(server, configs
     assert all(len(ids) == 1 for ids in managed.values())
     assert len(server.assistants()) == 5
     assert syncer(server, "plan", str(configs), "--detailed-exitcode").exit_code == 0
+
+
+def test_a_passing_failure_is_retried_and_apply_succeeds_without_duplicates(server, configs):
+    """One 500 on the third write: the default retry absorbs it in the same run."""
+    five_configs(configs)
+    server.faults({"fail_writes": [3], "status": 500})
+    result = syncer(server, "apply", str(configs), "--yes", default_retries=True)
+    assert result.exit_code == 0, result.output
+    assert server.stats()["by_status"].get("500") == 1
+    managed = server.managed()
+    assert len(managed) == 5 and all(len(ids) == 1 for ids in managed.values())
+    assert len(server.assistants()) == 5
 
 
 def test_apply_refuses_without_yes_when_stdin_is_not_a_terminal(server, configs):
