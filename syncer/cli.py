@@ -203,9 +203,10 @@ def emulator_command(host: str, port: int, api_key: str | None, latency_ms: floa
 
 
 def _open_mirror(db_path: str, *, create: bool = True) -> Any:
-    from syncer.mirror.store import Store
+    """A context manager: the mirror, closed afterwards; SQLite failures become one line."""
+    from syncer.mirror.store import open_mirror
 
-    return Store.open(db_path, create=create)
+    return open_mirror(db_path, create=create)
 
 
 @cli.command()
@@ -722,7 +723,7 @@ def replay(thread_ids: tuple[str, ...], all_threads: bool, query: str | None, li
 
     from syncer.errors import UsageError
     from syncer.replay.compare import exit_code
-    from syncer.replay.report import print_report, summary_line, write_report
+    from syncer.replay.report import check_report_path, print_report, summary_line, write_report
     from syncer.replay.runner import ReplayOptions
     from syncer.replay.session import (
         Selection,
@@ -732,6 +733,8 @@ def replay(thread_ids: tuple[str, ...], all_threads: bool, query: str | None, li
     )
 
     chosen = [bool(thread_ids), all_threads, query is not None]
+    if report_path:
+        check_report_path(report_path)
     if cleanup_:
         if any(chosen) or compare_ids:
             raise UsageError("--cleanup takes no threads and no --compare")

@@ -168,3 +168,24 @@ def test_thread_registry_and_threads_file(store, tmp_path):
                                 " (and 1 more bad line(s))")
     with pytest.raises(UsageError, match="'msg_1' is not a thread id"):
         check_thread_ids(["thread_ok", "msg_1"])
+
+
+def test_damaged_database_is_one_line_for_every_reader(tmp_path):
+    from click.testing import CliRunner
+
+    from syncer.cli import cli
+
+    path = tmp_path / "m.db"
+    with Store.open(path) as store:
+        store.write_page("threads", [THREAD])
+        store.write_page("messages", [message(n) for n in range(200)])
+        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(path.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    data[page:] = b"\xde\xad\xbe\xef" * ((len(data) - page) // 4)  # keep only the header page
+    path.write_bytes(bytes(data))
+    for args in (["status"], ["search", "hello"], ["show", "thread_a"], ["threads", "list"]):
+        result = CliRunner().invoke(cli, [*args, "--db", str(path)])
+        assert result.exit_code == 1, (args, result.output)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"Error: {path}"), (args, lines)

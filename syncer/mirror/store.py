@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -601,6 +601,28 @@ class Store:
                 "UPDATE syncs SET finished_at = ?, status = ?, requests = ?, new = ?,"
                 " changed = ?, deleted = ?, errors = ? WHERE id = ?",
                 [now_iso(), status, requests, new, changed, deleted, _dumps(errors), sync_id])
+
+
+@contextlib.contextmanager
+def database_errors(path: str | Path) -> Iterator[None]:
+    """Turn SQLite's failures (locked, damaged, disk full …) into a one-line ``MirrorError``.
+
+    Integrity errors stay as they are: they mean a bug in syncer, not a problem of the file.
+    """
+    try:
+        yield
+    except sqlite3.IntegrityError:
+        raise
+    except sqlite3.DatabaseError as error:
+        hint = " (another process is writing to it)" if "locked" in str(error) else ""
+        raise MirrorError(f"{path}: {error}{hint}") from None
+
+
+@contextlib.contextmanager
+def open_mirror(path: str | Path, *, create: bool = True) -> Iterator[Store]:
+    """``Store.open`` as a context manager that also applies ``database_errors``."""
+    with database_errors(path), Store.open(path, create=create) as store:
+        yield store
 
 
 class _Transaction:
