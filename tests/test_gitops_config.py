@@ -177,3 +177,14 @@ def test_bad_config_is_reported_with_file_line_and_field(entry, tmp_path, monkey
     for problem in problems:
         # path:line: field: message (or path:line:column: (yaml): message)
         assert re.match(r"^/.+\.ya?ml:\d+(:\d+)?: \S+: .+", problem), problem
+
+
+def test_a_document_that_is_not_a_mapping_says_what_it_is(tmp_path):
+    write(tmp_path / "a.yaml", "- name: A\n  model: m\n---\n# a comment\njust text\n")
+    with pytest.raises(ConfigError) as caught:
+        load_configs(tmp_path)
+    assert caught.value.problems == [
+        f"{tmp_path / 'a.yaml'}:1: (document): expected a mapping of assistant fields, got a list",
+        f"{tmp_path / 'a.yaml'}:5: (document): expected a mapping of assistant fields, "
+        "got a single value ('just text')",
+    ]

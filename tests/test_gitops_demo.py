@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 
 from syncer.demo import Demo, gitops_plan_apply
@@ -21,3 +23,22 @@ def test_demo_step_applies_the_sample_configs_and_plans_before_and_after(tmp_pat
     assert "    temperature: 0.3 → 0.7" in text
     assert "Plan: 0 to create, 1 to update, 0 to adopt, 0 to delete." in text
     assert writes == 4  # the edit is only planned
+
+
+def test_the_demo_ships_the_sample_configs_of_fixtures():
+    """The package copy (what `syncer demo` applies) is fixtures/configs/team, file for file;
+    only the schema comment's relative path differs."""
+    root = Path(__file__).resolve().parent.parent
+    fixtures, shipped = root / "fixtures" / "configs" / "team", root / "syncer" / "data" / "sample_configs"
+
+    def files(base: Path) -> dict[str, list[str]]:
+        return {
+            str(p.relative_to(base)): [
+                line for line in p.read_text().splitlines() if "yaml-language-server" not in line
+            ]
+            for p in sorted(base.rglob("*"))
+            if p.is_file()
+        }
+
+    assert files(shipped) == files(fixtures)
+    assert len(files(fixtures)) == 4

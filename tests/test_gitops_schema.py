@@ -57,3 +57,11 @@ def test_schema_rejects_what_the_loader_rejects(name):
     validator = jsonschema.Draft202012Validator(json.loads(schema_text()))
     [doc] = documents(BAD / name)
     assert list(validator.iter_errors(doc)), name
+
+
+def test_schema_accepts_variables_where_numbers_go():
+    """`temperature: ${TEMPERATURE:-0.2}` loads (the loader expands it), so editors accept it."""
+    validator = jsonschema.Draft202012Validator(json.loads(schema_text()))
+    doc = {"name": "A", "model": "${MODEL}", "temperature": "${T:-0.2}", "top_p": "${P}"}
+    assert list(validator.iter_errors(doc)) == []
+    assert list(validator.iter_errors({**doc, "temperature": "warm"}))

@@ -14,6 +14,7 @@ Problems are ``path:line: field: message`` strings collected into one :class:`Co
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from dataclasses import dataclass, field
@@ -344,15 +345,20 @@ def _parse_file(path: Path, problems: list[str], environ: Any) -> list[_Document
         return []
     documents: list[_Document] = []
     try:
-        for node in yaml.load_all(text):
+        for index, node in enumerate(yaml.load_all(text)):
             if node is None:
                 continue  # an empty document (e.g. a trailing ---)
-            line = node.lc.line + 1 if hasattr(node, "lc") and node.lc.line is not None else 1
             if not isinstance(node, CommentedMap):
+                # A plain value has no line of its own; composing the stream again finds it.
+                # (Only as far as this document: a later syntax error is reported below.)
+                composed = next(itertools.islice(YAML().compose_all(text), index, None))
+                line = composed.start_mark.line + 1
+                kind = "a list" if isinstance(node, CommentedSeq) else f"a single value ({node!r})"
                 problems.append(
-                    f"{path}:{line}: (document): expected a mapping of assistant fields, got {type(node).__name__}"
+                    f"{path}:{line}: (document): expected a mapping of assistant fields, got {kind}"
                 )
                 continue
+            line = node.lc.line + 1 if node.lc.line is not None else 1
             lines: dict[Location, int] = {}
             expansion: list[tuple[Location, int, str]] = []
             data = _plain(node, (), lines, line, expansion, environ)
@@ -488,6 +494,11 @@ def config_json_schema() -> dict[str, Any]:
         kind = definition.get("properties", {}).get("type", {})
         if "const" in kind:
             definition["required"] = sorted({*definition.get("required", []), "type"})
+    for number in ("temperature", "top_p"):
+        # "${TEMPERATURE:-0.2}" is text until the loader expands it: let editors accept it.
+        schema["properties"][number]["anyOf"].append(
+            {"type": "string", "pattern": r"\$\{", "description": "a ${VAR} reference"}
+        )
     for option in schema["properties"]["metadata"]["anyOf"]:
         if option.get("type") == "object":
             option["maxProperties"] = MAX_CONFIG_METADATA_PAIRS
