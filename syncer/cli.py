@@ -623,7 +623,8 @@ def import_(assistant_ids: tuple[str, ...], out_dir: str, all_: bool, force: boo
 @prune_option
 @click.option("--apply", "apply_", is_flag=True, help="Also apply every plan (no confirmation).")
 @click.option("--debounce", type=click.IntRange(0, 60_000), default=300, show_default=True,
-              help="Milliseconds of quiet before a burst of changes is handled.")
+              help="Group a burst of changes for at most this many milliseconds (a batch is "
+                   "handled once 50 ms pass without a change).")
 @connection_options
 def watch(directory: str, prune: bool, apply_: bool, debounce: int, **connection: Any) -> None:
     """Re-validate and re-plan DIRECTORY on every change (and apply with --apply).

@@ -243,6 +243,11 @@ def test_unmanaged_namesake_is_a_conflict_until_adopted(server, configs):
     assert plan.exit_code == 1
     assert f'! conflict "Triage" {hand_made["id"]}' in plan.stdout
     assert "syncer apply --adopt" in plan.stdout
+    # A conflict is an error for CI, even beside changes: 1, not 2.
+    detailed = syncer(server, "plan", str(configs), "--json", "--detailed-exitcode")
+    assert detailed.exit_code == 1
+    summary = json.loads(detailed.stdout)["summary"]
+    assert (summary["conflict"], summary["create"], summary["unmanaged"]) == (1, 3, 1)
 
     applied = syncer(server, "apply", str(configs), "--yes")
     assert applied.exit_code == 1
@@ -357,6 +362,21 @@ def test_unreachable_server_is_one_line_and_exit_1(configs):
     assert result.stderr.splitlines()[-1].startswith("Error: GET http://127.0.0.1:9/v1/assistants")
     assert "Traceback" not in result.output
     assert KEY not in result.output
+
+
+def test_wrong_key_is_one_line_with_status_code_and_request_id(configs):
+    wrong = "sk-wrong-gitops-key-0123456789"
+    with running_server(EmulatorConfig(api_key="sk-the-right-one-0123456789")) as running:
+        env = {"OPENAI_BASE_URL": running.base_url, "OPENAI_API_KEY": wrong}
+        for args in (["plan", str(configs)], ["apply", str(configs), "--yes", "--json"]):
+            result = CliRunner().invoke(cli, args, env=env)
+            assert result.exit_code == 1, args
+            assert result.stdout == ""
+            last = result.stderr.splitlines()[-1]
+            assert last.startswith("Error: HTTP 401 invalid_api_key: Incorrect API key provided")
+            assert "(request id req_" in last
+            assert wrong not in result.output and wrong[-12:] not in result.output
+            assert "Traceback" not in result.output
 
 
 # --- the bad-input corpus, against a live server ------------------------------------------------------

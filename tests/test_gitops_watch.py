@@ -99,9 +99,18 @@ def test_writing_a_file_triggers_a_new_plan_and_problems_do_not_stop_it(server, 
     try:
         watcher.wait_for("out", lambda line: line.startswith("Plan: 4 to create"))
 
-        (directory / "newcomer.yaml").write_text("name: Newcomer\nmodel: gpt-4o-mini\n")
-        watcher.wait_for("out", lambda line: line.startswith('+ create "Newcomer"'))
-        watcher.wait_for("out", lambda line: line.startswith("Plan: 5 to create"))
+        # A burst of saves is debounced into one cycle: one "Changed:" line, one plan.
+        # (Written aside, then renamed in: three syscalls, well inside the 50 ms of quiet.)
+        staging = tmp_path / "staging"
+        staging.mkdir()
+        for n in (1, 2, 3):
+            (staging / f"newcomer{n}.yaml").write_text(f"name: Newcomer {n}\nmodel: gpt-4o-mini\n")
+        for n in (1, 2, 3):
+            os.rename(staging / f"newcomer{n}.yaml", directory / f"newcomer{n}.yaml")
+        changed = watcher.wait_for("err", lambda line: line.startswith("Changed:"))
+        assert changed == "Changed: newcomer1.yaml, newcomer2.yaml, newcomer3.yaml"
+        watcher.wait_for("out", lambda line: line.startswith('+ create "Newcomer 3"'))
+        watcher.wait_for("out", lambda line: line.startswith("Plan: 7 to create"))
 
         (directory / "broken.yaml").write_text("name: Broken\nmodel: gpt-4o\ntemperature: hot\n")
         watcher.wait_for(
@@ -110,8 +119,11 @@ def test_writing_a_file_triggers_a_new_plan_and_problems_do_not_stop_it(server, 
         )
 
         (directory / "broken.yaml").write_text("name: Broken\nmodel: gpt-4o\ntemperature: 0.5\n")
-        watcher.wait_for("out", lambda line: line.startswith("Plan: 6 to create"))
+        watcher.wait_for("out", lambda line: line.startswith("Plan: 8 to create"))
         assert server.stats()["writes"] == 0  # watch without --apply only plans
+        # Every cycle printed one plan: the burst did not plan three times.
+        plans = [line for name, line in watcher.seen if line.startswith("Plan: ")]
+        assert [p.split(" to create")[0] for p in plans] == ["Plan: 4", "Plan: 7", "Plan: 8"]
     finally:
         code = watcher.stop()
     assert code == 0
