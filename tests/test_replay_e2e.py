@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from test_replay_report import assert_valid_junit  # the JUnit schema's rules, shared
 
 from syncer.cli import cli
 from syncer.client import AssistantsClient
@@ -61,15 +62,19 @@ def settings_for(base_url: str) -> ClientSettings:
 
 
 async def record_thread(client: AssistantsClient, assistant_id: str,
-                        turns: list[tuple[list[str], bool]]) -> str:
+                        turns: list[tuple[list[str], bool]],
+                        run_settings: list[dict[str, Any]] | None = None) -> str:
+    """Record a conversation; ``run_settings[i]`` are run-level parameters of the i-th run."""
     thread = (await client.create_thread({"metadata": {"case": "recorded"}})).model_dump()
+    settings = iter(run_settings or [])
     for texts, with_run in turns:
         for text in texts:
             await client.create_message(
                 thread["id"], {"role": "user", "content": text, "metadata": {"n": str(len(text))}})
         if not with_run:
             continue
-        run = (await client.run_until_settled(thread["id"], {"assistant_id": assistant_id})).model_dump()
+        body = {"assistant_id": assistant_id, **next(settings, {})}
+        run = (await client.run_until_settled(thread["id"], body)).model_dump()
         while run["status"] == "requires_action":
             calls = run["required_action"]["submit_tool_outputs"]["tool_calls"]
             outputs = [{"tool_call_id": c["id"],
@@ -270,7 +275,9 @@ def test_junit_report_names_each_thread_and_turn(server, mirror, tmp_path):
     assert all(c.get("classname") == mirror["weather"]
                for c in suites[mirror["weather"]].iter("testcase"))
     assert suites[mirror["forecast"]].find("testcase/failure") is not None
-    assert root.get("tests") == "5" and root.get("failures") == "4" and root.get("skipped") == "1"
+    assert root.get("tests") == "5" and root.get("failures") == "4"
+    assert [s.get("skipped") for s in root.iter("testsuite")].count("1") == 1
+    assert_valid_junit(path.read_text(encoding="utf-8"))
     failure = suites[mirror["weather"]].find("testcase/failure")
     assert "similarity" in failure.get("message") and "recorded:" in failure.text
 
@@ -594,3 +601,89 @@ def test_trailing_turn_with_unrecorded_call_is_no_baseline_not_a_regression(serv
     assert [t["status"] for t in turns] == ["pass", "no_baseline"]
     assert 'get_time({"tz":"UTC"})' in turns[1]["detail"]
     assert turns[1]["new"]["status"] == "cancelled"
+
+
+# Run-level parameters of the recorded runs: what each run saw besides its assistant.
+RUN_LEVEL = [
+    {"additional_instructions": "Answer in French."},
+    {"parallel_tool_calls": False},  # the model then calls only get_weather
+    {"tool_choice": "none", "truncation_strategy": {"type": "last_messages", "last_messages": 1}},
+]
+
+
+def test_recorded_run_level_settings_are_sent_again(server, mirror, tmp_path):
+    """A faithful replay: the same assistant with the recorded runs' own parameters passes."""
+    async def build() -> str:
+        async with AssistantsClient(settings_for(server.base_url)) as client:
+            thread = await record_thread(client, mirror["assistant"], [
+                (["Hello there"], True),
+                (['@get_weather {"city": "Rome"} @get_time {"tz": "CET"}'], True),
+                (['No tools now: @get_time {"tz": "UTC"}'], True),
+            ], RUN_LEVEL)
+            with Store.open(mirror["db"]) as store:
+                await mirror_threads(client, store, [thread])
+            return thread
+
+    thread = asyncio.run(build())
+    planned = replay(server, mirror, thread, "--dry-run", "--json", "-s")
+    details = [t["detail"] for t in json.loads(planned.stdout)["threads"][0]["turns"]]
+    assert "with the recorded additional_instructions" in details[0]
+    assert "with the recorded parallel_tool_calls" in details[1]
+    assert "with the recorded tool_choice, truncation_strategy" in details[2]
+
+    report = tmp_path / "r.json"
+    result = replay(server, mirror, thread, "--report", str(report))
+    assert result.exit_code == 0, result.output
+    turns = load_json_report(report).all_turns()
+    assert [(t.status, t.similarity) for t in turns] == [("pass", 1.0)] * 3
+    assert [t.run_settings for t in turns] == RUN_LEVEL
+    assert [[c.name for c in t.new.tool_calls] for t in turns] == [[], ["get_weather"], []]
+
+    async def new_run(run_id: str) -> dict[str, Any]:
+        async with AssistantsClient(settings_for(server.base_url)) as client:
+            return await client.request(
+                "GET", f"/threads/{turns[0].new_thread_id}/runs/{run_id}")
+
+    first = asyncio.run(new_run(turns[0].new.run_id))
+    assert first["instructions"] == ASSISTANT["instructions"] + "\n\nAnswer in French."
+    # On another assistant the appended text is appended to *its* instructions: the change
+    # of assistant still shows.
+    other = asyncio.run(_assistant(server.base_url, {**ASSISTANT, "instructions": "Be loud."}))
+    changed = replay(server, mirror, thread, "--assistant", other, "--json", "-s")
+    assert changed.exit_code == 3, changed.output
+    (thread_result,) = json.loads(changed.stdout)["threads"]
+    assert [t["status"] for t in thread_result["turns"]] == ["regression"] * 3
+    run = asyncio.run(new_run_on(server.base_url, thread_result["new_thread_id"],
+                                 thread_result["turns"][0]["new"]["run_id"]))
+    assert run["instructions"] == "Be loud.\n\nAnswer in French."
+
+
+async def new_run_on(base_url: str, thread_id: str, run_id: str) -> dict[str, Any]:
+    async with AssistantsClient(settings_for(base_url)) as client:
+        return await client.request("GET", f"/threads/{thread_id}/runs/{run_id}")
+
+
+def test_wrong_key_stops_the_whole_replay_with_one_line(mirror):
+    with running_server(EmulatorConfig(api_key=API_KEY)) as strict:
+        result = CliRunner().invoke(cli, [
+            "replay", "--all", "--db", mirror["db"], "--base-url", strict.base_url,
+            "--api-key", "sk-wrong-but-secret-42", "--concurrency", "1"])
+        requests = strict.stats()["requests"]
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "401" in errors[0] and "request id" in errors[0], result.output
+    assert "Traceback" not in result.output and "wrong-but-secret" not in result.output
+    # It stopped at the first refusal instead of trying every thread in turn.
+    assert requests == 1
+    conn = sqlite3.connect(mirror["db"])
+    assert conn.execute("SELECT status FROM replays").fetchall() == [("error",)]
+    conn.close()
+
+
+def test_report_path_is_checked_before_any_run(server, mirror, tmp_path):
+    before = server.stats()
+    result = replay(server, mirror, mirror["weather"], "--report",
+                    str(tmp_path / "missing" / "r.xml"))
+    assert result.exit_code == 1
+    assert "--report" in result.output and "does not exist" in result.output
+    assert server.stats() == before

@@ -11,8 +11,10 @@ from __future__ import annotations
 import difflib
 import html
 import os
+import re
 import tempfile
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -164,9 +166,22 @@ def summary_line(replay: Replay) -> str:
 # --- files -------------------------------------------------------------------------------------
 
 
+def check_report_path(path: str | os.PathLike[str]) -> Path:
+    """Fail before a replay spends any runs when its report could not be written."""
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise UsageError(f"--report {target}: directory {directory} does not exist")
+    if target.is_dir():
+        raise UsageError(f"--report {target}: is a directory")
+    if not os.access(directory, os.W_OK):
+        raise UsageError(f"--report {target}: directory {directory} is not writable")
+    return target
+
+
 def write_report(replay: Replay, path: str | os.PathLike[str]) -> Path:
     """Write the report in the format named by the extension, atomically (temp file + rename)."""
-    target = Path(path)
+    target = check_report_path(path)
     suffix = target.suffix.lower()
     if suffix == ".xml":
         text = junit_xml(replay)
@@ -175,8 +190,6 @@ def write_report(replay: Replay, path: str | os.PathLike[str]) -> Path:
     else:
         text = replay.model_dump_json(indent=2)
     directory = target.parent if str(target.parent) else Path(".")
-    if not directory.is_dir():
-        raise UsageError(f"{target}: directory {directory} does not exist")
     # Never leave a half-written report for CI to parse.
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -197,31 +210,37 @@ def junit_xml(replay: Replay) -> str:
     judged (no baseline, not replayable) ``<skipped>``.
     """
     s = replay.summary
+    # A thread that failed before its first turn is reported as one errored test case.
+    thread_cases = sum(1 for t in replay.threads if t.error and not t.turns)
+    # Only the attributes the strictest common schema (Jenkins xunit's junit-10.xsd) allows
+    # on <testsuites>; skipped counts are on each <testsuite>.
     root = ET.Element(
         "testsuites",
         name=f"syncer replay {replay.id}",
-        tests=str(s.turns),
+        tests=str(s.turns + thread_cases),
         failures=str(s.regressions + s.missing_tool),
         errors=str(s.errors),
-        skipped=str(s.no_baseline + s.not_replayable + s.planned),
         time=_elapsed(replay),
     )
     for thread in replay.threads:
         failures = sum(1 for t in thread.turns if t.status in ("regression", "missing_tool"))
-        errors = sum(1 for t in thread.turns if t.status == "error") + (1 if thread.error else 0)
+        thread_case = bool(thread.error and not thread.turns)
+        errors = sum(1 for t in thread.turns if t.status == "error") + thread_case
         skipped = sum(
             1 for t in thread.turns if t.status in ("no_baseline", "not_replayable", "planned")
         )
         suite = ET.SubElement(
-            root, "testsuite", name=thread.thread_id, tests=str(len(thread.turns)),
+            root, "testsuite", name=thread.thread_id, tests=str(len(thread.turns) + thread_case),
             failures=str(failures), errors=str(errors), skipped=str(skipped),
+            time=f"{sum(t.new.duration_s or 0 for t in thread.turns if t.new):.3f}",
+            timestamp=datetime.fromtimestamp(replay.started_at, UTC).isoformat(timespec="seconds"),
         )
         props = ET.SubElement(suite, "properties")
         ET.SubElement(props, "property", name="recorded_thread_id", value=thread.thread_id)
         ET.SubElement(props, "property", name="new_thread_id", value=thread.new_thread_id or "")
         ET.SubElement(props, "property", name="metric", value=replay.metric)
         ET.SubElement(props, "property", name="threshold", value=str(replay.threshold))
-        if thread.error and not thread.turns:
+        if thread_case:
             case = ET.SubElement(suite, "testcase", classname=thread.thread_id, name="thread")
             ET.SubElement(case, "error", message=thread.error)
         for turn in thread.turns:
@@ -247,7 +266,13 @@ def junit_xml(replay: Replay) -> str:
                 f"trajectory: {_trajectory(turn)}\n" + _side_by_side_text(turn)
             )
     ET.indent(root)
-    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+    text = ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+    # ElementTree escapes markup but passes control characters through, which XML 1.0
+    # forbids: a reply holding one would make the whole report unreadable to CI.
+    return _NOT_XML.sub("\ufffd", text)
+
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def _elapsed(replay: Replay) -> str:

@@ -18,7 +18,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from syncer.errors import APIError, RunError, SyncerError, UsageError
+from syncer.errors import (
+    APIConnectionError,
+    APIError,
+    AuthenticationError,
+    MirrorError,
+    PermissionDeniedError,
+    RunError,
+    SyncerError,
+    UsageError,
+)
 from syncer.replay.compare import canonical_json, judge, summarize
 from syncer.replay.types import (
     InputMessage,
@@ -39,6 +48,12 @@ STUB_OUTPUT = "{}"
 MAX_ADDITIONAL_MESSAGES = 32
 MISSING_OUTPUT = (
     '{"error": "syncer replay: no recorded output for this call", "name": %s, "arguments": %s}'
+)
+# Errors no other thread would escape (no key, a wrong key, a server that does not answer
+# even after retries, an unusable mirror): the whole replay stops with one line, exit 1,
+# rather than repeating the same error for every thread.
+FATAL_ERRORS = (
+    UsageError, AuthenticationError, PermissionDeniedError, APIConnectionError, MirrorError,
 )
 
 
@@ -200,6 +215,8 @@ class ThreadReplayer:
     async def run(self) -> ThreadResult:
         try:
             await self._run()
+        except FATAL_ERRORS:
+            raise
         except SyncerError as error:
             self.result.error = str(error)
         return self.result
@@ -226,7 +243,7 @@ class ThreadReplayer:
     async def _turn(self, thread_id: str, turn: Turn, fallback: str | None) -> TurnResult:
         base = TurnResult(
             thread_id=turn.thread_id, index=turn.index, status="error", messages=turn.messages,
-            recorded=turn.baseline, new_thread_id=thread_id,
+            recorded=turn.baseline, new_thread_id=thread_id, run_settings=turn.run_settings,
         )
         if not turn.replayable:
             # Keep the conversation as recorded so later turns see the same history.
@@ -241,7 +258,8 @@ class ThreadReplayer:
         ) or fallback
         if not assistant_id:
             return base.model_copy(update={"detail": "no recorded assistant to replay on"})
-        body: dict[str, Any] = {"assistant_id": assistant_id}
+        # The recorded run's own run-level parameters first (what it saw), then the overrides.
+        body: dict[str, Any] = {"assistant_id": assistant_id, **turn.run_settings}
         if len(turn.messages) > MAX_ADDITIONAL_MESSAGES:
             await self._add_messages(thread_id, turn.messages)
         elif turn.messages:
@@ -256,6 +274,13 @@ class ThreadReplayer:
         try:
             new, missing = await self._follow(thread_id, turn, body)
         except _TurnFailed as error:
+            return base.model_copy(update={"detail": str(error)})
+        except FATAL_ERRORS:
+            raise
+        except APIError as error:
+            # The server refused this turn (a 400 for a setting the target cannot take, a
+            # 5xx after every retry): an error on the turn, with the server's own words.
+            await self._cancel_active(thread_id)
             return base.model_copy(update={"detail": str(error)})
         new.duration_s = round(time.monotonic() - started, 3)
         if new.status not in ("completed", "failed", "cancelled", "incomplete", "expired") \
@@ -386,11 +411,14 @@ def dry_run(replay: Replay, plans: Sequence[ThreadPlan], options: ReplayOptions)
                 f"{len(turn.messages)} message(s), 1 run on "
                 f"{options.assistant_id or (turn.baseline.assistant_id if turn.baseline else None) or plan.default_assistant()}"
             )
+            if turn.run_settings:
+                detail += ", with the recorded " + ", ".join(sorted(turn.run_settings))
             if not turn.replayable:
                 status, detail = "not_replayable", turn.reason
             thread.turns.append(TurnResult(
                 thread_id=plan.thread_id, index=turn.index, status=status,  # type: ignore[arg-type]
                 messages=turn.messages, recorded=turn.baseline, detail=detail,
+                run_settings=turn.run_settings,
             ))
         replay.threads.append(thread)
     replay.status = "dry_run"
@@ -445,6 +473,13 @@ async def run_replay(
             for plan in plans:
                 group.create_task(one(plan))
         replay.status = "complete"
+    except BaseExceptionGroup as group:
+        fatal = _first_fatal(group)
+        replay.status = "error" if fatal is not None else "interrupted"
+        replay.error = _describe(group)
+        if fatal is not None:
+            raise fatal from None  # one error line for the CLI, not a group of them
+        raise
     except BaseException as error:
         replay.status = "interrupted"
         replay.error = _describe(error)
@@ -459,5 +494,18 @@ async def run_replay(
 
 def _describe(error: BaseException) -> str:
     if isinstance(error, BaseExceptionGroup):
-        return "; ".join(_describe(e) for e in error.exceptions)
+        return "; ".join(dict.fromkeys(_describe(e) for e in error.exceptions))
+    if isinstance(error, KeyboardInterrupt | asyncio.CancelledError):
+        return "interrupted (Ctrl-C)"
     return str(error) or type(error).__name__
+
+
+def _first_fatal(group: BaseExceptionGroup) -> SyncerError | None:
+    for error in group.exceptions:
+        if isinstance(error, BaseExceptionGroup):
+            found = _first_fatal(error)
+            if found is not None:
+                return found
+        elif isinstance(error, FATAL_ERRORS):
+            return error
+    return None

@@ -100,15 +100,56 @@ def run_outcome(run: Row, messages: Iterable[Row], steps: Iterable[Row]) -> Outc
     )
 
 
+def recorded_run_settings(run: Row, assistant_instructions: str | None = None) -> dict[str, Any]:
+    """The run-level parameters a recorded run was created with, to send again on replay.
+
+    A run records only the *effective* value of settings an assistant also has (model,
+    instructions, tools, temperature, top_p, response_format), so a per-run override cannot
+    be told apart from the assistant's configuration at the time; those are left to the
+    target (replay exists to try a changed assistant). Parameters only a run has are the
+    caller's choice and are carried when they differ from the API's defaults. So is
+    ``additional_instructions``: when the run's instructions are the recorded assistant's
+    instructions plus more text, that text was appended to the run and is appended again.
+    """
+    settings: dict[str, Any] = {}
+    tool_choice = _value(run.get("tool_choice"))
+    if tool_choice not in (None, "auto"):
+        settings["tool_choice"] = tool_choice
+    if run.get("parallel_tool_calls") in (0, False):
+        settings["parallel_tool_calls"] = False
+    truncation = _value(run.get("truncation_strategy"))
+    if isinstance(truncation, dict) and truncation.get("type") not in (None, "auto"):
+        settings["truncation_strategy"] = truncation
+    for name in ("max_prompt_tokens", "max_completion_tokens"):
+        if run.get(name) is not None:
+            settings[name] = int(run[name])
+    instructions = run.get("instructions")
+    if assistant_instructions and isinstance(instructions, str) \
+            and instructions.startswith(assistant_instructions):
+        # Appended on a new line (as the API joins them). Text that merely continues the
+        # line is more likely the assistant's own instructions, since shortened: not carried.
+        extra = instructions[len(assistant_instructions):]
+        if extra.startswith("\n") and extra.strip():
+            settings["additional_instructions"] = extra.lstrip("\n")
+    return settings
+
+
 def split_turns(
-    thread_id: str, messages: list[Row], runs: list[Row], steps: list[Row]
+    thread_id: str,
+    messages: list[Row],
+    runs: list[Row],
+    steps: list[Row],
+    assistant_instructions: Mapping[str, str | None] | None = None,
 ) -> list[Turn]:
     """Split a recorded thread into turns (see the module docstring).
 
     A run is placed in the conversation at its first message; a run that wrote no message
     (failed, cancelled, or stopped at a tool call) is placed after the hand-made messages
-    created no later than it, and never before an earlier run.
+    created no later than it, and never before an earlier run. ``assistant_instructions``
+    (assistant id → its mirrored instructions) lets each turn carry the recorded run's
+    ``additional_instructions`` (see `recorded_run_settings`).
     """
+    assistant_instructions = assistant_instructions or {}
     messages = sorted(messages, key=_order)
     runs = sorted(runs, key=_order)
     run_ids = {r["id"] for r in runs}
@@ -154,6 +195,9 @@ def split_turns(
                 baseline=baseline,
                 replayable=not unreplayable,
                 reason=f"the recorded run used {', '.join(unreplayable)}" if unreplayable else None,
+                run_settings=recorded_run_settings(
+                    run, assistant_instructions.get(run.get("assistant_id") or "")
+                ),
             )
         )
     rest = [m for _, m in hand_made[cursor:]]
@@ -264,4 +308,13 @@ def load_turns(conn: sqlite3.Connection, thread_id: str) -> list[Turn]:
         "WHERE r.thread_id = ?",
         [thread_id],
     )
-    return split_turns(thread_id, messages, runs, steps)
+    instructions = {
+        r["id"]: r["instructions"]
+        for r in _rows(
+            conn,
+            "SELECT a.id, a.instructions FROM assistants a WHERE a.id IN"
+            " (SELECT assistant_id FROM runs WHERE thread_id = ?)",
+            [thread_id],
+        )
+    }
+    return split_turns(thread_id, messages, runs, steps, instructions)

@@ -71,6 +71,9 @@ class Turn(BaseModel):
     baseline: Outcome | None = None
     replayable: bool = True
     reason: str | None = None  # why a turn is not replayable
+    # Run-level parameters the recorded run was created with and that replay sends again
+    # (see `select.recorded_run_settings`): part of what the recorded run saw.
+    run_settings: dict[str, Any] = Field(default_factory=dict)
 
 
 class TrajectoryDiff(BaseModel):
@@ -100,6 +103,7 @@ class TurnResult(BaseModel):
     trajectory: TrajectoryDiff | None = None
     new_thread_id: str | None = None
     detail: str | None = None  # the error, the missing call, or why the turn is not replayable
+    run_settings: dict[str, Any] = Field(default_factory=dict)  # recorded run-level parameters sent
 
     @property
     def name(self) -> str:
