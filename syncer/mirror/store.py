@@ -44,7 +44,7 @@ from syncer.errors import MirrorError
 INT, TEXT, FLOAT, JSON = "INTEGER", "TEXT", "FLOAT", "JSON"
 BOOKKEEPING = ("first_seen_at", "last_seen_at", "deleted_at")
 
-#: API-object tables: column → type. JSON columns hold ``json.dumps`` of the value (TEXT).
+#: API-object tables: column → type. JSON columns hold objects and arrays as JSON text (TEXT).
 OBJECT_TABLES: dict[str, dict[str, str]] = {
     "assistants": {
         "id": TEXT, "object": TEXT, "created_at": INT, "name": TEXT, "description": TEXT,
@@ -145,16 +145,14 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def to_row(table: str, obj: dict[str, Any]) -> dict[str, Any]:
-    """The row for one API object: declared JSON columns as JSON text, unknown nested values too."""
-    declared = OBJECT_TABLES[table]
+    """The row for one API object: objects and arrays as JSON text, scalars as they are.
+
+    A field that may be a string or an object (``tool_choice``, ``response_format``) is
+    stored as plain text when it is a string (``auto``) and as JSON text when it is an object.
+    """
     row: dict[str, Any] = {}
     for key, value in obj.items():
-        if value is None:
-            row[key] = None
-        elif declared.get(key) == JSON or isinstance(value, dict | list):
-            row[key] = _dumps(value)
-        else:
-            row[key] = value
+        row[key] = _dumps(value) if isinstance(value, dict | list) else value
     if table == "messages":
         row["text"] = message_text(obj.get("content"))
     return row
@@ -163,8 +161,8 @@ def to_row(table: str, obj: dict[str, Any]) -> dict[str, Any]:
 def row_to_object(table: str, row: dict[str, Any]) -> dict[str, Any]:
     """The API object a row was made from (bookkeeping and derived columns left out).
 
-    Declared JSON columns are decoded; unknown columns are decoded when they hold a JSON
-    object or array. Booleans come back as SQLite stores them (0/1) except the declared ones.
+    JSON text of an object or array is decoded (in declared JSON columns and in columns a newer
+    server added); ``parallel_tool_calls`` comes back as a boolean.
     """
     declared = OBJECT_TABLES[table]
     skip = set(BOOKKEEPING) | set(DERIVED_COLUMNS.get(table, ()))
@@ -173,8 +171,7 @@ def row_to_object(table: str, row: dict[str, Any]) -> dict[str, Any]:
         if key in skip:
             continue
         kind = declared.get(key)
-        if value is not None and (kind == JSON or (
-                kind is None and isinstance(value, str) and value[:1] in "{[")):
+        if kind in (JSON, None) and isinstance(value, str) and value[:1] in "{[":
             with contextlib.suppress(ValueError):
                 value = json.loads(value)
         elif kind == INT and key == "parallel_tool_calls" and value is not None:
