@@ -148,6 +148,8 @@ def gitops_plan_apply(demo: Demo) -> None:
             demo.console.print(f"{len(loaded)} configs in {', '.join(files)}")
             show("syncer plan assistants", before.render())
             result = await apply_plan(client, before)
+            if result.error is not None:
+                raise result.error  # the plan below would claim what did not happen
             demo.console.print(f"$ syncer apply assistants --yes   [dim]({len(result.done)} calls)[/dim]")
             after = await plan_directory(client, configs, configs=loaded)
             show("syncer plan assistants --detailed-exitcode   # exit 0", after.render())
