@@ -334,6 +334,8 @@ def test_unreachable_server_is_an_error_not_a_regression(mirror):
         "replay", mirror["weather"], "--db", mirror["db"], "--base-url", "http://127.0.0.1:9/v1",
         "--api-key", API_KEY, "--max-retries", "0"])
     assert result.exit_code == 1, result.output
+    assert result.output.splitlines()[-1].startswith("Error: POST http://127.0.0.1:9/v1/threads")
+    assert "no answer from the server" in result.output and "Traceback" not in result.output
     assert API_KEY not in result.output
 
 
