@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import stat
 import subprocess
@@ -36,6 +37,29 @@ WRITER = textwrap.dedent(
             print("ready", flush=True)
     """
 )
+
+
+# The check a user would run on a backup, in a process of its own: the sqlite3 shell, or,
+# where it is not installed, Python's sqlite3 module in a fresh interpreter (same output).
+SHELL = textwrap.dedent(
+    """
+    import sqlite3, sys
+    db = sqlite3.connect(sys.argv[1])
+    for statement in sys.argv[2].split(";"):
+        if statement.strip():
+            for row in db.execute(statement):
+                print("|".join(map(str, row)))
+    """
+)
+
+
+def sqlite_shell(path, sql: str) -> list[str]:
+    """The output lines of ``sql`` run against the database file ``path`` by another process."""
+    if shutil.which("sqlite3"):
+        command = ["sqlite3", str(path), sql]
+    else:
+        command = [sys.executable, "-c", SHELL, str(path), sql]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
 
 
 def make_mirror(path):
@@ -73,9 +97,7 @@ def test_backup_while_a_writer_commits_is_consistent_and_private(tmp_path):
         assert stat.S_IMODE(out.stat().st_mode) == 0o600
         # The backup is a single self-contained file (no -wal sidecar needed) that the
         # sqlite3 shell opens and finds intact.
-        shell = subprocess.run(["sqlite3", str(out), "PRAGMA integrity_check; SELECT count(*) FROM messages;"],
-                               capture_output=True, text=True, check=True)
-        integrity, count = shell.stdout.split()
+        integrity, count = sqlite_shell(out, "PRAGMA integrity_check; SELECT count(*) FROM messages;")
         assert integrity == "ok"
         # Consistency: every committed page is complete (100 rows each) and its cursor
         # was saved in the same transaction.
@@ -105,6 +127,38 @@ def test_backup_refuses_to_overwrite_without_force(tmp_path):
     db = sqlite3.connect(out)
     assert db.execute("SELECT text FROM messages").fetchall() == [("hi",)]
     db.close()
+
+
+def test_force_over_a_database_with_a_hot_journal_gives_an_intact_backup(tmp_path):
+    """The file a backup replaces may leave a -journal behind (a crash mid-transaction).
+    SQLite would roll that journal back into the new file on first open."""
+    mirror, out = tmp_path / "mirror.db", tmp_path / "out.db"
+    make_mirror(mirror)
+    old = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    old.execute("CREATE TABLE t (x)")
+    old.executemany("INSERT INTO t VALUES (?)", [("a" * 500,)] * 200)
+    old.execute("PRAGMA cache_size=1")  # spill pages into the file mid-transaction
+    old.execute("BEGIN")
+    old.executemany("INSERT INTO t VALUES (?)", [("b" * 500,)] * 1000)
+    old.execute("UPDATE t SET x = 'z'")
+    # The state a crash leaves: the database file and its hot journal.
+    shutil.copy(tmp_path / "old.db", out)
+    shutil.copy(tmp_path / "old.db-journal", tmp_path / "out.db-journal")
+    old.execute("ROLLBACK")
+    old.close()
+
+    result = CliRunner().invoke(cli, ["backup", str(out), "--db", str(mirror), "--force"])
+    assert result.exit_code == 0, result.output
+    assert sqlite_shell(out, "PRAGMA integrity_check; SELECT text FROM messages;") == ["ok", "hi"]
+
+
+def test_the_shell_check_works_without_the_sqlite3_cli(tmp_path, monkeypatch):
+    """Where no sqlite3 shell is installed, the backup is still opened by another process."""
+    mirror, out = tmp_path / "mirror.db", tmp_path / "out.db"
+    make_mirror(mirror)
+    assert CliRunner().invoke(cli, ["backup", str(out), "--db", str(mirror)]).exit_code == 0
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert sqlite_shell(out, "PRAGMA integrity_check; SELECT count(*) FROM messages;") == ["ok", "1"]
 
 
 @pytest.mark.parametrize("content", [None, b"this is not a database" * 100])
@@ -160,11 +214,9 @@ def test_backup_during_a_real_sync_is_intact_and_opens_in_sqlite3(tmp_path):
     assert during >= 2, "no backup was taken while the sync was writing"
     for out in backups:
         assert stat.S_IMODE(out.stat().st_mode) == 0o600
-        shell = subprocess.run(
-            ["sqlite3", str(out), "PRAGMA integrity_check; PRAGMA foreign_key_check; "
-             "SELECT count(*) FROM messages WHERE thread_id NOT IN (SELECT id FROM threads);"],
-            capture_output=True, text=True, check=True)
-        assert shell.stdout.split() == ["ok", "0"], shell.stdout
+        checked = sqlite_shell(out, "PRAGMA integrity_check; PRAGMA foreign_key_check; "
+                               "SELECT count(*) FROM messages WHERE thread_id NOT IN (SELECT id FROM threads);")
+        assert checked == ["ok", "0"], checked
     # The last backup, taken after the sync ended, holds everything it mirrored.
     final = tmp_path / "final.db"
     assert CliRunner().invoke(cli, ["backup", str(final), "--db", str(mirror)]).exit_code == 0

@@ -112,6 +112,11 @@ def backup(
             target.close()
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+        # Sidecars of the file being replaced belong to another database: SQLite would take a
+        # leftover -journal for a hot journal of the new file and "roll it back" into it.
+        for suffix in ("-journal", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                Path(f"{out}{suffix}").unlink()
         os.replace(tmp, out)
     except sqlite3.DatabaseError as error:
         raise MirrorError(f"{db_path}: backup failed ({error})") from None
