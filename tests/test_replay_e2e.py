@@ -308,12 +308,36 @@ def test_dry_run_sends_nothing(server, mirror):
 
 
 def test_last_turn_mode_regenerates_only_the_final_reply(server, mirror, tmp_path):
+    async def build() -> str:
+        async with AssistantsClient(settings_for(server.base_url)) as client:
+            thread = await record_thread(client, mirror["assistant"], WEATHER_TURNS[:3])
+            with Store.open(mirror["db"]) as store:
+                await mirror_threads(client, store, [thread])
+            return thread
+
+    thread = asyncio.run(build())
     report = tmp_path / "r.json"
-    result = replay(server, mirror, mirror["forecast"], "--mode", "last-turn", "--report",
-                    str(report))
+    result = replay(server, mirror, thread, "--mode", "last-turn", "--report", str(report))
     assert result.exit_code == 0, result.output
-    (turn,) = load_json_report(report).all_turns()
-    assert turn.status == "pass" and turn.similarity == 1.0
+    data = load_json_report(report)
+    (turn,) = data.all_turns()
+    assert (turn.index, turn.status, turn.similarity) == (2, "pass", 1.0)
+    assert turn.new.reply == turn.recorded.reply
+
+    async def new_thread() -> tuple[list[tuple[str, str]], int]:
+        async with AssistantsClient(settings_for(server.base_url)) as client:
+            path = f"/threads/{data.threads[0].new_thread_id}"
+            messages = [(m["role"], m["content"][0]["text"]["value"])
+                        async for m in client.paginate(f"{path}/messages", order="asc")]
+            return messages, len([r async for r in client.paginate(f"{path}/runs")])
+
+    messages, runs = asyncio.run(new_thread())
+    # The whole recorded history was seeded (user messages and recorded replies), one run made.
+    assert runs == 1
+    assert [role for role, _ in messages] == [
+        "user", "assistant", "user", "assistant", "user", "user", "assistant"]
+    assert messages[2][1] == WEATHER_TURNS[1][0][0]
+    assert messages[-1][1] == turn.recorded.reply
 
 
 def test_bad_arguments_exit_1_with_one_line(server, mirror):
@@ -689,3 +713,21 @@ def test_report_path_is_checked_before_any_run(server, mirror, tmp_path):
     assert result.exit_code == 1
     assert "--report" in result.output and "does not exist" in result.output
     assert server.stats() == before
+
+
+def test_threshold_decides_the_text_verdict_but_never_a_changed_trajectory(server, mirror):
+    lenient = replay(server, mirror, mirror["weather"], "--model", "gpt-4o-mini",
+                     "--threshold", "0", "--json", "-s")
+    assert lenient.exit_code == 0, lenient.output  # every reply changed, nothing below 0
+    turns = json.loads(lenient.stdout)["threads"][0]["turns"]
+    assert [t["status"] for t in turns] == ["pass", "pass", "pass", "no_baseline"]
+    assert all(t["similarity"] < 0.8 for t in turns[:3])
+    strict = replay(server, mirror, mirror["weather"], "--threshold", "1", "--json", "-s")
+    assert strict.exit_code == 0, strict.output  # identical replies meet even 1.0
+    # A changed trajectory fails whatever the threshold.
+    configs = mirror["db"] + ".configs"
+    write_forecast_config(Path(configs))
+    trajectory = replay(server, mirror, mirror["forecast"], "--assistant", "travel-bot",
+                        "--config-dir", configs, "--on-missing-tool", "stub",
+                        "--threshold", "0", "--json", "-s")
+    assert trajectory.exit_code == 3, trajectory.output
