@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import stat
 
@@ -74,7 +75,11 @@ def dump(path, bookkeeping=("first_seen_at", "last_seen_at", "deleted_at")):
 def test_export_then_load_into_a_fresh_mirror_gives_the_same_mirror(tmp_path):
     source, fresh, out = tmp_path / "a.db", tmp_path / "b.db", tmp_path / "export"
     build_mirror(source)
-    result = CliRunner().invoke(cli, ["export", str(out), "--db", str(source), "--json"])
+    old_umask = os.umask(0o022)  # a permissive umask must not leak into the export
+    try:
+        result = CliRunner().invoke(cli, ["export", str(out), "--db", str(source), "--json"])
+    finally:
+        os.umask(old_umask)
     assert result.exit_code == 0, result.output
     manifest = json.loads(result.output)
     assert manifest["tables"]["messages"]["count"] == 5
@@ -227,3 +232,61 @@ def test_a_bad_line_in_a_consistent_export_names_file_and_line_and_loads_nothing
     assert result.output.startswith(f"Error: {target}:3: not valid JSON (")
     assert len(result.output.splitlines()) == 1
     assert not list(tmp_path.glob("b.db*"))  # the mirror this load created is gone again
+
+
+def test_a_manifest_missing_a_table_is_rejected(tmp_path):
+    source, fresh, out = tmp_path / "a.db", tmp_path / "b.db", tmp_path / "export"
+    build_mirror(source)
+    assert CliRunner().invoke(cli, ["export", str(out), "--db", str(source)]).exit_code == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["tables"]["messages"]  # cut by hand: the load would silently drop every message
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    result = CliRunner().invoke(cli, ["load", str(out), "--db", str(fresh)])
+    assert result.exit_code == 1
+    assert result.output == f"Error: {out / 'manifest.json'}: tables.messages: missing (every export lists it)\n"
+    assert not fresh.exists()
+
+
+def test_export_force_into_a_shared_folder_keeps_its_mode_and_writes_private_files(tmp_path):
+    source, shared = tmp_path / "a.db", tmp_path / "shared"
+    build_mirror(source)
+    shared.mkdir()
+    shared.chmod(0o755)
+    (shared / "notes.txt").write_text("someone else's")
+    result = CliRunner().invoke(cli, ["export", str(shared), "--db", str(source)])
+    assert result.exit_code == 1
+    assert result.output == f"Error: {shared}: not empty (use --force to write into it anyway)\n"
+    assert CliRunner().invoke(cli, ["export", str(shared), "--db", str(source), "--force"]).exit_code == 0
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755  # not ours to lock others out of
+    assert (shared / "notes.txt").read_text() == "someone else's"
+    for path in shared.glob("*.json*"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_a_replaced_export_has_no_manifest_until_it_is_complete(tmp_path, monkeypatch):
+    """--force over an old export, interrupted: no manifest is left vouching for files that
+    were half replaced, so load refuses it instead of loading a mix."""
+    from syncer.archive import export as export_module
+
+    source, out = tmp_path / "a.db", tmp_path / "export"
+    build_mirror(source)
+    assert CliRunner().invoke(cli, ["export", str(out), "--db", str(source)]).exit_code == 0
+    real = export_module.row_to_line
+
+    def interrupted(table, row):
+        if table == "messages":
+            raise KeyboardInterrupt  # Ctrl-C part-way through the new export
+        return real(table, row)
+
+    monkeypatch.setattr(export_module, "row_to_line", interrupted)
+    result = CliRunner().invoke(cli, ["export", str(out), "--db", str(source), "--force"])
+    assert result.exit_code == 1  # click: Aborted!
+    assert not (out / "manifest.json").exists()
+    assert not list(out.glob(".*.tmp"))  # no half-written file either
+    monkeypatch.undo()
+    result = CliRunner().invoke(cli, ["load", str(out), "--db", str(tmp_path / "b.db")])
+    assert result.exit_code == 1
+    assert "no manifest.json" in result.output
+    # Running the export again (no --force needed: no manifest) completes it.
+    assert CliRunner().invoke(cli, ["export", str(out), "--db", str(source)]).exit_code == 0
+    assert CliRunner().invoke(cli, ["load", str(out), "--db", str(tmp_path / "b.db")]).exit_code == 0

@@ -64,16 +64,31 @@ def _private_file(path: Path) -> Any:
     return os.fdopen(fd, "wb")
 
 
+def _is_export_file(path: Path) -> bool:
+    """A file an export writes (or its temporary, left by an interrupted export)."""
+    names = {f"{t}.jsonl" for t in OBJECT_TABLES + OTHER_TABLES} | {MANIFEST}
+    return path.name in names or (path.name.startswith(".") and path.name[1:-4] in names
+                                  and path.name.endswith(".tmp"))
+
+
 def _prepare_directory(directory: Path, force: bool) -> None:
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"{directory}: not a directory")
     if directory.is_dir():
         if (directory / MANIFEST).exists() and not force:
             raise UsageError(f"{directory}: already holds an export (use --force to replace it)")
-        if any(p.name != MANIFEST and p.suffix != ".jsonl" for p in directory.iterdir()) and not force:
+        only_exports = all(_is_export_file(p) for p in directory.iterdir())
+        if not only_exports and not force:
             raise UsageError(f"{directory}: not empty (use --force to write into it anyway)")
-        # A folder the user made with a permissive umask: an export holds private conversations.
-        directory.chmod(0o700)
+        # The old manifest goes first: an export interrupted from here on has none, so it is
+        # never taken for a complete one (its checksums would name files being replaced).
+        with contextlib.suppress(FileNotFoundError):
+            (directory / MANIFEST).unlink()
+        # An empty folder (or an old export) the user made with a permissive umask: an export
+        # holds private conversations. A shared folder given with --force keeps its mode (the
+        # files in it are owner-only anyway): chmod-ing, say, /tmp would break other users.
+        if only_exports and directory.stat().st_uid == os.geteuid():
+            directory.chmod(0o700)
     else:
         directory.mkdir(mode=0o700, parents=False)
 
@@ -122,15 +137,19 @@ def export(db_path: str | os.PathLike[str], directory: str | os.PathLike[str], *
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
             digest, count = hashlib.sha256(), 0
-            with _private_file(tmp) as handle:
-                for row in conn.execute(f'SELECT * FROM "{table}" ORDER BY rowid'):
-                    obj = row_to_line(table, row) if table in OBJECT_TABLES else dict(row)
-                    line = (json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
-                    handle.write(line)
-                    digest.update(line)
-                    count += 1
-                handle.flush()
-                os.fsync(handle.fileno())
+            try:
+                with _private_file(tmp) as handle:
+                    for row in conn.execute(f'SELECT * FROM "{table}" ORDER BY rowid'):
+                        obj = row_to_line(table, row) if table in OBJECT_TABLES else dict(row)
+                        line = (json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+                        handle.write(line)
+                        digest.update(line)
+                        count += 1
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            except BaseException:
+                tmp.unlink()  # an interrupted export leaves no half-written file behind
+                raise
             os.replace(tmp, final)
             written.append(final)
             tables[table] = {"file": name, "count": count, "sha256": digest.hexdigest()}
@@ -182,6 +201,10 @@ def verify_export(directory: str | os.PathLike[str]) -> tuple[dict[str, Any], di
     tables = manifest.get("tables")
     if not isinstance(tables, dict):
         raise UsageError(f"{path}: tables: missing")
+    # Every export lists the five API tables; a manifest without one was cut by hand.
+    missing = [table for table in OBJECT_TABLES if table not in tables]
+    if missing:
+        raise UsageError(f"{path}: tables.{missing[0]}: missing (every export lists it)")
     files: dict[str, Path] = {}
     for table, entry in tables.items():
         if table not in OBJECT_TABLES + OTHER_TABLES or not isinstance(entry, dict):
