@@ -731,3 +731,47 @@ def test_threshold_decides_the_text_verdict_but_never_a_changed_trajectory(serve
                         "--config-dir", configs, "--on-missing-tool", "stub",
                         "--threshold", "0", "--json", "-s")
     assert trajectory.exit_code == 3, trajectory.output
+
+
+def test_interrupted_replay_cancels_the_run_it_was_following(tmp_path):
+    """Ctrl-C (the replay's task cancelled) mid-run: the run is cancelled on the server."""
+    from syncer.replay.runner import ReplayOptions
+    from syncer.replay.session import Selection, replay_from_mirror
+
+    db_path = tmp_path / "syncer.db"
+    with running_server(EmulatorConfig(run_ms=5)) as quick:
+        async def build() -> str:
+            async with AssistantsClient(settings_for(quick.base_url)) as client:
+                assistant = (await client.create_assistant(ASSISTANT)).model_dump()
+                thread = await record_thread(client, assistant["id"], WEATHER_TURNS[:1])
+                with Store.open(db_path) as store:
+                    store.claim_server(quick.base_url, None, None)
+                    await mirror_threads(client, store, [thread])
+                return thread
+
+        thread = asyncio.run(build())
+    # Replayed on a server whose runs take a minute: the replay is still following its
+    # first run when it is interrupted.
+    with running_server(EmulatorConfig(run_ms=60_000, stream=False)) as slow:
+        async def interrupt() -> str:
+            settings = settings_for(slow.base_url)
+            async with AssistantsClient(settings) as client:
+                assistant = (await client.create_assistant(ASSISTANT)).model_dump()
+                options = ReplayOptions(assistant_id=assistant["id"], run_timeout=120)
+                task = asyncio.create_task(replay_from_mirror(
+                    settings, db_path, Selection([thread]), options, client=client))
+                while not slow.stats()["by_route"].get("POST /v1/threads/{thread_id}/runs"):
+                    await asyncio.sleep(0.01)  # waiting for the run to exist, not for time
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+                conn = sqlite3.connect(db_path)
+                (new_thread,) = conn.execute(
+                    "SELECT json_extract(threads, '$[0].new_thread_id') FROM replays").fetchone()
+                status = conn.execute("SELECT status FROM replays").fetchone()
+                conn.close()
+                assert status == ("interrupted",)
+                return [r["status"] async for r in client.paginate(f"/threads/{new_thread}/runs")]
+
+        statuses = asyncio.run(interrupt())
+    assert statuses in (["cancelled"], ["cancelling"])

@@ -44,6 +44,8 @@ RECORDED_THREAD_KEY = "syncer:replay_of"
 MissingTool = Literal["fail", "stub", "error-output"]
 Mode = Literal["turns", "last-turn"]
 STUB_OUTPUT = "{}"
+TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "incomplete", "expired"})
+CANCEL_GRACE_S = 5.0  # how long an interrupted replay may spend cancelling its active runs
 # Like a new thread's `messages`; a longer turn is added one message at a time instead.
 MAX_ADDITIONAL_MESSAGES = 32
 MISSING_OUTPUT = (
@@ -211,6 +213,7 @@ class ThreadReplayer:
         self.recorder = recorder
         self.result = ThreadResult(thread_id=plan.thread_id)
         self.outputs_pool = plan.recorded_calls()
+        self._run_started = False  # a run of this thread may be active on the server
 
     async def run(self) -> ThreadResult:
         try:
@@ -228,7 +231,15 @@ class ThreadReplayer:
         self.recorder.thread_created(self.replay, self.plan.thread_id, thread["id"])
         fallback = self.plan.default_assistant()
         for turn in self.plan.turns:
-            result = await self._turn(thread["id"], turn, fallback)
+            try:
+                result = await self._turn(thread["id"], turn, fallback)
+            except asyncio.CancelledError:
+                # Ctrl-C, or another thread's fatal error: do not leave this thread's run
+                # working (and spending tokens) on the server. Bounded, best effort.
+                if self._run_started:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(self._cancel_active(thread["id"]), CANCEL_GRACE_S)
+                raise
             self.result.turns.append(result)
             self.recorder.turn_done(self.replay, self.result, result)
             if result.status == "error":
@@ -283,8 +294,7 @@ class ThreadReplayer:
             await self._cancel_active(thread_id)
             return base.model_copy(update={"detail": str(error)})
         new.duration_s = round(time.monotonic() - started, 3)
-        if new.status not in ("completed", "failed", "cancelled", "incomplete", "expired") \
-                and not missing:
+        if new.status not in TERMINAL_STATUSES and not missing:
             return base.model_copy(update={"new": new, "detail": f"run ended {new.status}"})
         if missing:
             _, score, diff = judge(turn.baseline, new, self.options.threshold)
@@ -319,6 +329,7 @@ class ThreadReplayer:
         calls: list[ToolCall] = []
         missing: list[str] = []
         try:
+            self._run_started = True
             run = _data(await self.client.run_until_settled(thread_id, body, timeout=remaining()))
             while run.get("status") == "requires_action":
                 required = (run.get("required_action") or {}).get("submit_tool_outputs") or {}
@@ -347,6 +358,7 @@ class ThreadReplayer:
         except RunError as error:
             await self._cancel_active(thread_id)
             raise _TurnFailed(str(error)) from error
+        self._run_started = run.get("status") not in TERMINAL_STATUSES
         reply = await self._reply(thread_id, run["id"])
         outcome = Outcome(
             run_id=run["id"], assistant_id=run.get("assistant_id"), model=run.get("model"),
@@ -462,7 +474,9 @@ async def run_replay(
     async def one(plan: ThreadPlan) -> None:
         async with semaphore:
             replayer = ThreadReplayer(client, replay, plan, options, recorder)
-            results[plan.thread_id] = await replayer.run()
+            # Kept from the start, so an interrupted replay still lists the thread it was on.
+            results[plan.thread_id] = replayer.result
+            await replayer.run()
             if on_thread_done is not None:
                 maybe = on_thread_done(results[plan.thread_id])
                 if maybe is not None:
