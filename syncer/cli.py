@@ -928,24 +928,24 @@ def restore(from_: str | None, assistants_: bool, threads_: bool, thread_ids: tu
                     include_deleted=include_deleted)
                 if not json_:
                     _emit_restore_plan(plan, source, dry_run)
-                if dry_run or not plan.write_requests:
+                if dry_run:
                     if json_:
-                        echo_json({**plan.summary(), "dry_run": dry_run})
-                    elif not dry_run:
-                        click.echo(f"Nothing to create: everything selected is already in {plan.target}.")
+                        echo_json({**plan.summary(), "dry_run": True})
                     return 0
-                if not yes:
+                if plan.write_requests and not yes:
                     if not sys.stdin.isatty():
                         raise UsageError("refusing to restore without --yes: stdin is not a terminal")
                     if not click.confirm("Restore into this server?", err=True):
                         status("Restore cancelled; nothing created.")
                         return 1
+                # Also with nothing to create: the report then holds the id map and any
+                # blocked thread (an error, exit 1), in the same shape as any other restore.
                 report = await execute(conn, client, plan, concurrency=concurrency,
                                        progress=lambda line: status(line, silent))
         finally:
             conn.close()
         if json_:
-            echo_json(report.as_dict())
+            echo_json({**report.as_dict(), "dry_run": False})
         else:
             for line in report.errors:
                 click.echo(f"Error: {line}", err=True)
@@ -953,9 +953,14 @@ def restore(from_: str | None, assistants_: bool, threads_: bool, thread_ids: tu
             _emit_not_restorable(plan, click.echo)
             for orphan in plan.possible_orphans:
                 click.echo(f"Possible orphan: {orphan} (an interrupted restore may have left a copy)")
-            click.echo(f"Created {created['assistants']} assistants, {created['threads']} threads, "
-                       f"{created['messages']} messages in {plan.target} "
-                       f"({report.requests} requests).")
+            if plan.write_requests:
+                click.echo(f"Created {created['assistants']} assistants, {created['threads']} threads, "
+                           f"{created['messages']} messages in {plan.target} "
+                           f"({report.requests} requests).")
+            elif report.errors:
+                click.echo(f"Nothing created in {plan.target}.")
+            else:
+                click.echo(f"Nothing to create: everything selected is already in {plan.target}.")
         return 1 if report.errors else 0
 
     sys.exit(asyncio.run(run()))
@@ -974,6 +979,9 @@ def _emit_restore_plan(plan: Any, source: str, dry_run: bool) -> None:
     summary = plan.summary()
     threads, requests = summary["threads"], summary["requests"]
     out(f"Restore from {source} into {plan.target}:")
+    if plan.target_is_source:
+        out("Warning: this is the server the archive was mirrored from: what is created are copies "
+            "next to the originals (check --base-url / OPENAI_BASE_URL)")
     out(f"  assistants: {len(plan.assistants_new)} to create, {len(plan.assistants_found)} already there")
     out(f"  threads:    {threads['create']} to create, {threads['resume']} to finish, "
         f"{threads['already']} already there")

@@ -91,7 +91,8 @@ def restore(db, base_url: str, *args: str, key: str = KEY_B) -> tuple[int, dict]
 
 
 def _load(value):
-    return json.loads(value) if isinstance(value, str) else value
+    # The mirror keeps objects and arrays as JSON text, scalars ("auto") as they are.
+    return json.loads(value) if isinstance(value, str) and value[:1] in "{[" else value
 
 
 def _meta(value) -> dict:
@@ -220,7 +221,8 @@ def _file_message_losses(db, thread_id):
 def test_restore_twice_creates_nothing_twice(source_copy):
     source, _ = source_copy
     with running_server(EmulatorConfig()) as target:
-        assert restore(source, target.base_url, "--yes")[0] == 0
+        code, first = restore(source, target.base_url, "--yes")
+        assert code == 0
         writes = target.stats()["writes"]
         code, report = restore(source, target.base_url, "--yes")
         assert code == 0
@@ -228,6 +230,59 @@ def test_restore_twice_creates_nothing_twice(source_copy):
         assert target.stats()["writes"] == writes  # not one create
         # The assistants were found again through the map (and their syncer:source).
         assert report["assistants"] == {"create": 0, "already": 2}
+        # A no-op run reports in the same shape: nothing created, and the same id map.
+        assert report["created"] == {"assistants": 0, "threads": 0, "messages": 0}
+        assert report["ids"] == first["ids"] and len(first["ids"]) == 6
+        assert report["errors"] == [] and report["dry_run"] is False
+
+
+def test_a_copy_written_to_by_someone_else_is_blocked_exit_1_even_with_nothing_to_create(source_copy):
+    """A restore killed while sending a thread's messages, then someone posts into the copy:
+    the rerun must not append after a stranger's message, and must say so with exit 1."""
+    source, ids = source_copy
+    with running_server(EmulatorConfig()) as target:
+        code, first = restore(source, target.base_url, "--yes")
+        assert code == 0
+        copy = first["ids"][ids["chat"]]
+        conn = sqlite3.connect(source)  # what a kill between two message creates leaves
+        conn.execute("UPDATE restore_map SET status = 'created' WHERE kind = 'thread' AND source_id = ?",
+                     (ids["chat"],))
+        conn.commit()
+        conn.close()
+
+        async def post() -> None:
+            settings = ClientSettings.from_env(base_url=target.base_url, api_key=KEY_B)
+            async with AssistantsClient(settings) as client:
+                await client.request("POST", f"/threads/{copy}/messages",
+                                     json={"role": "user", "content": "written by someone else"})
+
+        asyncio.run(post())
+        writes = target.stats()["writes"]
+        result = CliRunner().invoke(cli, ["restore", "--from", str(source), "--base-url", target.base_url,
+                                          "--api-key", KEY_B, "--yes"])
+        assert result.exit_code == 1
+        assert f"Error: thread {ids['chat']}: its copy {copy} on the target has messages this restore did not send" in result.stderr
+        assert result.stdout.splitlines()[-1] == f"Nothing created in {target.base_url}."
+        assert target.stats()["writes"] == writes
+
+
+def test_restoring_into_the_archives_own_server_is_flagged_in_the_plan(source_copy):
+    source, _ = source_copy
+    conn = sqlite3.connect(source)
+    own = conn.execute("SELECT value FROM meta WHERE key = 'base_url'").fetchone()[0]
+    conn.close()
+    result = CliRunner().invoke(cli, ["restore", "--from", str(source), "--base-url", own,
+                                      "--api-key", KEY_A, "--dry-run", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["target_is_source"] is True
+    result = CliRunner().invoke(cli, ["restore", "--from", str(source), "--base-url", own,
+                                      "--api-key", KEY_A, "--dry-run"])
+    assert ("Warning: this is the server the archive was mirrored from: what is created are copies "
+            "next to the originals (check --base-url / OPENAI_BASE_URL)") in result.stdout.splitlines()
+    with running_server(EmulatorConfig()) as elsewhere:
+        result = CliRunner().invoke(cli, ["restore", "--from", str(source), "--base-url",
+                                          elsewhere.base_url, "--api-key", KEY_B, "--dry-run"])
+    assert result.exit_code == 0 and "Warning: this is the server" not in result.output
 
 
 def test_dry_run_sends_no_writes_and_counts_requests(source_copy):

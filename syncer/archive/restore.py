@@ -29,6 +29,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from syncer.errors import (
@@ -265,6 +266,7 @@ class RestorePlan:
     possible_orphans: list[str] = field(default_factory=list)
     not_selected_deleted: int = 0
     lookup_requests: int = 0
+    target_is_source: bool = False  # restoring into the account the archive mirrors
 
     @property
     def threads_new(self) -> list[ThreadPlan]:
@@ -299,6 +301,7 @@ class RestorePlan:
             "possible_orphans": list(self.possible_orphans),
             "not_restorable": [s.line() for s in self.skipped],
             "skipped_deleted": self.not_selected_deleted,
+            "target_is_source": self.target_is_source,
         }
 
 
@@ -387,6 +390,15 @@ async def build_plan(
     """What a restore into the client's server would do. Sends only read requests."""
     plan = RestorePlan(target=target_key(client.settings))
     target = plan.target
+    # The usual connection settings are often the account the mirror was synced from: every
+    # create would then be a copy beside its original. Said in the plan, not refused (bringing
+    # back what was deleted upstream, with --include-deleted, is a reason to do it).
+    if _has_table(conn, "meta"):
+        meta = {row[0]: row[1] for row in conn.execute("SELECT key, value FROM meta")}
+        if meta.get("base_url"):
+            plan.target_is_source = target == target_key(SimpleNamespace(
+                base_url=meta["base_url"], organization=meta.get("organization"),
+                project=meta.get("project")))
 
     if assistants:
         mapped = _map(conn, "assistant", target)
