@@ -789,6 +789,8 @@ def replay(thread_ids: tuple[str, ...], all_threads: bool, query: str | None, li
             settings, db_path, selection, options, assistant=assistant, config_dir=config_dir,
             on_thread_done=progress,
         ))
+        if not result.threads:
+            status("no mirrored thread matched: nothing was replayed", silent)
     if report_path:
         write_report(result, report_path)
         status(f"report written to {report_path}", silent)

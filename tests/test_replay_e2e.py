@@ -491,6 +491,9 @@ def test_query_with_punctuation_and_malformed_query(server, mirror):
     assert result.exit_code == 0, result.output
     ids = {t["thread_id"] for t in json.loads(result.stdout)["threads"]}
     assert ids == {mirror["weather"], mirror["forecast"]}
+    none = replay(server, mirror, "--query", "zebra", "--json")
+    assert none.exit_code == 0 and json.loads(none.stdout)["threads"] == []
+    assert "no mirrored thread matched: nothing was replayed" in none.stderr
     bad = replay(server, mirror, "--query", '"unbalanced', "--dry-run")
     assert bad.exit_code == 1
     assert "--query: malformed query" in bad.output and "Traceback" not in bad.output
