@@ -78,3 +78,118 @@ def test_bad_account_file_is_one_line_and_exit_1(tmp_path: Path):
     )
     assert result.returncode == 1
     assert result.stderr == f"Error: {bad}: assistants[0]: missing 'created_at'\n"
+
+
+BETA = {"Authorization": "Bearer sk-cli", "OpenAI-Beta": "assistants=v2"}
+
+
+def test_knobs_from_the_command_line(tmp_path: Path):
+    """--load, --api-key, --no-stream, --run-ms, --latency-ms and the counters, as flags."""
+    from syncer.emulator.generate import generate_account
+
+    account = generate_account(seed=2, assistants=3, threads=1)
+    account_file = tmp_path / "account.json"
+    account_file.write_text(json.dumps(account))
+    process, base_url = start("--load", str(account_file), "--api-key", "sk-cli",
+                              "--no-stream", "--run-ms", "400", "--latency-ms", "150")
+    root = base_url.removesuffix("/v1")
+    try:
+        with httpx.Client(base_url=base_url, headers=BETA, timeout=10) as api:
+            assert api.get("/assistants").status_code == 200  # the first answer warms up
+            listed = api.get("/assistants", params={"order": "asc"})
+            # --latency-ms: every /v1 answer waits at least that long.
+            assert listed.elapsed.total_seconds() >= 0.15
+            assert [a["id"] for a in listed.json()["data"]] == [a["id"] for a in account["assistants"]]
+            assert api.get("/assistants", headers={"Authorization": "Bearer sk-other"}).status_code == 401
+
+            thread = api.post("/threads", json={"messages": [{"role": "user", "content": "hi"}]}).json()
+            streamed = api.post(f"/threads/{thread['id']}/runs",
+                                json={"assistant_id": account["assistants"][0]["id"], "stream": True})
+            assert streamed.status_code == 400  # --no-stream
+            assert streamed.json()["error"]["param"] == "stream"
+
+            run = api.post(f"/threads/{thread['id']}/runs",
+                           json={"assistant_id": account["assistants"][0]["id"]}).json()
+            statuses = [run["status"]]
+            while statuses[-1] not in ("completed", "failed", "expired"):
+                statuses.append(api.get(f"/threads/{thread['id']}/runs/{run['id']}").json()["status"])
+            # --run-ms 400 with 150 ms a request: the run is seen queued/in progress first.
+            assert statuses[0] == "queued" and "in_progress" in statuses and statuses[-1] == "completed"
+
+        stats = httpx.get(f"{root}/_emulator/stats").json()
+        assert stats["by_route"]["POST /v1/threads/{thread_id}/runs"] == 2
+        assert stats["by_status"]["401"] == 1 and stats["writes"] == 3
+        assert httpx.post(f"{root}/_emulator/stats/reset").status_code == 200
+        assert httpx.get(f"{root}/_emulator/stats").json()["requests"] == 0
+    finally:
+        code, _, err = stop(process)
+    assert code == 0 and "Traceback" not in err and "sk-cli" not in err
+
+
+def fault_sequence(*args: str) -> tuple[list[int | str], dict]:
+    """Statuses of 30 list requests to a fresh `syncer emulator` ("drop": cut off)."""
+    process, base_url = start(*args)
+    outcomes: list[int | str] = []
+    try:
+        with httpx.Client(base_url=base_url, headers=BETA, timeout=10) as api:
+            for _ in range(30):
+                try:
+                    response = api.get("/assistants")
+                except httpx.TransportError:
+                    outcomes.append("drop")
+                    continue
+                outcomes.append(response.status_code)
+                if response.status_code == 429:
+                    assert 10 <= int(response.headers["retry-after-ms"]) <= 50
+        stats = httpx.get(f"{base_url.removesuffix('/v1')}/_emulator/stats").json()
+    finally:
+        stop(process)
+    return outcomes, stats
+
+
+def test_fault_rate_and_seed_from_the_command_line():
+    first, stats = fault_sequence("--fault-rate", "0.6", "--seed", "5")
+    again, _ = fault_sequence("--fault-rate", "0.6", "--seed", "5")
+    other, _ = fault_sequence("--fault-rate", "0.6", "--seed", "6")
+    assert first == again  # --seed: the same faults, request for request
+    assert first != other
+    assert {429, 500, 503, "drop"} <= set(first) and 200 in first
+    assert stats["faults"] == sum(1 for o in first if o != 200)
+
+
+def test_state_survives_a_restart(tmp_path: Path):
+    state = tmp_path / "state.db"
+    process, base_url = start("--state", str(state))
+    try:
+        created = httpx.post(f"{base_url}/assistants", json={"model": "gpt-4o", "name": "kept"},
+                             headers=BETA).json()
+    finally:
+        assert stop(process)[0] == 0
+    process, base_url = start("--state", str(state))
+    try:
+        again = httpx.get(f"{base_url}/assistants/{created['id']}", headers=BETA).json()
+    finally:
+        assert stop(process)[0] == 0
+    assert again == created
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    (b"not a database at all, just text" * 100, "not an emulator state file (file is not a database)"),
+    (None, "not an emulator state file (it has tables notes); give a new or an emulator --state file"),
+])  # fmt: skip
+def test_a_state_file_that_is_not_ours_is_one_line_and_exit_1(tmp_path: Path, content, problem):
+    import sqlite3
+
+    state = tmp_path / "other.db"
+    if content is None:
+        with sqlite3.connect(state) as db:
+            db.execute("CREATE TABLE notes (text)")
+    else:
+        state.write_bytes(content)
+    before = state.read_bytes()
+    result = subprocess.run(
+        [sys.executable, "-m", "syncer", "emulator", "--port", "0", "--state", str(state)],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert (result.returncode, result.stderr) == (1, f"Error: {state}: {problem}\n")
+    assert state.read_bytes() == before  # the file is left as it was

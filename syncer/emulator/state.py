@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from syncer.emulator.collection import Collection, Page
+from syncer.errors import UsageError
 from syncer.models import ACTIVE_RUN_STATUSES
 
 ALPHABET = string.ascii_letters + string.digits
@@ -230,12 +231,31 @@ class _StateFile:
     """
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # The server's event loop runs in another thread than the one that built the app.
-        self.conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.executescript(self.SCHEMA)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # The server's event loop runs in another thread than the one that built the app.
+            self.conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        except (OSError, sqlite3.Error) as error:
+            raise UsageError(f"{path}: cannot open state file: {error}") from None
+        try:
+            tables = {row[0] for row in self.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            # Refuse another program's database (a mirror, say): adding our table to it, or
+            # answering from it, would mix two things the user keeps apart.
+            if tables and "objects" not in tables:
+                raise UsageError(
+                    f"{path}: not an emulator state file (it has tables "
+                    f"{', '.join(sorted(tables))}); give a new or an emulator --state file"
+                )
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.executescript(self.SCHEMA)
+        except sqlite3.Error as error:
+            self.conn.close()
+            raise UsageError(f"{path}: not an emulator state file ({error})") from None
+        except UsageError:
+            self.conn.close()
+            raise
         self._in_transaction = False
 
     def rows(self) -> Iterator[tuple[Any, ...]]:
