@@ -213,3 +213,42 @@ def test_messages_archived_after_a_restore_are_appended_by_the_next_one(tmp_path
     restored = thread_of(mirror_b, second["ids"][threads[1]])
     assert restored == thread_of(source, threads[1])
     assert [parts for _, parts, _ in restored["messages"]][-2:] == [[("text", "later 1")], [("text", "later 2")]]
+
+
+def test_an_assistant_without_room_for_its_link_is_not_duplicated_by_a_kill(tmp_path):
+    """16 metadata pairs leave no room for syncer:source: the rerun still finds the assistant
+    the killed run created (by its configuration), instead of creating it twice."""
+    source = tmp_path / "a.db"
+    full = {f"k{i}": f"v{i}" for i in range(16)}
+    with running_server(EmulatorConfig()) as server_a:
+
+        async def twins() -> None:  # two archived assistants alike in every field
+            settings = ClientSettings.from_env(base_url=server_a.base_url, api_key=KEY_A)
+            async with AssistantsClient(settings) as client:
+                for _ in range(2):
+                    await client.request("POST", "/assistants", json={
+                        "model": "gpt-4o", "name": "twin", "instructions": "x", "metadata": full})
+
+        asyncio.run(twins())
+        sync(source, server_a.base_url, KEY_A, [])
+
+    with running_server(EmulatorConfig()) as target:
+        proxy = LosingProxy(target.url)
+        try:
+            first = kill_after_lost_answer(source, proxy, "POST /v1/assistants", 2)
+            final = restore_process(source, proxy.base_url)
+            _, second = final.communicate(timeout=60)
+            assert final.returncode == 0, second
+        finally:
+            proxy.close()
+        assert len(proxy.created["POST /v1/assistants"]) == 2
+        assert orphan_warnings(first) == orphan_warnings(second) == []
+        assert "assistants: 0 to create, 2 already there" in second
+        conn = sqlite3.connect(source)
+        mapped = sorted(row[0] for row in conn.execute(
+            "SELECT target_id FROM restore_map WHERE kind = 'assistant' AND status = 'done'"))
+        conn.close()
+        assert mapped == sorted(proxy.created["POST /v1/assistants"])
+        mirror_b = tmp_path / "b.db"
+        sync(mirror_b, target.base_url, KEY_B, [])
+    assert assistants_of(mirror_b) == assistants_of(source)

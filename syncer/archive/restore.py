@@ -6,7 +6,9 @@ restore idempotent (a second run creates nothing) and resumable (a killed run pi
 it stopped):
 
 - assistants carry ``syncer:source`` in their metadata, so one listing of the target finds
-  any assistant created in the instant before a kill, even if the map never heard of it;
+  any assistant created in the instant before a kill, even if the map never heard of it; one
+  whose 16 metadata pairs leave no room has its intent recorded (``pending``) before the
+  create, and the listing finds it by model, name, instructions and metadata;
 - a thread's *intent* is recorded (status ``pending``) before it is created, with its first
   32 messages in the same request. Threads cannot be listed, so a pending intent found by the
   next run means a thread may have been created and lost: it is reported as a possible
@@ -25,6 +27,7 @@ refusals) are listed in the report rather than dropped silently.
 from __future__ import annotations
 
 import asyncio
+import calendar
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -364,18 +367,40 @@ def _messages(conn: sqlite3.Connection, thread: dict[str, Any],
     return _rows(conn, "messages", "WHERE thread_id = ? AND deleted_at IS NULL", (thread["id"],))
 
 
-async def _target_assistants(client: Any, plan: RestorePlan) -> tuple[set[str], dict[str, str]]:
-    """Ids of the target's assistants, and source id → target id through ``syncer:source``."""
-    ids: set[str] = set()
-    by_source: dict[str, str] = {}
+async def _target_assistants(client: Any, plan: RestorePlan) -> list[dict[str, Any]]:
+    """The target's assistants, oldest first."""
+    items: list[dict[str, Any]] = []
     async for page in client.pages("/assistants", order="asc", limit=100):
         plan.lookup_requests += 1
-        for item in page.data:
-            ids.add(item["id"])
-            source = (item.get("metadata") or {}).get(SOURCE_KEY)
-            if source and source not in by_source:  # oldest wins if duplicates exist
-                by_source[source] = item["id"]
-    return ids, by_source
+        items.extend(page.data)
+    return items
+
+
+# An untagged assistant whose create was interrupted is recognised by what it was created with.
+# Only fields a server keeps exactly as sent (tools may come back with defaults filled in).
+_IDENTITY_FIELDS = ("model", "name", "instructions", "metadata")
+# Clock skew allowed between this machine (the intent's time) and the server (created_at).
+_CLOCK_SKEW_S = 600
+
+
+def _interrupted_create(items: list[dict[str, Any]], body: dict[str, Any], since: str | None,
+                        taken: set[str]) -> str | None:
+    """The target assistant an interrupted create of ``body`` made, if the listing shows one.
+
+    Assistants can be listed, so unlike a thread, an assistant without room for
+    ``syncer:source`` is still found: created no earlier than the recorded intent, with the
+    same model, name, instructions and (full, 16-pair) metadata, and not already mapped.
+    """
+    try:
+        start = calendar.timegm(time.strptime(since or "", "%Y-%m-%dT%H:%M:%SZ"))
+    except ValueError:
+        return None
+    for item in items:
+        if item["id"] in taken or (item.get("created_at") or 0) < start - _CLOCK_SKEW_S:
+            continue
+        if all(item.get(name) == body.get(name) for name in _IDENTITY_FIELDS):
+            return str(item["id"])
+    return None
 
 
 async def build_plan(
@@ -402,7 +427,16 @@ async def build_plan(
 
     if assistants:
         mapped = _map(conn, "assistant", target)
-        existing, by_source = await _target_assistants(client, plan)
+        items = await _target_assistants(client, plan)
+        existing = {item["id"] for item in items}
+        by_source: dict[str, str] = {}
+        for item in items:
+            source = (item.get("metadata") or {}).get(SOURCE_KEY)
+            if source and source not in by_source:  # oldest wins if duplicates exist
+                by_source[source] = item["id"]
+        # Target assistants that already stand for some archived one.
+        taken = set(by_source.values()) | {
+            row["target_id"] for row in mapped.values() if row["target_id"]}
         for obj in _rows(conn, "assistants"):
             if obj["_deleted_at"] and not include_deleted:
                 plan.not_selected_deleted += 1
@@ -414,9 +448,11 @@ async def build_plan(
                 plan.assistants_found.append((obj["id"], row["target_id"], "map"))
             elif obj["id"] in by_source:
                 plan.assistants_found.append((obj["id"], by_source[obj["id"]], SOURCE_KEY))
+            elif row is not None and row["status"] == "pending" and not tagged and (
+                    found := _interrupted_create(items, body, row["updated_at"], taken)):
+                taken.add(found)
+                plan.assistants_found.append((obj["id"], found, "interrupted create"))
             else:
-                if row is not None and row["status"] == "pending" and not tagged:
-                    plan.possible_orphans.append(f"assistant {obj['id']}")
                 plan.assistants_new.append((obj, body))
 
     if threads or thread_ids:
