@@ -69,7 +69,7 @@ async def test_a_faulted_request_has_no_effect():
     _, client = in_process(EmulatorConfig())
     async with client:
         scripted = await client.post("/_emulator/faults", json={"fail_writes": [2], "status": 500})
-        assert scripted.json() == {"fail_writes": [2], "fail_requests": [], "status": "500"}
+        assert scripted.json() == {"fail_writes": [2], "fail_requests": [], "fail_runs": [], "status": "500"}
         names = []
         for name in ("one", "two", "three"):
             response = await client.post("/v1/assistants", json={"model": "m", "name": name})

@@ -334,3 +334,95 @@ async def test_runs_list_pages_and_orders(api, clock):
     rest = await ok(await api.get(f"/threads/{thread['id']}/runs",
                                   params={"limit": 10, "after": page["last_id"]}))
     assert [r["id"] for r in rest["data"]] == ids[::-1][2:] and not rest["has_more"]
+
+
+# --- the other ends of the lifecycle: incomplete (token limits) and failed (fault script) ------
+
+
+async def test_max_completion_tokens_cuts_the_reply_off_and_the_run_ends_incomplete(api, clock):
+    """With tool outputs longer than the limit, the reply is cut at max_completion_tokens."""
+    assistant, thread = await setup_thread(api, "Report: @get_weather")
+    run = await ok(await api.post(f"/threads/{thread['id']}/runs", json={
+        "assistant_id": assistant["id"], "max_completion_tokens": 256}))
+    clock.now += 1.1
+    call = (await get_run(api, run))["required_action"]["submit_tool_outputs"]["tool_calls"][0]
+    output = "sunny " * 400  # 2400 characters: far more than 256 tokens once quoted in the reply
+    await ok(await api.post(f"/threads/{thread['id']}/runs/{run['id']}/submit_tool_outputs",
+                            json={"tool_outputs": [{"tool_call_id": call["id"], "output": output}]}))
+    clock.now += 1.1
+    ended = await get_run(api, run)
+    assert (ended["status"], ended["incomplete_details"]) == ("incomplete", {"reason": "max_completion_tokens"})
+    assert ended["completed_at"] is None and ended["expires_at"] is None
+    assert ended["usage"]["completion_tokens"] <= 256
+    full = model.reply("gpt-4o", "Be brief.", [("user", "Report: @get_weather")],
+                       [model.ToolResult("get_weather", "{}", output)])
+    reply = (await ok(await api.get(f"/threads/{thread['id']}/messages")))["data"][0]
+    assert (reply["status"], reply["incomplete_details"]) == ("incomplete", {"reason": "max_tokens"})
+    assert reply["incomplete_at"] == int(clock.now)
+    cut = reply["content"][0]["text"]["value"]
+    assert full.startswith(cut) and 0 < len(cut) < len(full)
+    # The thread is free again: an incomplete run is over.
+    assert (await api.post(f"/threads/{thread['id']}/messages",
+                           json={"role": "user", "content": "go on"})).status_code == 200
+
+
+async def test_max_prompt_tokens_too_small_for_the_thread_ends_incomplete_without_a_reply(api, clock):
+    assistant, thread = await setup_thread(api, "word " * 1200, tools=())  # ~1500 prompt tokens
+    run = await ok(await api.post(f"/threads/{thread['id']}/runs", json={
+        "assistant_id": assistant["id"], "max_prompt_tokens": 256}))
+    clock.now += 1.1
+    ended = await get_run(api, run)
+    assert (ended["status"], ended["incomplete_details"]) == ("incomplete", {"reason": "max_prompt_tokens"})
+    reply = (await ok(await api.get(f"/threads/{thread['id']}/messages")))["data"][0]
+    assert (reply["role"], reply["status"], reply["content"]) == ("assistant", "incomplete", [])
+
+    # The same thread under a limit it fits in completes as usual.
+    fits = await ok(await api.post(f"/threads/{thread['id']}/runs", json={
+        "assistant_id": assistant["id"], "max_prompt_tokens": 100_000}))
+    clock.now += 1.1
+    assert (await get_run(api, fits))["status"] == "completed"
+
+
+async def test_a_run_the_fault_script_marks_ends_failed_with_last_error(clock):
+    app = create_app(EmulatorConfig(run_ms=1000, clock=clock))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://emulator",
+                                 headers=HEADERS) as root:
+        scripted = await root.post("/_emulator/faults", json={"fail_runs": [2]})
+        assert scripted.json()["fail_runs"] == [2]
+        api = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://emulator/v1",
+                                headers=HEADERS)
+        assistant, thread = await setup_thread(api, "Weather? @get_weather")
+        first = await ok(await api.post(f"/threads/{thread['id']}/runs", json={"assistant_id": assistant["id"]}))
+        clock.now += 1.1
+        assert (await get_run(api, first))["status"] == "requires_action"  # the 1st run is spared
+        await ok(await api.post(f"/threads/{thread['id']}/runs/{first['id']}/cancel"))
+        clock.now += 1
+        second = await ok(await api.post(f"/threads/{thread['id']}/runs", json={"assistant_id": assistant["id"]}))
+        clock.now += 0.5
+        assert (await get_run(api, second))["status"] == "in_progress"
+        clock.now += 0.6
+        failed = await get_run(api, second)
+        await api.aclose()
+    assert failed["status"] == "failed"
+    assert failed["last_error"] == {"code": "server_error", "message": "Sorry, something went wrong."}
+    assert failed["failed_at"] == int(clock.now) and failed["expires_at"] is None
+    assert failed["required_action"] is None and failed["usage"] is not None
+
+
+async def test_a_failed_run_streams_its_failure(clock):
+    app = create_app(EmulatorConfig(run_ms=0, clock=clock))
+    app.state.emulator.faults.script({"fail_runs": [1]})
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://emulator/v1",
+                                 headers=HEADERS) as api:
+        assistant, thread = await setup_thread(api, "hello", tools=())
+        async with api.stream("POST", f"/threads/{thread['id']}/runs",
+                              json={"assistant_id": assistant["id"], "stream": True}) as response:
+            names = [line.removeprefix("event: ").strip() async for line in response.aiter_lines()
+                     if line.startswith("event:")]
+        run = (await ok(await api.get(f"/threads/{thread['id']}/runs", params={"limit": 1})))["data"][0]
+        steps = (await ok(await api.get(f"/threads/{thread['id']}/runs/{run['id']}/steps")))["data"]
+        message = (await ok(await api.get(f"/threads/{thread['id']}/messages")))["data"][0]
+    assert names[-4:] == ["thread.run.step.failed", "thread.message.incomplete", "thread.run.failed", "done"]
+    assert run["status"] == "failed"
+    assert [(s["status"], s["last_error"]["code"]) for s in steps] == [("failed", "server_error")]
+    assert (message["status"], message["incomplete_details"]) == ("incomplete", {"reason": "run_failed"})

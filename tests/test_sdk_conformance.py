@@ -137,7 +137,8 @@ def test_threads_and_messages(client):
 
     modified = client.beta.threads.messages.update(message.id, thread_id=thread.id, metadata={"k": "v"})
     assert conforms(Message, modified).metadata == {"k": "v"}
-    assert client.beta.threads.update(thread.id, metadata={"customer": "43"}).metadata == {"customer": "43"}
+    updated = client.beta.threads.update(thread.id, metadata={"customer": "43"})
+    assert conforms(Thread, updated).metadata == {"customer": "43"}
 
     conforms(MessageDeleted, client.beta.threads.messages.delete(message.id, thread_id=thread.id))
     assert len(list(client.beta.threads.messages.list(thread.id))) == 2
@@ -204,7 +205,8 @@ def test_run_with_parallel_function_calls_through_submit_tool_outputs(client):
     retrieved = client.beta.threads.runs.steps.retrieve(steps[1].id, thread_id=thread.id, run_id=run.id)
     assert conforms(RunStep, retrieved).id == steps[1].id
 
-    assert [r.id for r in client.beta.threads.runs.list(thread.id)] == [run.id]
+    listed_runs = list(client.beta.threads.runs.list(thread.id))
+    assert [conforms(Run, r).id for r in listed_runs] == [run.id]
 
 
 def test_create_thread_and_run_poll_replies_deterministically(client):
@@ -258,6 +260,7 @@ def test_streaming_events_parse_into_sdk_events(client):
     conforms(Run, run)
     for event in first:
         assert not isinstance(event.data, dict), f"{event.event} did not parse"
+        conforms(type(event), event)  # the event's own SDK class, strictly
 
     call = run.required_action.submit_tool_outputs.tool_calls[0]
     with client.beta.threads.runs.submit_tool_outputs_stream(
@@ -294,3 +297,32 @@ def test_wrong_key_is_an_authentication_error():
         assert list(right.beta.assistants.list()) == []
         wrong.close()
         right.close()
+
+
+def test_failed_and_incomplete_runs_parse_and_end_polling(client, server):
+    """The SDK's poll treats failed and incomplete as final; their details are its types."""
+    assistant = client.beta.assistants.create(model="gpt-4o", tools=[WEATHER_TOOL])
+    server.script_faults({"fail_runs": [1]})
+    failed = client.beta.threads.create_and_run_poll(
+        assistant_id=assistant.id, thread={"messages": [{"role": "user", "content": "hi"}]},
+        poll_interval_ms=10,
+    )
+    conforms(Run, failed)
+    assert failed.status == "failed" and failed.failed_at is not None
+    assert (failed.last_error.code, failed.last_error.message) == ("server_error", "Sorry, something went wrong.")
+
+    run = client.beta.threads.create_and_run_poll(
+        assistant_id=assistant.id, max_completion_tokens=256, poll_interval_ms=10,
+        thread={"messages": [{"role": "user", "content": "Forecast? @get_weather"}]},
+    )
+    call = run.required_action.submit_tool_outputs.tool_calls[0]
+    incomplete = client.beta.threads.runs.submit_tool_outputs_and_poll(
+        run_id=run.id, thread_id=run.thread_id, poll_interval_ms=10,
+        tool_outputs=[{"tool_call_id": call.id, "output": "drizzle " * 300}],
+    )
+    conforms(Run, incomplete)
+    assert incomplete.status == "incomplete"
+    assert incomplete.incomplete_details.reason == "max_completion_tokens"
+    reply = client.beta.threads.messages.list(run.thread_id, limit=1).data[0]
+    assert conforms(Message, reply).status == "incomplete"
+    assert reply.incomplete_details.reason == "max_tokens"

@@ -38,9 +38,9 @@ class Emulator:
     def __init__(self, config: EmulatorConfig):
         self.config = config
         self.store = Store(config.state)
-        self.runs = RunEngine(self.store, config.clock, config.run_ms)
         self.stats = Stats()
         self.faults = Faults(config.fault_rate, config.seed)
+        self.runs = RunEngine(self.store, config.clock, config.run_ms, fails=self.faults.run_fails)
         self.routes: list[BaseRoute] = []
         if config.load is not None:
             load_account_file(self.store, config.load)

@@ -4,6 +4,8 @@ Random faults (``fault_rate``) are drawn from a generator seeded with ``seed``, 
 /v1 request in arrival order, so the same seed and the same request sequence give the same
 faults. Scripted faults (``POST /_emulator/faults``) fail chosen requests exactly. Either
 way the fault is decided before the request has any effect: a faulted create creates nothing.
+The script can also make chosen runs end ``failed`` (``fail_runs``), the one run outcome no
+client input leads to.
 """
 
 from __future__ import annotations
@@ -74,25 +76,36 @@ class Faults:
         self.random = random.Random(seed)
         self.fail_writes: set[int] = set()
         self.fail_requests: set[int] = set()
+        self.fail_runs: set[int] = set()
         self.scripted_kind = "500"
         self._writes = 0
         self._requests = 0
+        self._runs = 0
 
     def script(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """Fail the n-th write (POST/DELETE under /v1) or request, counted from now."""
+        """Fail the n-th write (POST/DELETE under /v1) or request, or the n-th run created
+        (it ends ``failed``), counted from now."""
         status = str(spec.get("status", 500))
         if status not in FAULT_STATUSES:
             raise ValueError(f"status must be one of {sorted(FAULT_STATUSES)}, got {status!r}")
         self.scripted_kind = status
         self.fail_writes = {int(n) for n in spec.get("fail_writes", [])}
         self.fail_requests = {int(n) for n in spec.get("fail_requests", [])}
+        self.fail_runs = {int(n) for n in spec.get("fail_runs", [])}
         self._writes = 0
         self._requests = 0
+        self._runs = 0
         return {
             "fail_writes": sorted(self.fail_writes),
             "fail_requests": sorted(self.fail_requests),
+            "fail_runs": sorted(self.fail_runs),
             "status": status,
         }
+
+    def run_fails(self) -> bool:
+        """Asked once for each run created: does the script make it fail?"""
+        self._runs += 1
+        return self._runs in self.fail_runs
 
     def decide(self, is_write: bool) -> Fault | None:
         self._requests += 1

@@ -11,6 +11,16 @@ with the time it was scheduled for (not the time someone looked). ``run_ms`` set
     requires_action  until all outputs arrive (→ queued) or ``expires_at`` passes (→ expired)
     cancelling   for 25 % of run_ms after a cancel request (→ cancelled)
 
+The other two ends of the real lifecycle happen where the real service had them:
+
+    incomplete   the run's ``max_prompt_tokens`` (counted over all its turns) cannot hold the
+                 prompt — the reply is not written, reason ``max_prompt_tokens`` — or the reply
+                 would pass ``max_completion_tokens`` — it is cut off there, reason
+                 ``max_completion_tokens``; the message ends ``incomplete`` (``max_tokens``)
+    failed       when the in_progress phase ends for a run the fault script marked
+                 (``POST /_emulator/faults {"fail_runs": [n]}``: the n-th run created from
+                 then on), with ``last_error`` ``server_error`` "Sorry, something went wrong."
+
 Every transition also yields the server-sent events the real API streams for it, so the
 streaming endpoints and the polling endpoints share one state machine.
 """
@@ -31,6 +41,8 @@ TERMINAL = FINAL_RUN_STATUSES
 EXPIRES_AFTER = 600  # seconds from created_at
 QUEUED_SHARE = 0.25
 CANCELLING_SHARE = 0.25
+#: The real service's ``last_error`` for a run that failed on its side.
+RUN_FAILURE = {"code": "server_error", "message": "Sorry, something went wrong."}
 
 Event = tuple[str, dict[str, Any]]
 
@@ -38,10 +50,13 @@ Event = tuple[str, dict[str, Any]]
 class RunEngine:
     """Creates runs and moves them along their lifecycle."""
 
-    def __init__(self, store: Store, clock: Callable[[], float], run_ms: float):
+    def __init__(self, store: Store, clock: Callable[[], float], run_ms: float,
+                 fails: Callable[[], bool] = lambda: False):
         self.store = store
         self.clock = clock
         self.duration = run_ms / 1000.0
+        #: asked once per created run: should it fail (the fault script says so)?
+        self.fails = fails
 
     # --- creating ------------------------------------------------------------------------------
 
@@ -91,6 +106,7 @@ class RunEngine:
             "parallel_tool_calls": body.get("parallel_tool_calls", True) is not False,
         }
         self.store.progress[run["id"]] = _new_progress(now)
+        self.store.progress[run["id"]]["fail"] = self.fails()
         self.store.add("run", run, thread_id)
         self.store.active_run[thread_id] = run["id"]
         return [_event("thread.run.created", run), _event("thread.run.queued", run)]
@@ -146,6 +162,8 @@ class RunEngine:
         if status == "queued":
             return self._start(run, progress, when)
         if status == "in_progress":
+            if progress.get("fail"):
+                return self._finish(run, progress, "failed", when)
             if progress["tool_step"] and progress["outputs"] is None:
                 return self._require_action(run, progress)
             return self._complete(run, progress, when)
@@ -158,7 +176,7 @@ class RunEngine:
         if run["started_at"] is None:
             run["started_at"] = when
         events = [_event("thread.run.in_progress", run)]
-        if progress["outputs"] is None:
+        if progress["outputs"] is None and not self._over_prompt_limit(run, progress):
             last = self._inputs(run)[-1:]
             calls = model.tool_calls(
                 last[0] if last else None,
@@ -230,6 +248,14 @@ class RunEngine:
         }
         return [_event("thread.run.requires_action", run)]
 
+    def _over_prompt_limit(self, run: dict[str, Any], progress: dict[str, Any]) -> bool:
+        """Would this turn's prompt take the run past its ``max_prompt_tokens``?"""
+        limit = run.get("max_prompt_tokens")
+        if limit is None:
+            return False
+        prompt = model.prompt_tokens(run["instructions"], self._inputs(run))
+        return progress["prompt_tokens"] + prompt > limit
+
     def _complete(self, run: dict[str, Any], progress: dict[str, Any], when: int) -> list[Event]:
         messages = self._inputs(run)
         results = [
@@ -239,6 +265,17 @@ class RunEngine:
         ]
         text = model.reply(run["model"], run["instructions"], messages, results)
         prompt = model.prompt_tokens(run["instructions"], messages)
+        # The real service ended a run "incomplete" at its token limits (counted over all
+        # the run's turns): no reply when the prompt does not fit, a cut-off one when the
+        # reply would not.
+        incomplete: str | None = None
+        completion_limit = run.get("max_completion_tokens")
+        if self._over_prompt_limit(run, progress):
+            incomplete, text, prompt = "max_prompt_tokens", "", 0
+        elif completion_limit is not None:
+            room = completion_limit - progress["completion_tokens"]
+            if model.count_tokens(text) > room:
+                incomplete, text = "max_completion_tokens", text[: max(room, 0) * 4]
         completion = model.count_tokens(text)
         progress["prompt_tokens"] += prompt
         progress["completion_tokens"] += completion
@@ -253,29 +290,40 @@ class RunEngine:
                     "id": message["id"], "object": "thread.message.delta",
                     "delta": {"content": [part]},
                 }))
-            message["content"] = [objects.text_part(text)]
-            message["status"] = "completed"
-            message["completed_at"] = when
+            message["content"] = [objects.text_part(text)] if text else []
+            if incomplete is None:
+                message["status"] = "completed"
+                message["completed_at"] = when
+            else:
+                message["status"] = "incomplete"
+                message["incomplete_at"] = when
+                message["incomplete_details"] = {"reason": "max_tokens"}
             self.store.save("message", message)
-            events.append(_event("thread.message.completed", message))
+            events.append(_event(f"thread.message.{message['status']}", message))
         step = self.store.get("step", progress["message_step"])
         if step is not None:
             self._close_step(step, "completed", when, _usage(prompt, completion))
             events.append(_event("thread.run.step.completed", step))
-        run["status"] = "completed"
-        run["completed_at"] = when
         run["expires_at"] = None
         run["usage"] = _usage(progress["prompt_tokens"], progress["completion_tokens"])
-        events.append(_event("thread.run.completed", run))
+        if incomplete is None:
+            run["status"] = "completed"
+            run["completed_at"] = when
+        else:
+            run["status"] = "incomplete"
+            run["incomplete_details"] = {"reason": incomplete}
+        events.append(_event(f"thread.run.{run['status']}", run))
         return events
 
     def _finish(self, run: dict[str, Any], progress: dict[str, Any], status: str, when: int) -> list[Event]:
-        """End a run early (cancelled, expired): close its open step and message."""
+        """End a run early (cancelled, expired, failed): close its open step and message."""
         events: list[Event] = []
-        step_status = "cancelled" if status == "cancelled" else "expired"
+        step_status = status
         for step_id in (progress["tool_step"], progress["message_step"]):
             step = self.store.get("step", step_id) if step_id else None
             if step is not None and step["status"] == "in_progress":
+                if status == "failed":
+                    step["last_error"] = dict(RUN_FAILURE)
                 self._close_step(step, step_status, when, _usage(0, 0))
                 events.append(_event(f"thread.run.step.{step_status}", step))
         message = self.store.get("message", progress["message"]) if progress["message"] else None
@@ -290,6 +338,9 @@ class RunEngine:
         run["expires_at"] = None
         if status == "cancelled":
             run["cancelled_at"] = when
+        if status == "failed":
+            run["failed_at"] = when
+            run["last_error"] = dict(RUN_FAILURE)
         run["usage"] = _usage(progress["prompt_tokens"], progress["completion_tokens"])
         events.append(_event(f"thread.run.{status}", run))
         return events
@@ -408,6 +459,7 @@ def _new_progress(phase_start: float) -> dict[str, Any]:
         "tool_step": None,
         "message_step": None,
         "message": None,
+        "fail": False,  # the fault script chose this run to fail
         "prompt_tokens": 0,
         "completion_tokens": 0,
     }
