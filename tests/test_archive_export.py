@@ -83,6 +83,15 @@ def test_export_then_load_into_a_fresh_mirror_gives_the_same_mirror(tmp_path):
     assert result.exit_code == 0, result.output
     manifest = json.loads(result.output)
     assert manifest["tables"]["messages"]["count"] == 5
+    # What `sha256sum` and `wc -l` would say about each file is what the manifest says.
+    import hashlib
+
+    for entry in manifest["tables"].values():
+        data = (out / entry["file"]).read_bytes()
+        assert (hashlib.sha256(data).hexdigest(), data.count(b"\n")) == (entry["sha256"], entry["count"])
+    assert {name: e["count"] for name, e in manifest["tables"].items()} == {
+        "assistants": 2, "threads": 1, "messages": 5, "runs": 1, "run_steps": 1,
+        "tracked_threads": 1, "meta": len(manifest["source"]) - 1, "restore_map": 1}
     assert manifest["source"]["base_url"] == "http://127.0.0.1:1/v1"
     assert manifest["format"] == "syncer-export" and manifest["syncer_version"]
     assert manifest["exported_at"].endswith("Z")
