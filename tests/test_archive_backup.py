@@ -233,3 +233,19 @@ def sqlite3_has(path, table: str) -> bool:
         return False
     finally:
         db.close()
+
+
+def test_backup_into_a_folder_it_may_not_write_is_a_one_line_error(tmp_path, monkeypatch):
+    import tempfile
+
+    mirror, out = tmp_path / "mirror.db", tmp_path / "out.db"
+    make_mirror(mirror)
+
+    def read_only_folder(*args, **kwargs):  # what a folder without write permission answers
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only_folder)
+    result = CliRunner().invoke(cli, ["backup", str(out), "--db", str(mirror)])
+    assert result.exit_code == 1
+    assert result.output == f"Error: {out}: cannot write the backup (Permission denied)\n"
+    assert not out.exists()

@@ -299,3 +299,12 @@ def test_a_replaced_export_has_no_manifest_until_it_is_complete(tmp_path, monkey
     # Running the export again (no --force needed: no manifest) completes it.
     assert CliRunner().invoke(cli, ["export", str(out), "--db", str(source)]).exit_code == 0
     assert CliRunner().invoke(cli, ["load", str(out), "--db", str(tmp_path / "b.db")]).exit_code == 0
+
+
+def test_export_into_a_folder_that_cannot_be_made_is_a_one_line_error(tmp_path):
+    source = tmp_path / "a.db"
+    build_mirror(source)
+    out = tmp_path / "no-such-parent" / "export"
+    result = CliRunner().invoke(cli, ["export", str(out), "--db", str(source)])
+    assert result.exit_code == 1
+    assert result.output == f"Error: {out}: cannot write the export (No such file or directory)\n"

@@ -91,11 +91,12 @@ def backup(
         raise UsageError(f"{out}: is the mirror itself; choose another file")
 
     source = open_source(db_path)
-    # mkstemp creates the file with mode 0600 (O_EXCL, owner-only) whatever the umask.
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp: Path | None = None
     try:
+        # mkstemp creates the file with mode 0600 (O_EXCL, owner-only) whatever the umask.
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
         target = sqlite3.connect(tmp)
         try:
             # pages=-1: everything in one step, i.e. one read transaction on the source,
@@ -120,8 +121,11 @@ def backup(
         os.replace(tmp, out)
     except sqlite3.DatabaseError as error:
         raise MirrorError(f"{db_path}: backup failed ({error})") from None
+    except OSError as error:  # a folder we may not write to, a full disk
+        raise MirrorError(f"{out}: cannot write the backup ({error.strerror or error})") from None
     finally:
         source.close()
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
     return BackupResult(path=out, bytes=out.stat().st_size, tables=tables)

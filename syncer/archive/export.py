@@ -156,6 +156,8 @@ def export(db_path: str | os.PathLike[str], directory: str | os.PathLike[str], *
         conn.execute("COMMIT")
     except sqlite3.DatabaseError as error:
         raise MirrorError(f"{db_path}: export failed ({error})") from None
+    except OSError as error:  # no such parent folder, no permission, a full disk
+        raise UsageError(f"{error.filename or out}: cannot write the export ({error.strerror or error})") from None
     finally:
         conn.close()
     manifest = {
@@ -167,13 +169,16 @@ def export(db_path: str | os.PathLike[str], directory: str | os.PathLike[str], *
         "tables": tables,
     }
     tmp = out / f".{MANIFEST}.tmp"
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    with _private_file(tmp) as handle:
-        handle.write((json.dumps(manifest, indent=2) + "\n").encode())
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, out / MANIFEST)
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        with _private_file(tmp) as handle:
+            handle.write((json.dumps(manifest, indent=2) + "\n").encode())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, out / MANIFEST)
+    except OSError as error:
+        raise UsageError(f"{out / MANIFEST}: cannot write the export ({error.strerror or error})") from None
     return ExportResult(directory=out, manifest=manifest)
 
 
@@ -213,10 +218,13 @@ def verify_export(directory: str | os.PathLike[str]) -> tuple[dict[str, Any], di
         if file.parent != base or not file.is_file():
             raise UsageError(f"{file}: missing (listed in {MANIFEST})")
         digest, lines = hashlib.sha256(), 0
-        with file.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-                lines += chunk.count(b"\n")
+        try:
+            with file.open("rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
+                    lines += chunk.count(b"\n")
+        except OSError as error:
+            raise UsageError(f"{file}: cannot read it ({error.strerror or error})") from None
         if digest.hexdigest() != entry.get("sha256"):
             raise UsageError(f"{file}: checksum mismatch: the file changed after the export; nothing loaded")
         if lines != entry.get("count"):
