@@ -266,6 +266,35 @@ def test_a_copy_written_to_by_someone_else_is_blocked_exit_1_even_with_nothing_t
         assert target.stats()["writes"] == writes
 
 
+def test_a_half_restored_copy_deleted_on_the_target_is_restored_afresh(source_copy):
+    source, ids = source_copy
+    with running_server(EmulatorConfig()) as target:
+        code, first = restore(source, target.base_url, "--yes")
+        assert code == 0
+        copy = first["ids"][ids["chat"]]
+        conn = sqlite3.connect(source)  # a kill between two message creates, then…
+        conn.execute("UPDATE restore_map SET status = 'created' WHERE kind = 'thread' AND source_id = ?",
+                     (ids["chat"],))
+        conn.commit()
+        conn.close()
+
+        async def delete() -> None:  # …someone deletes the half-made copy
+            settings = ClientSettings.from_env(base_url=target.base_url, api_key=KEY_B)
+            async with AssistantsClient(settings) as client:
+                await client.request("DELETE", f"/threads/{copy}")
+
+        asyncio.run(delete())
+        code, report = restore(source, target.base_url, "--yes")
+        assert code == 0, report["errors"]
+        assert report["created"] == {"assistants": 0, "threads": 1, "messages": 6}
+        again = report["ids"][ids["chat"]]
+        assert again != copy
+        conn = sqlite3.connect(source)
+        assert conn.execute("SELECT target_id, status FROM restore_map WHERE kind = 'thread' AND source_id = ?",
+                            (ids["chat"],)).fetchone() == (again, "done")
+        conn.close()
+
+
 def test_restoring_into_the_archives_own_server_is_flagged_in_the_plan(source_copy):
     source, _ = source_copy
     conn = sqlite3.connect(source)

@@ -40,6 +40,7 @@ from syncer.errors import (
     APIStatusError,
     AuthenticationError,
     MirrorError,
+    NotFoundError,
     PermissionDeniedError,
     UsageError,
 )
@@ -495,6 +496,9 @@ async def build_plan(
                     try:
                         thread.found = await _count_restored(client, plan, thread)
                         thread.done_messages = len(thread.found)
+                    except NotFoundError:
+                        # The half-restored copy was deleted on the target: start it afresh.
+                        thread.target_id, thread.status = None, "new"
                     except MirrorError as error:
                         thread.status, thread.error = "blocked", str(error)
             elif row is not None and row["status"] == "pending":
