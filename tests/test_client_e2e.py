@@ -181,3 +181,22 @@ async def test_every_limit_comes_back_as_a_bad_request_with_code_param_and_reque
     assert error.request_id and error.request_id.startswith("req_")
     assert str(error).startswith(f"HTTP 400 {code}: ") and f"'{param}'" in error.message
     assert str(error).endswith(f"(request id {error.request_id})")
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_failed_and_incomplete_runs_settle_as_typed_runs(stream):
+    """A run that fails or stops short is settled (not waited on) and parses into `models.Run`."""
+    with running_server(EmulatorConfig(run_ms=20, stream=stream)) as server:
+        server.script_faults({"fail_runs": [1]})
+        settings = ClientSettings(api_key=KEY, base_url=server.base_url)
+        async with AssistantsClient(settings) as client:
+            assistant = await client.create_assistant({"model": "gpt-4o"})
+            thread = await client.create_thread({"messages": [{"role": "user", "content": "hi"}]})
+            failed = await client.run_until_settled(thread.id, {"assistant_id": assistant.id},
+                                                    timeout=30)
+            long = "word " * 2000
+            await client.create_message(thread.id, {"role": "user", "content": long})
+            short = await client.run_until_settled(
+                thread.id, {"assistant_id": assistant.id, "max_prompt_tokens": 256}, timeout=30)
+    assert failed.status == "failed" and failed.last_error.code == "server_error"
+    assert short.status == "incomplete" and short.incomplete_details.reason == "max_prompt_tokens"
