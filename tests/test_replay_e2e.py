@@ -763,8 +763,9 @@ def test_interrupted_replay_cancels_the_run_it_was_following(tmp_path):
                 options = ReplayOptions(assistant_id=assistant["id"], run_timeout=120)
                 task = asyncio.create_task(replay_from_mirror(
                     settings, db_path, Selection([thread]), options, client=client))
-                while not slow.stats()["by_route"].get("POST /v1/threads/{thread_id}/runs"):
-                    await asyncio.sleep(0.01)  # waiting for the run to exist, not for time
+                # Wait (for an event, not for time) until the run exists and is being polled.
+                while not slow.stats()["by_route"].get("GET /v1/threads/{thread_id}/runs/{run_id}"):
+                    await asyncio.sleep(0.01)
                 task.cancel()
                 with pytest.raises(asyncio.CancelledError):
                     await task
