@@ -245,7 +245,8 @@ async def sync(thread_ids: tuple[str, ...], threads_file: str | None, full: bool
     extra = check_thread_ids(thread_ids)
     from_file = read_threads_file(threads_file) if threads_file else []
     with _open_mirror(db_path) as store:
-        store.claim_server(settings.base_url, settings.organization, settings.project,
+        # Refused before anything is tracked or sent; recorded once the server has answered.
+        store.check_server(settings.base_url, settings.organization, settings.project,
                            force=force)
         store.track_threads(extra, source="sync --thread")
         store.track_threads(from_file, source=f"file:{threads_file}")
@@ -271,7 +272,7 @@ async def sync(thread_ids: tuple[str, ...], threads_file: str | None, full: bool
 
             with progress:
                 report = await sync_mirror(
-                    store, client, tracked, full=full, concurrency=concurrency,
+                    store, client, tracked, full=full, concurrency=concurrency, force=force,
                     on_items=on_items, on_thread=lambda: progress.advance(task))
     if json_:
         echo_json(report.as_dict())

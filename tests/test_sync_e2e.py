@@ -8,9 +8,15 @@ written to an account file, and loaded into a fresh emulator by every test.
 from __future__ import annotations
 
 import asyncio
+import http.client
+import http.server
+import itertools
 import json
 import math
 import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -335,6 +341,22 @@ def test_unreachable_server_is_one_line_and_keeps_the_mirror(account, tmp_path):
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and "Traceback" not in result.output
+    assert "no answer from the server" in lines[0] and "127.0.0.1" in lines[0]
+    assert api_rows(db) == before
+    # --force towards another server that does not answer: the mirror still belongs to its own
+    # server (it is recorded only once a server has answered), so plain syncs keep working.
+    def meta() -> list[tuple]:
+        conn = sqlite3.connect(db)
+        try:
+            return conn.execute("SELECT key, value FROM meta ORDER BY key").fetchall()
+        finally:
+            conn.close()
+
+    owner = meta()
+    forced = run_cli("sync", "--db", str(db), "--max-retries", "0", "--force",
+                     base_url="http://127.0.0.1:9/v1")
+    assert forced.exit_code == 1 and len(forced.stderr.strip().splitlines()) == 1
+    assert meta() == owner and ("base_url", base_url) in owner
     assert api_rows(db) == before
 
 
@@ -456,3 +478,141 @@ def test_sync_mirrors_a_generated_account_exactly(tmp_path):
     for table in TABLE_ORDER:
         assert sorted(served[table], key=lambda o: o["id"]) == sorted(
             account[table], key=lambda o: o["id"]), table
+
+
+# --- a thread that keeps failing ------------------------------------------------------------
+
+
+@contextmanager
+def failing_proxy(upstream: str, fails: Callable[[str], bool]) -> Iterator[tuple[str, list]]:
+    """A loopback HTTP proxy in front of the emulator that answers every request whose path
+    (with query) ``fails`` with a server error — 500, 503 and a dropped connection in turn —
+    and forwards the rest. The emulator's own faults count requests, not paths, so they cannot
+    fail one thread's requests persistently. Yields the proxy's base URL and the failed paths.
+    """
+    host, port = upstream.removeprefix("http://").split("/")[0].split(":")
+    kinds = itertools.cycle([500, 503, "drop"])
+    failed: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:  # quiet
+            pass
+
+        def forward(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if fails(self.path):
+                failed.append(self.path)
+                kind = next(kinds)
+                if kind == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                error = json.dumps({"error": {
+                    "message": "The server had an error while processing your request.",
+                    "type": "server_error", "param": None, "code": None}}).encode()
+                self.send_response(kind)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(error)))
+                self.send_header("x-request-id", f"req_proxy{len(failed)}")
+                self.end_headers()
+                self.wfile.write(error)
+                return
+            conn = http.client.HTTPConnection(host, int(port), timeout=30)
+            try:
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("host", "connection", "accept-encoding")}
+                conn.request(self.command, self.path, body=body or None, headers=headers)
+                answer = conn.getresponse()
+                data = answer.read()
+            finally:
+                conn.close()
+            self.send_response(answer.status)
+            for key, value in answer.getheaders():
+                if key.lower() not in ("content-length", "transfer-encoding", "connection",
+                                       "date", "server"):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_DELETE = forward
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1", failed
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_a_thread_that_keeps_failing_is_reported_and_the_rest_is_kept(account, tmp_path):
+    """Server errors (500, 503, dropped connections) on every request of one thread, and on
+    the second messages page of another, with the default retry settings: exit 1, each failed
+    thread named in the summary and the syncs log, everything else mirrored exactly; a mirrored
+    thread that fails later keeps its rows (not marked deleted); the next healthy sync ends
+    with the exact mirror."""
+    path, thread_ids = account
+    big, tools, empty, waiting = thread_ids
+    db = tmp_path / "mirror.db"
+    with running_server(EmulatorConfig(load=path, run_ms=60_000)) as server:
+        # One proxy stands for the server throughout (the mirror belongs to its URL); what it
+        # fails changes between syncs. First `tools` fails everywhere, and `big` from its
+        # second messages page on (after its thread, runs and first 100 messages were written).
+        rule = {"fails": lambda url: tools in url or (f"{big}/messages" in url and "after=" in url)}
+        with failing_proxy(server.base_url, lambda url: rule["fails"](url)) as (proxy_url, failed):
+            result = run_cli("sync", "--db", str(db), *thread_args(thread_ids), "--json",
+                             base_url=proxy_url)
+            # The retry policy was used (default: 5 retries, so 6 attempts per request).
+            assert failed.count(f"/v1/threads/{tools}") == 6
+            assert len([u for u in failed if big in u]) == 6
+            expected = asyncio.run(server_objects(server.base_url, [empty, waiting]))
+            assert result.exit_code == 1, result.output
+            report = json.loads(result.stdout)
+            assert report["threads_failed"] == 2 and not report["ok"]
+            assert sorted(e.split(":")[0] for e in report["errors"]) == sorted([big, tools])
+            assert all("gave up after 6 attempts" in e for e in report["errors"]), report["errors"]
+            for thread_id in (big, tools):
+                assert f"Error: {thread_id}: " in result.stderr
+            assert "— 2 error(s)" in result.stderr.splitlines()[-1]
+            conn = sqlite3.connect(db)
+            status, errors = conn.execute("SELECT status, errors FROM syncs").fetchone()
+            assert status == "failed" and json.loads(errors) == report["errors"]
+            # What the rest of the sync wrote is all there: the healthy threads exactly, and
+            # the first page of `big` with its cursor; nothing of `tools`.
+            assert_exact_mirror_subset(db, expected)
+            assert conn.execute("SELECT count(*) FROM threads WHERE id = ?",
+                                [tools]).fetchone() == (0,)
+            assert conn.execute("SELECT count(*) FROM messages WHERE thread_id = ?",
+                                [big]).fetchone() == (100,)
+            assert conn.execute("SELECT count(*) FROM assistants").fetchone() == (ASSISTANTS,)
+
+            # A healthy sync completes both (resuming `big` after its cursor).
+            rule["fails"] = lambda url: False
+            healthy = run_cli("sync", "--db", str(db), base_url=proxy_url)
+            assert healthy.exit_code == 0, healthy.output
+            expected = asyncio.run(server_objects(server.base_url, thread_ids))
+            assert_exact_mirror(db, expected)
+            tools_rows = conn.execute("SELECT * FROM messages WHERE thread_id = ? ORDER BY rowid",
+                                      [tools]).fetchall()
+
+            # Now mirrored, `tools` fails again while `big` gets a new message: `big` is picked
+            # up, `tools` keeps every row as it was (a server error is not a deletion).
+            async def add_message() -> None:
+                async with client_for(server.base_url) as client:
+                    await client.create_message(big, {"role": "user", "content": "later"})
+
+            asyncio.run(add_message())
+            rule["fails"] = lambda url: tools in url
+            again = run_cli("sync", "--db", str(db), "--json", base_url=proxy_url)
+            assert again.exit_code == 1
+            assert json.loads(again.stdout)["new"] == 1
+            assert conn.execute("SELECT * FROM messages WHERE thread_id = ? ORDER BY rowid",
+                                [tools]).fetchall() == tools_rows
+            assert conn.execute("SELECT count(deleted_at) FROM threads").fetchone() == (0,)
+            conn.close()

@@ -382,11 +382,14 @@ class Store:
     def meta(self) -> dict[str, str]:
         return {row["key"]: row["value"] for row in self.db["meta"].rows}
 
-    def claim_server(self, base_url: str, organization: str | None, project: str | None,
+    def check_server(self, base_url: str, organization: str | None, project: str | None,
                      *, force: bool = False) -> None:
-        """Record the server on first use; refuse another one unless ``force``."""
-        wanted = {"base_url": base_url.rstrip("/"), "organization": organization or "",
-                  "project": project or ""}
+        """Refuse (``MirrorError``) a server other than the recorded one unless ``force``.
+
+        Writes nothing: a sync checks first and records (``claim_server``) only once the
+        server has answered, so a failed ``--force`` sync leaves the mirror's owner as it was.
+        """
+        wanted = _server_meta(base_url, organization, project)
         current = self.meta()
         if "base_url" in current and not force:
             for key, value in wanted.items():
@@ -395,6 +398,13 @@ class Store:
                         f"{self.path} mirrors {key} {current.get(key) or '(none)'!r}, not "
                         f"{value or '(none)'!r}; use another --db, or --force to sync into it anyway"
                     )
+
+    def claim_server(self, base_url: str, organization: str | None, project: str | None,
+                     *, force: bool = False) -> None:
+        """Record the server on first use; refuse another one unless ``force``."""
+        self.check_server(base_url, organization, project, force=force)
+        wanted = _server_meta(base_url, organization, project)
+        current = self.meta()
         with self._transaction():
             self.db["meta"].upsert_all(
                 [{"key": k, "value": v} for k, v in wanted.items()], pk="key")
@@ -598,6 +608,11 @@ class Store:
                 "UPDATE syncs SET finished_at = ?, status = ?, requests = ?, new = ?,"
                 " changed = ?, deleted = ?, errors = ? WHERE id = ?",
                 [now_iso(), status, requests, new, changed, deleted, _dumps(errors), sync_id])
+
+
+def _server_meta(base_url: str, organization: str | None, project: str | None) -> dict[str, str]:
+    return {"base_url": base_url.rstrip("/"), "organization": organization or "",
+            "project": project or ""}
 
 
 @contextlib.contextmanager

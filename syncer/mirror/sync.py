@@ -102,11 +102,13 @@ class MirrorSync:
     """One sync of the mirror from one server."""
 
     def __init__(self, store: Store, client: AssistantsClient, *, full: bool = False,
-                 concurrency: int = 8, on_items: ProgressCallback | None = None,
+                 concurrency: int = 8, force: bool = False,
+                 on_items: ProgressCallback | None = None,
                  on_thread: Callable[[], None] | None = None):
         self.store = store
         self.client = client
         self.full = full
+        self.force = force
         self.concurrency = max(1, concurrency)
         self.report = SyncReport()
         # At most ``concurrency`` requests in flight, whichever lists they belong to; up to
@@ -121,7 +123,12 @@ class MirrorSync:
         """Sync all assistants and the given threads; errors per thread go into the report.
 
         A failure of the first request (no server, wrong key) is raised: nothing would work.
+        A mirror of another server is refused (``MirrorError``) unless ``force``; the server is
+        recorded as the mirror's only once it has answered.
         """
+        settings = self.client.settings
+        self.store.check_server(settings.base_url, settings.organization, settings.project,
+                                force=self.force)
         started = time.monotonic()
         requests_before = self.client.requests_sent
         report = self.report
@@ -135,6 +142,8 @@ class MirrorSync:
             # The first assistants page goes first and alone: a dead server or a bad key
             # fails here once, instead of once per thread.
             more = await self._assistants_page(assistants)
+            self.store.claim_server(settings.base_url, settings.organization, settings.project,
+                                    force=True)
 
             async def rest_of_assistants() -> None:
                 nonlocal more
@@ -375,9 +384,12 @@ def minimum_requests(assistants: int, lists: Sequence[int], threads: int) -> int
 
 
 async def sync_mirror(store: Store, client: AssistantsClient, thread_ids: Sequence[str], *,
-                      full: bool = False, concurrency: int = 8,
+                      full: bool = False, concurrency: int = 8, force: bool = False,
                       on_items: ProgressCallback | None = None,
                       on_thread: Callable[[], None] | None = None) -> SyncReport:
-    """Sync all assistants and ``thread_ids`` from ``client``'s server into ``store``."""
-    return await MirrorSync(store, client, full=full, concurrency=concurrency,
+    """Sync all assistants and ``thread_ids`` from ``client``'s server into ``store``.
+
+    ``force``: sync even if the mirror belongs to another server, organisation or project.
+    """
+    return await MirrorSync(store, client, full=full, concurrency=concurrency, force=force,
                             on_items=on_items, on_thread=on_thread).run(thread_ids)
