@@ -269,7 +269,7 @@ def load(directory: str | os.PathLike[str], db_path: str | os.PathLike[str], *,
     manifest, files = verify_export(directory)
     source = manifest.get("source") or {}
     created = not Path(db_path).exists()
-    store = Store.open(db_path, create=True)
+    store = Store.open(Path(db_path), create=True)
     db = store.db
     stats: dict[str, dict[str, int]] = {}
     ok = False
