@@ -502,7 +502,9 @@ def test_query_with_punctuation_and_malformed_query(server, mirror):
 def test_polling_server_and_run_timeout(tmp_path):
     """A server that does not stream is polled; a run slower than --run-timeout is an error."""
     db_path = tmp_path / "syncer.db"
-    with running_server(EmulatorConfig(run_ms=300, stream=False)) as polled:
+    # Runs long enough that the timed-out one cannot finish by itself before it is cancelled,
+    # even on a busy machine.
+    with running_server(EmulatorConfig(run_ms=600, stream=False)) as polled:
 
         async def build() -> str:
             async with AssistantsClient(settings_for(polled.base_url)) as client:
