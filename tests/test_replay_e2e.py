@@ -527,7 +527,9 @@ def test_polling_server_and_run_timeout(tmp_path):
         assert slow.exit_code == 1, slow.output
         data = json.loads(slow.stdout)
         (turn,) = data["threads"][0]["turns"]  # the thread stops at the failed turn
-        assert turn["status"] == "error" and "is still" in turn["detail"]
+        # "is still queued after 0.05 s", or, when even the first answer took longer than
+        # that (a busy machine), "did not settle within 0.05 s".
+        assert turn["status"] == "error" and "0.05 s" in turn["detail"], turn["detail"]
         assert data["threads"][0]["error"].startswith("stopped at turn 1")
 
         async def new_runs() -> list[str]:
@@ -535,7 +537,8 @@ def test_polling_server_and_run_timeout(tmp_path):
                 path = f"/threads/{data['threads'][0]['new_thread_id']}/runs"
                 return [r["status"] async for r in client.paginate(path)]
 
-        assert asyncio.run(new_runs()) in (["cancelled"], ["cancelling"])  # not left running
+        # Not left running (no run at all when the timeout struck before one was created).
+        assert set(asyncio.run(new_runs())) <= {"cancelled", "cancelling"}
 
 
 def test_every_sample_thread_replays_exactly_on_its_own_assistant(tmp_path):
