@@ -66,6 +66,14 @@ def api_rows(db: Path) -> dict[str, dict[str, tuple]]:
         names = [d[0] for d in cursor.description]
         keep = [i for i, n in enumerate(names) if n not in BOOKKEEPING]
         snapshot[table] = {row[0]: tuple(row[i] for i in keep) for row in cursor}
+    # The order within each thread (run), which readers get from ORDER BY created_at, rowid.
+    for table, parent in (("messages", "thread_id"), ("runs", "thread_id"),
+                          ("run_steps", "run_id")):
+        order: dict[str, list[str]] = {}
+        for parent_id, object_id in conn.execute(
+                f"SELECT {parent}, id FROM [{table}] ORDER BY created_at, rowid"):
+            order.setdefault(parent_id, []).append(object_id)
+        snapshot[f"{table} order"] = order  # type: ignore[assignment]
     conn.close()
     return snapshot
 
@@ -116,7 +124,7 @@ def test_sigkill_at_random_points_then_resume_is_identical(account_file, tmp_pat
     assert final.returncode == 0
     assert len(kills) >= 2 and all(0 < k < expected_rows for k in kills), (seed, kills)
     assert api_rows(crashed) == api_rows(reference), f"seed {seed}"
-    assert sum(len(rows) for rows in api_rows(reference).values()) == expected_rows
+    assert sum(len(api_rows(reference)[table]) for table in TABLE_ORDER) == expected_rows
     conn = sqlite3.connect(crashed)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
