@@ -193,3 +193,21 @@ def test_a_state_file_that_is_not_ours_is_one_line_and_exit_1(tmp_path: Path, co
     )
     assert (result.returncode, result.stderr) == (1, f"Error: {state}: {problem}\n")
     assert state.read_bytes() == before  # the file is left as it was
+
+
+def test_ctrl_c_with_an_event_stream_open_stops_quietly():
+    process, base_url = start("--run-ms", "600000")  # the run would stream for ten minutes
+    try:
+        with httpx.Client(base_url=base_url, headers=BETA, timeout=20) as api:
+            assistant = api.post("/assistants", json={"model": "gpt-4o"}).json()
+            body = {"assistant_id": assistant["id"], "stream": True,
+                    "thread": {"messages": [{"role": "user", "content": "hi"}]}}
+            with api.stream("POST", "/threads/runs", json=body) as response:
+                lines = response.iter_lines()
+                assert next(lines) == "event: thread.created"
+                code, _, err = stop(process)  # while the stream is still open
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert code == 0
+    assert err.splitlines() == ["syncer emulator stopped"]  # no error, no traceback

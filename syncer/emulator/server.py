@@ -31,6 +31,18 @@ class _HideDroppedConnections(logging.Filter):
         return not isinstance(exc, DroppedConnection)
 
 
+class _HideStreamsCutByShutdown(logging.Filter):
+    """Ctrl-C ends open event streams mid-response; that is the user's wish, not an error."""
+
+    def __init__(self, server: uvicorn.Server):
+        super().__init__()
+        self.server = server
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (self.server.should_exit
+                    and record.getMessage() == "ASGI callable returned without completing response.")
+
+
 def _quiet_drops() -> None:
     logger = logging.getLogger("uvicorn.error")
     if not any(isinstance(f, _HideDroppedConnections) for f in logger.filters):
@@ -121,8 +133,14 @@ def serve_forever(config: EmulatorConfig, host: str = "127.0.0.1", port: int = 8
         shown = f"[{host}]" if ":" in host else host
         if announce is not None:
             announce(f"http://{shown}:{sock.getsockname()[1]}/v1")
-        with _stop_signals_return():
-            _server(app).run(sockets=[sock])
+        server = _server(app)
+        quiet = _HideStreamsCutByShutdown(server)
+        logging.getLogger("uvicorn.error").addFilter(quiet)
+        try:
+            with _stop_signals_return():
+                server.run(sockets=[sock])
+        finally:
+            logging.getLogger("uvicorn.error").removeFilter(quiet)
         sock.close()
     finally:
         emulator.close()
