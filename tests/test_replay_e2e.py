@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -527,9 +528,11 @@ def test_polling_server_and_run_timeout(tmp_path):
         assert slow.exit_code == 1, slow.output
         data = json.loads(slow.stdout)
         (turn,) = data["threads"][0]["turns"]  # the thread stops at the failed turn
-        # "is still queued after 0.05 s", or, when even the first answer took longer than
-        # that (a busy machine), "did not settle within 0.05 s".
-        assert turn["status"] == "error" and "0.05 s" in turn["detail"], turn["detail"]
+        # "is still queued after …", or, when even the first answer took longer than the
+        # timeout (a busy machine), "did not settle within …".
+        assert turn["status"] == "error"
+        assert re.search(r"is still \w+ after|did not settle within", turn["detail"]), turn
+
         assert data["threads"][0]["error"].startswith("stopped at turn 1")
 
         async def new_runs() -> list[str]:
