@@ -97,6 +97,8 @@ for path, base in [("/assistants", {"model": "gpt-4o"}), ("/assistants/{assistan
          "array_above_max_length", "tools", too_many_items("tools", 128, 129)),
         (f"{path} function name 65", path, {**base, "tools": function_tools(1, "f" * 65)},
          "invalid_value", "tools[0].function.name", NAME_PATTERN_MESSAGE),
+        (f"{path} function name empty", path, {**base, "tools": function_tools(1, "")},
+         "invalid_value", "tools[0].function.name", NAME_PATTERN_MESSAGE),
         (f"{path} function name with a space", path,
          {**base, "tools": function_tools(1, "get weather")},
          "invalid_value", "tools[0].function.name", NAME_PATTERN_MESSAGE),
