@@ -92,18 +92,27 @@ def mirror(demo: Demo) -> None:
 
     from syncer.cli import cli
     from syncer.emulator.generate import sample_account_path
+    from syncer.errors import SyncerError
 
     db = demo.workdir / "syncer.db"
     threads = [t["id"] for t in json.loads(sample_account_path().read_text())["threads"]]
     # The connection goes in as options but is not echoed: a key belongs in no output.
     connection = ["--base-url", demo.base_url, "--api-key", demo.api_key]
 
-    def run(*args: str, hidden: list[str] | None = None) -> None:
-        demo.console.print(f"[dim]$ syncer {' '.join(args)}[/dim]")
-        cli.main([*args, *(hidden or [])], standalone_mode=False)
+    def run(*args: str, hidden: list[str] | None = None, echo: bool = True) -> None:
+        if echo:
+            demo.console.print(f"[dim]$ syncer {' '.join(args)}[/dim]")
+        # standalone_mode=False hands back the exit code of a failed command instead of
+        # exiting; a step that failed must not be followed by output that reads as success.
+        try:
+            code = cli.main([*args, *(hidden or [])], standalone_mode=False)
+        except SystemExit as stop:
+            code = stop.code
+        if code not in (None, 0):
+            raise SyncerError(f"demo: `syncer {' '.join(args)}` failed (exit code {code})")
 
     demo.console.print(f"Tracking the sample account's {len(threads)} threads and syncing them:")
-    cli.main(["threads", "add", "--db", str(db), "-s", *threads], standalone_mode=False)
+    run("threads", "add", "-s", *threads, hidden=["--db", str(db)], echo=False)
     run("sync", "--db", db.name, hidden=["--db", str(db), *connection])
     demo.console.print("A second sync finds nothing new (a few list requests, nothing changed):")
     run("sync", "--db", db.name, hidden=["--db", str(db), *connection])
