@@ -443,6 +443,8 @@ def status_command(db_path: str, json_: bool) -> None:
                    f"{last['status']}; {last['requests']:,} requests, {last['new']:,} new, "
                    f"{last['changed']:,} changed, {last['deleted']:,} deleted, "
                    f"{len(last['errors'])} error(s)")
+        for error in last["errors"]:
+            click.echo(f"  error: {error}")
     else:
         click.echo("No sync yet")
 

@@ -595,6 +595,8 @@ def test_a_thread_that_keeps_failing_is_reported_and_the_rest_is_kept(account, t
             conn = sqlite3.connect(db)
             status, errors = conn.execute("SELECT status, errors FROM syncs").fetchone()
             assert status == "failed" and json.loads(errors) == report["errors"]
+            shown = run_cli("status", "--db", str(db)).stdout
+            assert ": failed;" in shown and f"  error: {tools}: gave up after 6 attempts" in shown
             # What the rest of the sync wrote is all there: the healthy threads exactly, and
             # the first page of `big` with its cursor; nothing of `tools`.
             assert_exact_mirror_subset(db, expected)
