@@ -73,3 +73,20 @@ def test_instructions_that_only_look_longer_are_not_taken_for_appended_ones():
     # A run whose instructions replaced the assistant's: not carried either (the run records
     # only the effective text, which an assistant changed since would look like too).
     assert recorded_run_settings(run_row(instructions="Something else."), "Be brief.") == {}
+
+
+def test_last_turn_mode_keeps_the_whole_threads_recorded_outputs():
+    from syncer.replay.runner import ThreadPlan, last_turn_plan
+    from syncer.replay.types import InputMessage, Outcome, Turn
+
+    first = Turn(thread_id="t", index=0, messages=[InputMessage(text="weather?")],
+                 baseline=Outcome(reply="Sunny.", tool_calls=[call("w", "{}", "21C")]))
+    last = Turn(thread_id="t", index=1, messages=[InputMessage(text="and now?")],
+                baseline=Outcome(reply="Still sunny."))
+    plan = last_turn_plan(ThreadPlan("t", [first, last]))
+    (merged,) = plan.turns
+    assert [(m.role, m.text) for m in merged.messages] == [
+        ("user", "weather?"), ("assistant", "Sunny."), ("user", "and now?")]
+    # A call the final run repeats is still answered from the earlier turn's recording.
+    assert RecordedOutputs(merged.baseline.tool_calls, plan.recorded_calls()).match("w", "{}") \
+        == "21C"

@@ -170,8 +170,14 @@ class ThreadPlan:
 
     thread_id: str
     turns: list[Turn]
+    # Every tool call the recorded thread made, when ``turns`` no longer holds them all
+    # (``--mode last-turn`` folds earlier turns into text, but their outputs still count).
+    thread_calls: list[ToolCall] | None = None
 
     def recorded_calls(self) -> list[ToolCall]:
+        """Recorded tool calls of the whole thread, in recorded order."""
+        if self.thread_calls is not None:
+            return self.thread_calls
         return [c for t in self.turns if t.baseline for c in t.baseline.tool_calls]
 
     def default_assistant(self) -> str | None:
@@ -198,7 +204,7 @@ def last_turn_plan(plan: ThreadPlan) -> ThreadPlan:
             messages.append(InputMessage(role="assistant", text=turn.baseline.reply))
     messages += last.messages
     merged = last.model_copy(update={"messages": messages, "index": last.index})
-    return ThreadPlan(plan.thread_id, [merged])
+    return ThreadPlan(plan.thread_id, [merged], thread_calls=plan.recorded_calls())
 
 
 class ThreadReplayer:
