@@ -246,3 +246,27 @@ async def test_stats_count_requests_by_route_outside_v1():
         assert stats["by_status"] == {"200": 3, "404": 1}
         assert (await client.post("/_emulator/stats/reset")).json()["requests"] == 0
         assert (await client.get("/_emulator/stats")).json()["requests"] == 0
+
+
+async def test_a_client_that_leaves_mid_body_is_no_server_error():
+    """A cancelled request (the connection closes before the body arrives) changes nothing
+    and is not answered with a 500 or logged as a crash."""
+    app = create_app(EmulatorConfig())
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/v1/assistants", "raw_path": b"/v1/assistants",
+        "query_string": b"", "root_path": "", "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 1),
+        "headers": [(b"authorization", b"Bearer sk-test"), (b"openai-beta", b"assistants=v2"),
+                    (b"content-type", b"application/json"), (b"content-length", b"20")],
+    }
+    await app(scope, receive, send)  # must not raise
+    assert sent == []
+    assert app.state.emulator.store.objects["assistant"] == {}

@@ -15,6 +15,7 @@ import secrets
 import time
 from typing import TYPE_CHECKING
 
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -84,7 +85,12 @@ class EmulatorMiddleware:
         if problem is not None:
             await _send_error(problem, send_with_headers)
             return
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except ClientDisconnect:
+            # The client left before its whole body arrived (a cancelled request): nothing
+            # was done and there is nobody to answer, so this is no server error.
+            return
 
     def _route(self, scope: Scope) -> str:
         """The route template (``/v1/threads/{thread_id}``) a request matches, for counters."""
