@@ -620,6 +620,13 @@ def test_mirror_made_by_sync_replays_and_next_sync_mirrors_the_new_thread(server
     assert conn.execute("SELECT count(*) FROM replay_turns WHERE new_thread_id = ?",
                         [new_thread]).fetchone() == (1,)
     conn.close()
+    # The mirrored replay thread is a result, not a recording: --all and --query skip it.
+    for selection in (["--all"], ["--query", "Oslo"]):
+        planned = CliRunner().invoke(cli, ["replay", *selection, "--dry-run", "--json",
+                                           *connection])
+        assert planned.exit_code == 0, planned.output
+        assert [t["thread_id"] for t in json.loads(planned.stdout)["threads"]] == [
+            recorded["forecast"]]
 
 
 def test_trailing_turn_with_unrecorded_call_is_no_baseline_not_a_regression(server, mirror):

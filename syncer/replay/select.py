@@ -265,12 +265,18 @@ def select_threads(
         if unknown:
             raise UsageError(f"not in the mirror: {', '.join(unknown)} (sync it first)")
     elif all_threads:
-        ids = [r["id"] for r in _rows(conn, "SELECT id FROM threads ORDER BY created_at, rowid")]
+        ids = [r["id"] for r in _rows(
+            conn, f"SELECT id FROM threads WHERE {_NOT_A_REPLAY} ORDER BY created_at, rowid")]
     elif query:
         ids = _search_threads(conn, query)
     else:
         raise UsageError("name threads to replay: THREAD_ID…, --all or --query")
     return ids[:limit] if limit else ids
+
+
+# Threads a replay created (and a later sync mirrored) are results, not recordings: --all
+# and --query leave them out, or every replay-and-sync would add to the next replay.
+_NOT_A_REPLAY = "json_extract(coalesce(metadata, '{}'), '$.\"syncer:replay\"') IS NULL"
 
 
 def _search_threads(conn: sqlite3.Connection, query: str) -> list[str]:
@@ -288,7 +294,8 @@ def _search_threads(conn: sqlite3.Connection, query: str) -> list[str]:
             # `rank` (bm25 by default): bm25() itself cannot be used inside an aggregate.
             " SELECT m.thread_id AS id, messages_fts.rank AS score FROM messages_fts"
             " JOIN messages m ON m.rowid = messages_fts.rowid WHERE messages_fts MATCH ?"
-            ") GROUP BY id ORDER BY best, id",
+            f") WHERE id IN (SELECT id FROM threads WHERE {_NOT_A_REPLAY})"
+            " GROUP BY id ORDER BY best, id",
             [match],
         )
     except sqlite3.OperationalError as error:
