@@ -752,7 +752,8 @@ def test_threshold_decides_the_text_verdict_but_never_a_changed_trajectory(serve
 
 
 def test_interrupted_replay_cancels_the_run_it_was_following(tmp_path):
-    """Ctrl-C (the replay's task cancelled) mid-run: the run is cancelled on the server."""
+    """Ctrl-C (the replay's task cancelled) mid-run: the run is cancelled, the temporary
+    assistant deleted."""
     from syncer.replay.runner import ReplayOptions
     from syncer.replay.session import Selection, replay_from_mirror
 
@@ -771,13 +772,17 @@ def test_interrupted_replay_cancels_the_run_it_was_following(tmp_path):
     # Replayed on a server whose runs take a minute: the replay is still following its
     # first run when it is interrupted.
     with running_server(EmulatorConfig(run_ms=60_000, stream=False)) as slow:
+        configs = tmp_path / "assistants"
+        write_forecast_config(configs)
+
         async def interrupt() -> str:
             settings = settings_for(slow.base_url)
             async with AssistantsClient(settings) as client:
-                assistant = (await client.create_assistant(ASSISTANT)).model_dump()
-                options = ReplayOptions(assistant_id=assistant["id"], run_timeout=120)
+                options = ReplayOptions(run_timeout=120)
+                # On a config: the temporary assistant must go too.
                 task = asyncio.create_task(replay_from_mirror(
-                    settings, db_path, Selection([thread]), options, client=client))
+                    settings, db_path, Selection([thread]), options, client=client,
+                    assistant="travel-bot", config_dir=configs))
                 # Wait (for an event, not for time) until the run exists and is being polled.
                 while not slow.stats()["by_route"].get("GET /v1/threads/{thread_id}/runs/{run_id}"):
                     await asyncio.sleep(0.01)
@@ -793,4 +798,6 @@ def test_interrupted_replay_cancels_the_run_it_was_following(tmp_path):
                 return [r["status"] async for r in client.paginate(f"/threads/{new_thread}/runs")]
 
         statuses = asyncio.run(interrupt())
+        assert asyncio.run(replay_assistants(slow.base_url)) == []
+        assert slow.stats()["by_route"]["DELETE /v1/assistants/{assistant_id}"] == 1
     assert statuses in (["cancelled"], ["cancelling"])
