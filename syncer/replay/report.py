@@ -242,7 +242,7 @@ def junit_xml(replay: Replay) -> str:
         ET.SubElement(props, "property", name="threshold", value=str(replay.threshold))
         if thread_case:
             case = ET.SubElement(suite, "testcase", classname=thread.thread_id, name="thread")
-            ET.SubElement(case, "error", message=thread.error)
+            ET.SubElement(case, "error", message=thread.error or "error")
         for turn in thread.turns:
             case = ET.SubElement(
                 suite, "testcase", classname=thread.thread_id, name=turn.name,

@@ -425,12 +425,12 @@ def dry_run(replay: Replay, plans: Sequence[ThreadPlan], options: ReplayOptions)
         thread = ThreadResult(thread_id=plan.thread_id)
         for turn in plan.turns:
             status = "planned" if turn.baseline else "no_baseline"
-            detail = (
+            detail: str | None = (
                 f"{len(turn.messages)} message(s), 1 run on "
                 f"{options.assistant_id or (turn.baseline.assistant_id if turn.baseline else None) or plan.default_assistant()}"
             )
             if turn.run_settings:
-                detail += ", with the recorded " + ", ".join(sorted(turn.run_settings))
+                detail = f"{detail}, with the recorded {', '.join(sorted(turn.run_settings))}"
             if not turn.replayable:
                 status, detail = "not_replayable", turn.reason
             thread.turns.append(TurnResult(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from syncer.errors import MirrorError, UsageError
@@ -136,9 +136,9 @@ def recorded_run_settings(run: Row, assistant_instructions: str | None = None) -
 
 def split_turns(
     thread_id: str,
-    messages: list[Row],
-    runs: list[Row],
-    steps: list[Row],
+    messages: Sequence[Row],
+    runs: Sequence[Row],
+    steps: Sequence[Row],
     assistant_instructions: Mapping[str, str | None] | None = None,
 ) -> list[Turn]:
     """Split a recorded thread into turns (see the module docstring).
