@@ -131,7 +131,10 @@ def test_json_report_round_trips(tmp_path):
 
 
 def test_markdown_has_side_by_side_replies_escaped(tmp_path):
-    text = write_report(sample_replay(), tmp_path / "r.md").read_text()
+    replay = sample_replay()
+    replay.threads[0].turns[0].run_settings = {"tool_choice": "none"}
+    text = write_report(replay, tmp_path / "r.md").read_text()
+    assert "Sent again from the recorded run: `tool_choice`." in text
     assert "| recorded | new |" in text
     assert "Sunny \\| 21 &lt;C&gt;" in text  # a pipe in a reply does not break the table
     assert "### thread_one · turn 2: regression" in text

@@ -340,6 +340,9 @@ def _markdown_turn(turn: TurnResult, threshold: float) -> list[str]:
         out.append(f"> **{message.role}:** {_cell(message.text)}")
     if turn.messages:
         out.append("")
+    if turn.run_settings:
+        settings = ", ".join(f"`{k}`" for k in sorted(turn.run_settings))
+        out += [f"Sent again from the recorded run: {settings}.", ""]
     if turn.status != "pass":
         for reason in failure_reasons(turn, threshold):
             out.append(f"- {_cell(reason)}")
