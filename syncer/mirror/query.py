@@ -232,7 +232,8 @@ def transcript(store: Store, thread_id: str) -> dict[str, Any]:
 
 def _tool_call(step: dict[str, Any], call: dict[str, Any]) -> dict[str, Any]:
     kind = call.get("type")
-    body = call.get(kind) if isinstance(call.get(kind), dict) else {}
+    found = call.get(kind) if isinstance(kind, str) else None
+    body: dict[str, Any] = found if isinstance(found, dict) else {}
     if kind == "function":
         name, arguments, output = body.get("name"), body.get("arguments"), body.get("output")
     elif kind == "code_interpreter":

@@ -213,7 +213,7 @@ def _m003_restore_map(db: sqlite_utils.Database) -> None:
     # Owned by `syncer restore` (syncer/archive/restore.py). status: pending (the create may
     # have been sent), created (thread made, messages under way), done. kind: assistant,
     # thread, message; target: the server's base URL (plus organisation/project).
-    db["restore_map"].create(
+    db.table("restore_map").create(
         {"kind": str, "source_id": str, "target": str, "target_id": str, "status": str,
          "updated_at": str},
         pk=("kind", "source_id", "target"),
@@ -224,12 +224,12 @@ def _m003_restore_map(db: sqlite_utils.Database) -> None:
 def ensure_shape(db: sqlite_utils.Database) -> None:
     """Create whatever part of ``SHAPE`` is missing (tables, columns, indexes, FTS). Idempotent."""
     for name, spec in BOOKKEEPING_TABLES.items():
-        table = db[name]
+        table = db.table(name)
         if not table.exists():
             table.create(spec["columns"], pk=spec["pk"])
     for name in TABLE_ORDER:
         columns = OBJECT_TABLES[name]
-        table = db[name]
+        table = db.table(name)
         wanted = {col: (str if kind in (TEXT, JSON) else int if kind == INT else float)
                   for col, kind in columns.items()}
         for col in BOOKKEEPING:
@@ -247,12 +247,12 @@ def ensure_shape(db: sqlite_utils.Database) -> None:
             if columns_ not in existing_indexes:
                 table.create_index(columns_, if_not_exists=True)
                 existing_indexes.add(columns_)
-    for name, columns in FTS.items():
+    for name, fts_columns in FTS.items():
         if not db[f"{name}_fts"].exists():
             # Our own triggers (below) fire only when the indexed columns change, so
             # bookkeeping updates (last_seen_at) do not churn the index.
-            db[name].enable_fts(columns, create_triggers=False, tokenize="porter")
-        _ensure_fts_triggers(db, name, columns)
+            db.table(name).enable_fts(fts_columns, create_triggers=False, tokenize="porter")
+        _ensure_fts_triggers(db, name, fts_columns)
 
 
 def _ensure_fts_triggers(db: sqlite_utils.Database, name: str, columns: list[str]) -> None:
@@ -277,7 +277,7 @@ def _ensure_fts_triggers(db: sqlite_utils.Database, name: str, columns: list[str
 def apply_migrations(db: sqlite_utils.Database) -> list[int]:
     """Apply the migrations not yet recorded; returns the numbers applied."""
     if not db["migrations"].exists():
-        db["migrations"].create({"id": int, "name": str, "applied_at": str}, pk="id")
+        db.table("migrations").create({"id": int, "name": str, "applied_at": str}, pk="id")
     done = {row["id"] for row in db["migrations"].rows}
     known = {number for number, _, _ in MIGRATIONS}
     if done - known:
@@ -290,7 +290,7 @@ def apply_migrations(db: sqlite_utils.Database) -> list[int]:
             continue
         with db.atomic():
             fn(db)
-            db["migrations"].insert({"id": number, "name": name, "applied_at": now_iso()})
+            db.table("migrations").insert({"id": number, "name": name, "applied_at": now_iso()})
         applied.append(number)
     return applied
 
@@ -406,10 +406,10 @@ class Store:
         wanted = _server_meta(base_url, organization, project)
         current = self.meta()
         with self._transaction():
-            self.db["meta"].upsert_all(
+            self.db.table("meta").upsert_all(
                 [{"key": k, "value": v} for k, v in wanted.items()], pk="key")
             if "created_at" not in current:
-                self.db["meta"].insert({"key": "created_at", "value": now_iso()}, pk="key")
+                self.db.table("meta").insert({"key": "created_at", "value": now_iso()}, pk="key")
 
     # -- the thread registry -----------------------------------------------------------------
 
@@ -560,7 +560,7 @@ class Store:
         for key, values in new_values.items():
             sample = [{key: v} for v in values if v is not None] or [{key: ""}]
             kind = sqlite_utils.suggest_column_types(sample)[key]
-            self.db[table].add_column(key, kind)
+            self.db.table(table).add_column(key, kind)
         self._columns.pop(table, None)
 
     def mark_deleted(self, table: str, where: str, params: Sequence[Any],

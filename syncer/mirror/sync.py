@@ -233,7 +233,7 @@ class MirrorSync:
                         return
                 yield page
         finally:
-            await pages.aclose()
+            await pages.aclose()  # type: ignore[attr-defined]  # an async generator
 
     async def _thread(self, thread_id: str) -> None:
         try:
