@@ -386,6 +386,13 @@ def test_wrong_key_is_a_401_error(account, tmp_path):
     assert len(lines) == 1 and "HTTP 401" in lines[0]
     assert wrong not in result.output and wrong[-8:] not in result.output
     assert api_rows(db) == before
+    conn = sqlite3.connect(db)
+    logged = conn.execute("SELECT status, errors FROM syncs ORDER BY id DESC").fetchone()
+    conn.close()
+    assert logged[0] == "failed" and "HTTP 401" in logged[1]
+    for file in tmp_path.iterdir():  # the failed sync is logged in `syncs`, without the key
+        if file.name.startswith("mirror.db"):
+            assert wrong[-8:].encode() not in file.read_bytes()
 
 
 def test_unknown_thread_is_an_error_for_that_thread_only(account, tmp_path):
