@@ -258,16 +258,19 @@ async def sync(thread_ids: tuple[str, ...], threads_file: str | None, full: bool
         # A progress bar only where someone watches: not in pipes, logs or CI.
         progress = Progress(
             TextColumn("syncing"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("threads · {task.fields[items]:,} objects · {task.fields[rate]:.0f} req/s"),
+            TextColumn("threads · {task.fields[items]:,} objects ({task.fields[item_rate]:,.0f}/s)"
+                       " · {task.fields[rate]:.0f} req/s"),
             TimeElapsedColumn(), console=console, transient=True,
             disable=silent or json_ or not console.is_terminal)
         async with AssistantsClient(settings) as client:
-            task = progress.add_task("sync", total=len(tracked), items=0, rate=0.0)
+            task = progress.add_task("sync", total=len(tracked), items=0, item_rate=0.0,
+                                     rate=0.0)
             started = asyncio.get_running_loop().time()
 
             def on_items(count: int) -> None:
                 elapsed = max(asyncio.get_running_loop().time() - started, 1e-6)
-                progress.update(task, items=progress.tasks[0].fields["items"] + count,
+                items = progress.tasks[0].fields["items"] + count
+                progress.update(task, items=items, item_rate=items / elapsed,
                                 rate=client.requests_sent / elapsed)
 
             with progress:

@@ -825,3 +825,29 @@ def test_show_and_status_on_a_synced_mirror(account, tmp_path):
     last = data["last_sync"]
     assert (last["status"], last["errors"], last["requests"]) == (
         "ok", [], json.loads(synced.stdout)["requests"])
+
+
+def test_progress_bar_only_on_a_terminal_and_never_with_silent(tmp_path, monkeypatch):
+    """On a terminal: a progress bar on stderr (threads, objects and their rate, requests per
+    second); in a pipe or with -s: none. The summary line is the last line either way."""
+    import rich.console
+
+    from syncer.emulator.generate import sample_account_path
+
+    threads = [t["id"] for t in json.loads(sample_account_path().read_text())["threads"]]
+    with running_server(EmulatorConfig(load=sample_account_path(), latency_ms=20)) as server:
+        piped = run_cli("sync", "--db", str(tmp_path / "a.db"), *thread_args(threads),
+                        base_url=server.base_url)
+        monkeypatch.setattr(rich.console.Console, "is_terminal", property(lambda self: True))
+        shown = run_cli("sync", "--db", str(tmp_path / "b.db"), *thread_args(threads),
+                        base_url=server.base_url)
+        silent = run_cli("sync", "--db", str(tmp_path / "c.db"), "-s", *thread_args(threads),
+                         base_url=server.base_url)
+    assert "syncing" not in piped.stderr and piped.stderr.startswith("Synced 8 thread(s)")
+    import re
+
+    bar = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown.stderr)  # without colours and moves
+    assert f"{len(threads)}/{len(threads)} threads" in bar
+    assert re.search(r"threads · [\d,]+ objects \([\d,]+/s\) · \d+ req/s", bar)
+    assert bar.rstrip().splitlines()[-1].startswith("Synced 8 thread(s)")
+    assert silent.exit_code == 0 and silent.stderr == ""
