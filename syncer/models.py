@@ -908,7 +908,7 @@ def _number_kind(bound: Any) -> str:
     return "integer" if isinstance(bound, int) and not isinstance(bound, bool) else "decimal"
 
 
-def _json_type(value: Any) -> str:
+def json_type_name(value: Any) -> str:
     """How the API names a value's JSON type in messages ("an integer", "null", …)."""
     if value is None:
         return "null"
@@ -975,7 +975,7 @@ def _facts(error: dict[str, Any], param: str | None) -> dict[str, Any]:
         "input": _number(value),
         "value": f"'{shown}'" if isinstance(shown, str) else _number(shown),
         "allowed": _quoted_list(allowed),
-        "got": _json_type(value),
+        "got": json_type_name(value),
         "expected": ctx.get("expected") or _EXPECTED_TYPE.get(error["type"], "another type"),
         "actual": actual,
         "max_length": ctx.get("max_length"),
@@ -1151,4 +1151,5 @@ __all__ = [
     "Usage",
     "api_error_from_validation",
     "error_param",
+    "json_type_name",
 ]

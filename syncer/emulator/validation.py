@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from syncer import models
 from syncer.emulator.errors import ApiError, bad_request
 
 INVALID_JSON = (
@@ -41,7 +42,7 @@ async def read_json(request: Request) -> dict[str, Any]:
         raise bad_request(INVALID_JSON) from None
     if not isinstance(body, dict):
         raise bad_request(
-            f"Invalid type for body: expected an object, but got {_json_type(body)} instead.",
+            f"Invalid type for body: expected an object, but got {models.json_type_name(body)} instead.",
             code="invalid_type",
         )
     return body
@@ -54,8 +55,6 @@ def validate(model_name: str, body: dict[str, Any]) -> dict[str, Any]:
     the fields the client sent.
     """
     from pydantic import ValidationError
-
-    from syncer import models
 
     request_model = getattr(models, model_name)
     try:
@@ -70,15 +69,3 @@ def validate(model_name: str, body: dict[str, Any]) -> dict[str, Any]:
             code=error.get("code"),
         ) from None
     return body
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    return "null"
