@@ -1,9 +1,12 @@
 """`syncer sync` killed with SIGKILL at random moments, then resumed, ends identical to an
-uninterrupted sync. Both the server and each sync run in their own process, as in real life.
+uninterrupted sync — a first sync killed three times, then an incremental one (more than a page
+new in half the threads) killed once. Both the server and each sync run in their own process,
+as in real life. ``SYNCER_CRASH_SEED`` repeats a failing run's kill points.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -17,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 
 from syncer.emulator.generate import generate_account
@@ -92,6 +96,24 @@ def mirrored_rows(db: Path) -> int:
         conn.close()
 
 
+def add_messages(base_url: str, thread_ids: list[str], count: int) -> int:
+    """``count`` new user messages in each thread, through the API; returns how many."""
+    headers = {"Authorization": f"Bearer {KEY}", "OpenAI-Beta": "assistants=v2"}
+
+    async def add() -> None:
+        async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as client:
+            async def one(thread_id: str) -> None:
+                for number in range(count):  # in order within a thread, threads at once
+                    answer = await client.post(f"/threads/{thread_id}/messages", json={
+                        "role": "user", "content": f"later {number}"})
+                    answer.raise_for_status()
+
+            await asyncio.gather(*(one(thread_id) for thread_id in thread_ids))
+
+    asyncio.run(add())
+    return len(thread_ids) * count
+
+
 def sync_command(db: Path, base_url: str, threads_file: Path) -> list[str]:
     return [sys.executable, "-m", "syncer", "sync", "--db", str(db), "--base-url", base_url,
             "--threads-file", str(threads_file), "--concurrency", "2", "-s"]
@@ -121,10 +143,29 @@ def test_sigkill_at_random_points_then_resume_is_identical(account_file, tmp_pat
                 kills.append(mirrored_rows(crashed))
             proc.wait()
         final = subprocess.run(sync_command(crashed, base_url, threads_file), env=env)
-    assert final.returncode == 0
-    assert len(kills) >= 2 and all(0 < k < expected_rows for k in kills), (seed, kills)
-    assert api_rows(crashed) == api_rows(reference), f"seed {seed}"
-    assert sum(len(api_rows(reference)[table]) for table in TABLE_ORDER) == expected_rows
+        assert final.returncode == 0
+        assert len(kills) >= 2 and all(0 < k < expected_rows for k in kills), (seed, kills)
+        assert api_rows(crashed) == api_rows(reference), f"seed {seed}"
+        assert sum(len(api_rows(reference)[table]) for table in TABLE_ORDER) == expected_rows
+
+        # Then incremental syncs: more than a page of new messages in half the threads (the
+        # probe-then-walk path), killed once mid-way, resumed.
+        added = add_messages(base_url, [t["id"] for t in account["threads"][::2]], 110)
+        subprocess.run(sync_command(reference, base_url, threads_file), env=env, check=True)
+        done = mirrored_rows(crashed)
+        target = done + max(1, int(rng.uniform(0.1, 0.8) * added))
+        proc = subprocess.Popen(sync_command(crashed, base_url, threads_file), env=env)
+        while proc.poll() is None and mirrored_rows(crashed) < target:
+            time.sleep(0.01)
+        killed = proc.poll() is None
+        if killed:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        resumed = subprocess.run(sync_command(crashed, base_url, threads_file), env=env)
+    assert resumed.returncode == 0
+    assert killed, f"seed {seed}: the incremental sync ended before the kill"
+    assert api_rows(crashed) == api_rows(reference), f"seed {seed} (incremental)"
+    assert sum(len(api_rows(crashed)[table]) for table in TABLE_ORDER) == expected_rows + added
     conn = sqlite3.connect(crashed)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
