@@ -851,3 +851,29 @@ def test_progress_bar_only_on_a_terminal_and_never_with_silent(tmp_path, monkeyp
     assert re.search(r"threads · [\d,]+ objects \([\d,]+/s\) · \d+ req/s", bar)
     assert bar.rstrip().splitlines()[-1].startswith("Synced 8 thread(s)")
     assert silent.exit_code == 0 and silent.stderr == ""
+
+
+def test_threads_remove_stops_syncing_and_keeps_the_rows(account, tmp_path):
+    path, thread_ids = account
+    _, tools, _, _ = thread_ids
+    db = tmp_path / "mirror.db"
+    with running_server(EmulatorConfig(load=path, run_ms=60_000)) as server:
+        assert run_cli("sync", "--db", str(db), *thread_args(thread_ids),
+                       base_url=server.base_url).exit_code == 0
+        before = api_rows(db)
+        removed = run_cli("threads", "remove", tools, "--db", str(db))
+        assert removed.exit_code == 0
+        assert "Stopped tracking 1 thread(s)" in removed.stderr
+        server.reset_stats()
+        result = run_cli("sync", "--db", str(db), "--json", base_url=server.base_url)
+        stats = server.stats()
+    assert result.exit_code == 0 and json.loads(result.stdout)["threads"] == 3
+    # Not one request for the removed thread; its rows all still there, live and searchable.
+    assert stats["by_route"]["GET /v1/threads/{thread_id}"] == 3
+    # The no-change bound for 3 threads (one run still active) and their GETs: nothing more.
+    assert stats["requests"] == math.ceil(ASSISTANTS / 100) + 2 * 3 + 1 + 3
+    assert api_rows(db) == before
+    hits = json.loads(run_cli("search", "order-1234", "--db", str(db), "--json").stdout)
+    assert [(h["thread_id"], h["deleted"]) for h in hits] == [(tools, False)]
+    listed = json.loads(run_cli("threads", "list", "--json", "--db", str(db)).stdout)
+    assert tools not in [row["id"] for row in listed] and len(listed) == 3
