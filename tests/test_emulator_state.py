@@ -174,6 +174,11 @@ def test_loading_twice_into_a_state_file_adds_nothing_the_second_time(tmp_path):
         ('{"assistants": [{"id": "asst_1"}]}', "assistants[0]: missing 'created_at'"),
         ('{"messages": [{"id": "msg_1", "created_at": 1, "thread_id": "thread_x"}]}',
          "thread_id 'thread_x' is not in the account"),
+        # Nested fields left as JSON text (e.g. copied from a raw SQL dump) are refused, not
+        # served until a run trips over them with a 500.
+        ('{"threads": [{"id": "thread_1", "created_at": 1}], "runs": [{"id": "run_1", '
+         '"created_at": 1, "thread_id": "thread_1", "required_action": "{}"}]}',
+         "runs[0]: required_action: "),
     ],
 )
 def test_bad_account_files_are_one_line_usage_errors(tmp_path, content, message):

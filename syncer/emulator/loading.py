@@ -38,11 +38,17 @@ def load_account_file(store: Store, path: str | Path) -> dict[str, int]:
         raise UsageError(f"{path}: cannot read account file: {error}") from None
     except json.JSONDecodeError as error:
         raise UsageError(f"{path}:{error.lineno}: not valid JSON: {error.msg}") from None
-    return load_account(store, data, source=str(path))
+    return load_account(store, data, source=str(path), check_shapes=True)
 
 
-def load_account(store: Store, data: Any, source: str = "account") -> dict[str, int]:
+def load_account(
+    store: Store, data: Any, source: str = "account", check_shapes: bool = False
+) -> dict[str, int]:
     """Load an account dict (see module docstring); return how many objects were added.
+
+    ``check_shapes`` checks that nested fields are JSON structures (files do; accounts built
+    in-process by `generate` are our own objects, and checking 100,000 of them would cost
+    time for nothing).
 
     The store keeps the given objects themselves (no copy, so large accounts load fast):
     pass a copy if you still need the originals unchanged.
@@ -60,6 +66,8 @@ def load_account(store: Store, data: Any, source: str = "account") -> dict[str, 
                 raise UsageError(f"{source}: {key}: expected a list")
             for index, obj in enumerate(items):
                 _check(obj, f"{source}: {key}[{index}]", parent_field)
+                if check_shapes:
+                    _check_shape(obj, f"{source}: {key}[{index}]", key)
             # Stable sort: equal created_at keeps the file's order.
             ordered = sorted(items, key=lambda o: o["created_at"])
             added = 0
@@ -79,6 +87,29 @@ def load_account(store: Store, data: Any, source: str = "account") -> dict[str, 
                 added += 1
             counts[key] = added
     return counts
+
+
+# The nested fields the emulator reads as structures; an account copied from a raw SQL dump
+# may hold them as JSON text, which would be served until a run tripped over it with a 500.
+_NESTED: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "assistants": {"tools": list, "metadata": dict, "tool_resources": dict},
+    "threads": {"metadata": dict, "tool_resources": dict},
+    "messages": {"content": list, "metadata": dict, "attachments": list},
+    "runs": {"required_action": dict, "tools": list, "metadata": dict, "usage": dict},
+    "run_steps": {"step_details": dict, "usage": dict, "metadata": dict},
+}
+_JSON_KIND = {list: "an array", dict: "an object"}
+
+
+def _check_shape(obj: dict[str, Any], where: str, key: str) -> None:
+    """Nested fields of an object from a file must be JSON objects/arrays (or null)."""
+    for field, kind in _NESTED[key].items():
+        value = obj.get(field)
+        if value is not None and not isinstance(value, kind):
+            raise UsageError(
+                f"{where}: {field}: expected {_JSON_KIND[kind]}, got {type(value).__name__}"
+                " (nested fields are JSON, not JSON text)"
+            )
 
 
 def _check(obj: Any, where: str, parent_field: str | None) -> None:
