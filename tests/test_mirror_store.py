@@ -189,3 +189,20 @@ def test_damaged_database_is_one_line_for_every_reader(tmp_path):
         assert result.exit_code == 1, (args, result.output)
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"Error: {path}"), (args, lines)
+
+
+def test_a_new_mirror_is_readable_by_its_owner_only(tmp_path):
+    """It holds private conversations: no other user may read it or its WAL."""
+    import os
+    import stat
+
+    old = os.umask(0o022)  # the usual default, which alone would make it world-readable
+    try:
+        path = tmp_path / "mirror.db"
+        with Store.open(path) as store:
+            store.db.execute("CREATE TABLE probe (x)")  # something in the WAL
+            modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.glob("mirror.db*")}
+    finally:
+        os.umask(old)
+    assert "mirror.db-wal" in modes
+    assert set(modes.values()) == {0o600}, modes

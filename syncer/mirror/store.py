@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -323,6 +324,20 @@ class StateUpdate:
     keep_cursor: bool = False  # only change ``pending``
 
 
+def _create_private(path: str) -> None:
+    """Create a new mirror file readable by its owner only: it holds private conversations.
+
+    SQLite gives the -wal and -shm files the main file's permissions, so they follow.
+    An existing file is left as its owner set it.
+    """
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as error:
+        raise MirrorError(f"{path}: cannot create the mirror ({error.strerror})") from None
+
+
 class Store:
     """The mirror database: opened, shaped, and written only through this class."""
 
@@ -343,6 +358,8 @@ class Store:
         if not create and not Path(path).exists():
             raise MirrorError(f"{path}: no mirror here yet (run `syncer sync` first)")
         try:
+            if create and path != ":memory:":
+                _create_private(path)
             # isolation_level=None: autocommit; transactions are explicit (``_transaction``).
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             db = sqlite_utils.Database(conn)
