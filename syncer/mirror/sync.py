@@ -55,10 +55,10 @@ from typing import Any
 from syncer.client import AssistantsClient
 from syncer.errors import APIError, BadRequestError, NotFoundError
 from syncer.mirror.store import PageResult, StateUpdate, Store, now_iso
+from syncer.models import ACTIVE_RUN_STATUSES
 from syncer.pagination import Page
 
 PAGE_SIZE = 100
-ACTIVE_RUN_STATUSES = ("queued", "in_progress", "requires_action", "cancelling")
 
 
 @dataclass

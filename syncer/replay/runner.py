@@ -28,6 +28,7 @@ from syncer.errors import (
     SyncerError,
     UsageError,
 )
+from syncer.models import FINAL_RUN_STATUSES
 from syncer.replay.compare import canonical_json, judge, summarize
 from syncer.replay.types import (
     InputMessage,
@@ -44,7 +45,6 @@ RECORDED_THREAD_KEY = "syncer:replay_of"
 MissingTool = Literal["fail", "stub", "error-output"]
 Mode = Literal["turns", "last-turn"]
 STUB_OUTPUT = "{}"
-TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "incomplete", "expired"})
 CANCEL_GRACE_S = 5.0  # how long an interrupted replay may spend cancelling its active runs
 # Like a new thread's `messages`; a longer turn is added one message at a time instead.
 MAX_ADDITIONAL_MESSAGES = 32
@@ -300,7 +300,7 @@ class ThreadReplayer:
             await self._cancel_active(thread_id)
             return base.model_copy(update={"detail": str(error)})
         new.duration_s = round(time.monotonic() - started, 3)
-        if new.status not in TERMINAL_STATUSES and not missing:
+        if new.status not in FINAL_RUN_STATUSES and not missing:
             return base.model_copy(update={"new": new, "detail": f"run ended {new.status}"})
         if missing:
             _, score, diff = judge(turn.baseline, new, self.options.threshold)
@@ -364,7 +364,7 @@ class ThreadReplayer:
         except RunError as error:
             await self._cancel_active(thread_id)
             raise _TurnFailed(str(error)) from error
-        self._run_started = run.get("status") not in TERMINAL_STATUSES
+        self._run_started = run.get("status") not in FINAL_RUN_STATUSES
         reply = await self._reply(thread_id, run["id"])
         outcome = Outcome(
             run_id=run["id"], assistant_id=run.get("assistant_id"), model=run.get("model"),
