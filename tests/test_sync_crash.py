@@ -22,9 +22,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from mirror_snapshot import api_rows
 
 from syncer.emulator.generate import generate_account
-from syncer.mirror.store import BOOKKEEPING, TABLE_ORDER
+from syncer.mirror.store import TABLE_ORDER
 
 KEY = "sk-test-crash-0123456789"
 THREADS = 6
@@ -60,26 +61,6 @@ def account_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("crash") / "account.json"
     path.write_text(json.dumps(account))
     return path
-
-
-def api_rows(db: Path) -> dict[str, dict[str, tuple]]:
-    conn = sqlite3.connect(db)
-    snapshot = {}
-    for table in TABLE_ORDER:
-        cursor = conn.execute(f"SELECT * FROM [{table}] ORDER BY rowid")
-        names = [d[0] for d in cursor.description]
-        keep = [i for i, n in enumerate(names) if n not in BOOKKEEPING]
-        snapshot[table] = {row[0]: tuple(row[i] for i in keep) for row in cursor}
-    # The order within each thread (run), which readers get from ORDER BY created_at, rowid.
-    for table, parent in (("messages", "thread_id"), ("runs", "thread_id"),
-                          ("run_steps", "run_id")):
-        order: dict[str, list[str]] = {}
-        for parent_id, object_id in conn.execute(
-                f"SELECT {parent}, id FROM [{table}] ORDER BY created_at, rowid"):
-            order.setdefault(parent_id, []).append(object_id)
-        snapshot[f"{table} order"] = order  # type: ignore[assignment]
-    conn.close()
-    return snapshot
 
 
 def mirrored_rows(db: Path) -> int:

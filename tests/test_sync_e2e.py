@@ -22,11 +22,12 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from mirror_snapshot import api_rows
 
 from syncer.cli import cli
 from syncer.client import AssistantsClient
 from syncer.emulator import EmulatorConfig, running_server
-from syncer.mirror.store import BOOKKEEPING, DERIVED_COLUMNS, TABLE_ORDER, row_to_object
+from syncer.mirror.store import DERIVED_COLUMNS, TABLE_ORDER, row_to_object
 from syncer.settings import ClientSettings
 
 KEY = "sk-test-mirror-0123456789abcdef"
@@ -112,27 +113,6 @@ def run_cli(*args: str, base_url: str | None = None, key: str = KEY) -> Any:
     if base_url:
         env["OPENAI_BASE_URL"] = base_url
     return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
-
-
-def api_rows(db: Path) -> dict[str, dict[str, tuple]]:
-    """The API-object columns of every row (what "identical" means), by table and id."""
-    conn = sqlite3.connect(db)
-    snapshot = {}
-    for table in TABLE_ORDER:
-        cursor = conn.execute(f"SELECT * FROM [{table}] ORDER BY rowid")
-        names = [d[0] for d in cursor.description]
-        keep = [i for i, n in enumerate(names) if n not in BOOKKEEPING]
-        snapshot[table] = {row[0]: tuple(row[i] for i in keep) for row in cursor}
-    # The order within each thread (run), which readers get from ORDER BY created_at, rowid.
-    for table, parent in (("messages", "thread_id"), ("runs", "thread_id"),
-                          ("run_steps", "run_id")):
-        order: dict[str, list[str]] = {}
-        for parent_id, object_id in conn.execute(
-                f"SELECT {parent}, id FROM [{table}] ORDER BY created_at, rowid"):
-            order.setdefault(parent_id, []).append(object_id)
-        snapshot[f"{table} order"] = order  # type: ignore[assignment]
-    conn.close()
-    return snapshot
 
 
 def assert_exact_mirror(db: Path, expected: dict[str, list[dict]]) -> None:
