@@ -109,25 +109,26 @@ def judge(
     return ("pass" if passed else "regression"), score, diff
 
 
+# Which `Summary` counter each turn status adds to.
+_SUMMARY_FIELD = {
+    "pass": "passed",
+    "regression": "regressions",
+    "missing_tool": "missing_tool",
+    "no_baseline": "no_baseline",
+    "not_replayable": "not_replayable",
+    "error": "errors",
+    "planned": "planned",
+}
+
+
 def summarize(replay: Replay) -> Summary:
     """Counts over every turn of a replay."""
     summary = Summary(threads=len(replay.threads))
     for turn in replay.all_turns():
         summary.turns += 1
-        if turn.status == "pass":
-            summary.passed += 1
-        elif turn.status == "regression":
-            summary.regressions += 1
-        elif turn.status == "missing_tool":
-            summary.missing_tool += 1
-        elif turn.status == "no_baseline":
-            summary.no_baseline += 1
-        elif turn.status == "not_replayable":
-            summary.not_replayable += 1
-        elif turn.status == "error":
-            summary.errors += 1
-        elif turn.status == "planned":
-            summary.planned += 1
+        counter = _SUMMARY_FIELD.get(turn.status)
+        if counter is not None:
+            setattr(summary, counter, getattr(summary, counter) + 1)
         if turn.new is not None and turn.new.run_id:
             summary.runs += 1
     summary.errors += sum(1 for t in replay.threads if t.error and not t.turns)
