@@ -28,10 +28,7 @@ import asyncio
 import contextlib
 import json
 import math
-import re
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +37,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from syncer.emulator import EmulatorConfig, running_server
+from syncer.emulator import EmulatorConfig, emulator_process, running_server
 from syncer.emulator.generate import generate_account
 from syncer.mirror.store import TABLE_ORDER, Store
 from syncer.replay.runner import ReplayOptions
@@ -62,24 +59,9 @@ def emulator(account_file: Path, args: argparse.Namespace) -> Iterator[str]:
         with running_server(config) as server:
             yield server.base_url
         return
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "syncer", "emulator", "--port", "0", "--load", str(account_file),
-         "--latency-ms", str(args.latency_ms), "--run-ms", str(args.run_ms)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            match = re.search(r"(http://127\.0\.0\.1:\d+/v1)", line)
-            if match:
-                yield match.group(1)
-                return
-        raise SystemExit(f"the emulator did not start (exit {proc.wait()})")
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with emulator_process("--load", str(account_file), "--latency-ms", str(args.latency_ms),
+                          "--run-ms", str(args.run_ms)) as base_url:
+        yield base_url
 
 
 def build_mirror(account: dict[str, list[dict[str, Any]]], db_path: Path, base_url: str) -> None:

@@ -25,12 +25,12 @@ Prints a table and writes the figures as JSON to ``bench/results/bench_sync-<UTC
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import random
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -38,12 +38,11 @@ import tempfile
 import time
 import urllib.request
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from syncer.emulator import emulator_process
 from syncer.emulator.generate import generate_account
 from syncer.mirror import query
 from syncer.mirror.store import Store
@@ -53,26 +52,10 @@ RESULTS = Path(__file__).parent / "results"
 KEY = "sk-bench-not-secret"
 
 
-@contextmanager
-def emulator(account: Path, latency_ms: float) -> Iterator[str]:
-    """``syncer emulator`` in its own process; yields its base URL."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "syncer", "emulator", "--port", "0", "--load", str(account),
-         "--latency-ms", str(latency_ms), "--run-ms", "600000"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        line = proc.stderr.readline() if proc.stderr else ""
-        match = re.search(r"(http://127\.0\.0\.1:\d+/v1)", line)
-        if not match:
-            raise SystemExit(f"emulator did not start: {line!r}")
-        yield match.group(1)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def emulator(account: Path, latency_ms: float) -> contextlib.AbstractContextManager[str]:
+    """``syncer emulator`` in its own process with the account loaded; yields its base URL."""
+    return emulator_process("--load", str(account), "--latency-ms", str(latency_ms),
+                            "--run-ms", "600000")
 
 
 def server_stats(base_url: str, reset: bool = False) -> dict[str, Any]:

@@ -10,20 +10,18 @@ import asyncio
 import json
 import os
 import random
-import re
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 from mirror_snapshot import api_rows
 
+from syncer.emulator import emulator_process
 from syncer.emulator.generate import generate_account
 from syncer.mirror.store import TABLE_ORDER
 
@@ -31,26 +29,6 @@ KEY = "sk-test-crash-0123456789"
 THREADS = 6
 MESSAGES = 104  # two pages per thread
 RUNS = 3
-
-
-@contextmanager
-def emulator_process(*args: str) -> Iterator[str]:
-    """``syncer emulator`` in its own process on a free port; yields its base URL."""
-    proc = subprocess.Popen([sys.executable, "-m", "syncer", "emulator", "--port", "0", *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        line = proc.stderr.readline()
-        match = re.search(r"(http://127\.0\.0\.1:\d+/v1)", line)
-        assert match, f"emulator did not start: {line!r}"
-        yield match.group(1)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stderr.close()
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,19 @@ counters), loading (account files), generate (generated accounts), server (uvico
 
 from syncer.emulator.app import Emulator, create_app
 from syncer.emulator.config import EmulatorConfig
-from syncer.emulator.server import RunningServer, running_server, serve_forever
+from syncer.emulator.server import (
+    RunningServer,
+    emulator_process,
+    running_server,
+    serve_forever,
+)
 
 __all__ = [
     "Emulator",
     "EmulatorConfig",
     "RunningServer",
     "create_app",
+    "emulator_process",
     "running_server",
     "serve_forever",
 ]

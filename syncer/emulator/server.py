@@ -8,8 +8,11 @@
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -121,6 +124,35 @@ def running_server(config: EmulatorConfig | None = None, host: str = "127.0.0.1"
         thread.join(10)
         sock.close()
         emulator.close()
+
+
+@contextmanager
+def emulator_process(*args: str, port: int = 0, stop_timeout: float = 30.0) -> Iterator[str]:
+    """``syncer emulator`` in a process of its own on loopback; yields its base URL.
+
+    For benchmarks and crash tests, where the server must not share a CPU-bound process (or
+    a fate) with the client. ``args`` are further ``syncer emulator`` options. Stopped with
+    SIGINT, as a user's Ctrl-C, so a ``--state`` file is closed cleanly.
+    """
+    command = [sys.executable, "-m", "syncer", "emulator", "--port", str(port), *args]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
+    assert process.stderr is not None
+    try:
+        line = process.stderr.readline()
+        match = re.search(r"(http://127\.0\.0\.1:\d+/v1)", line)
+        if match is None:
+            process.wait(stop_timeout)
+            raise SyncerError(f"the emulator did not start: {(line + process.stderr.read()).strip()}")
+        yield match.group(1)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(stop_timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stderr.close()
 
 
 def serve_forever(config: EmulatorConfig, host: str = "127.0.0.1", port: int = 8000,
