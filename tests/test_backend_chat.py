@@ -1,0 +1,223 @@
+"""The Chat Completions backend on its own: the request mapping, the stream, the failures.
+
+Against the strict fake Chat Completions server (tests/fakes/chat_server.py) over loopback.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fakes.chat_server import FakeChatServer, Reply, check_request, unreachable_url
+
+from syncer.emulator.backends.base import BackendFailure, ToolCall, ToolRound, Turn
+from syncer.emulator.backends.chat import (
+    NO_KEY,
+    ChatBackend,
+    ChunkAssembler,
+    backend_settings,
+    request_body,
+)
+from syncer.errors import UsageError
+
+WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather",
+                                            "parameters": {"type": "object", "properties": {}}}}
+ROUND = ToolRound((ToolCall("call_a", "get_weather", '{"city": "Paris"}'),
+                   ToolCall("call_b", "get_weather", '{"city": "Rome"}')),
+                  {"call_a": "sunny", "call_b": '{"temp": 21}'})
+
+
+def turn(**changes) -> Turn:
+    values = dict(model="gpt-4o", instructions="Be brief.",
+                  history=[("user", "Hi"), ("assistant", "Hello"), ("user", "Weather?")])
+    values.update(changes)
+    return Turn(**values)
+
+
+class Sleeps:
+    def __init__(self):
+        self.delays: list[float] = []
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+
+
+def backend_for(url: str, sleep=None, **overrides) -> ChatBackend:
+    settings = backend_settings(url, environ={"SYNCER_BACKEND_API_KEY": "sk-backend-secret-123456"},
+                                **{"max_retries": 2, **overrides})
+    return ChatBackend(settings, sleep=sleep or Sleeps())
+
+
+# --- the request ----------------------------------------------------------------------------
+
+
+def test_request_maps_instructions_history_tool_rounds_and_settings():
+    earlier = ToolRound((ToolCall("call_0", "get_weather", "{}"),), {"call_0": "rain"})
+    body = request_body(
+        turn(history=[("user", "Hi"), earlier, ("assistant", "It rains."), ("user", "And now?")],
+             rounds=[ROUND], tools=[WEATHER, {"type": "code_interpreter"}], tool_choice="required",
+             parallel_tool_calls=False, temperature=0.2, top_p=0.9,
+             response_format={"type": "json_object"}, max_completion_tokens=50),
+        model="llama3",
+    )
+    assert body["model"] == "llama3"
+    assert body["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_0", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "call_0", "content": "rain"},
+        {"role": "assistant", "content": "It rains."},
+        {"role": "user", "content": "And now?"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_a", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
+            {"id": "call_b", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'}},
+        ]},
+        {"role": "tool", "tool_call_id": "call_a", "content": "sunny"},
+        {"role": "tool", "tool_call_id": "call_b", "content": '{"temp": 21}'},
+    ]
+    assert body["tools"] == [WEATHER]  # only function tools reach the backend
+    assert (body["tool_choice"], body["parallel_tool_calls"]) == ("required", False)
+    assert (body["temperature"], body["top_p"], body["max_completion_tokens"]) == (0.2, 0.9, 50)
+    assert body["response_format"] == {"type": "json_object"}
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    assert check_request(body) is None
+
+
+def test_request_without_tools_leaves_out_the_tool_parameters_and_auto_format():
+    body = request_body(turn(instructions="", tools=[]), model="m", stream=False)
+    assert body["messages"][0] == {"role": "user", "content": "Hi"}
+    for name in ("tools", "tool_choice", "parallel_tool_calls", "response_format", "stream",
+                 "stream_options", "temperature", "max_completion_tokens"):
+        assert name not in body
+    assert check_request(body) is None
+
+
+def test_the_fake_is_strict_like_the_real_endpoint():
+    orphan = {"model": "m", "messages": [{"role": "user", "content": "x"},
+                                         {"role": "tool", "tool_call_id": "call_1", "content": "y"}]}
+    assert "must be a response to a preceeding message with 'tool_calls'" in check_request(orphan)
+    unanswered = request_body(turn(rounds=[ToolRound(ROUND.calls, {})]), model="m")
+    unanswered["messages"] = [*unanswered["messages"][:-2], {"role": "user", "content": "x"}]
+    assert "did not have response messages: call_a, call_b" in check_request(unanswered)
+    assert "only allowed when 'tools'" in check_request({"model": "m", "parallel_tool_calls": True,
+                                                         "messages": [{"role": "user", "content": "x"}]})
+    assert "Unrecognized request argument supplied: foo" in check_request(
+        {"model": "m", "foo": 1, "messages": [{"role": "user", "content": "x"}]})
+
+
+# --- the stream -------------------------------------------------------------------------------
+
+
+def test_assembler_joins_text_tool_call_pieces_by_index_and_the_usage_chunk():
+    assembler = ChunkAssembler()
+    chunks = [
+        {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]},
+        {"choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": 1, "id": "call_y", "type": "function", "function": {"name": "b", "arguments": ""}}]}}]},
+        {"choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": 0, "id": "call_x", "type": "function", "function": {"name": "a", "arguments": '{"k"'}}]}}]},
+        {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 1, "function": {"arguments": "{}"}}]}}]},
+        {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": ': 1}'}}]}}]},
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
+        {"choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19}},
+    ]
+    assert [assembler.feed(c) for c in chunks] == [""] * len(chunks)
+    result = assembler.result()
+    assert [(c.id, c.name, c.arguments) for c in result.tool_calls] == [
+        ("call_x", "a", '{"k": 1}'), ("call_y", "b", "{}")]
+    assert (result.finish_reason, result.prompt_tokens, result.completion_tokens) == ("tool_calls", 12, 7)
+
+
+async def test_text_streams_piece_by_piece_with_usage_and_the_backend_key():
+    with FakeChatServer() as fake:
+        fake.script(Reply(text="Sunny all day long"))
+        backend = backend_for(fake.base_url)
+        pieces: list[str] = []
+        try:
+            result = await backend.complete(turn(), pieces.append)
+        finally:
+            await backend.aclose()
+    assert pieces == ["Sunny ", "all ", "day ", "long"]
+    assert result.text == "Sunny all day long"
+    assert (result.prompt_tokens, result.completion_tokens) == (41, 4) == (
+        fake.requests[0].usage["prompt_tokens"], fake.requests[0].usage["completion_tokens"])
+    assert fake.requests[0].headers["authorization"] == "Bearer sk-backend-secret-123456"
+
+
+async def test_tool_calls_come_back_with_the_models_ids_names_and_arguments():
+    with FakeChatServer() as fake:
+        fake.script(Reply(tool_calls=[("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Rome"})]))
+        backend = backend_for(fake.base_url)
+        try:
+            result = await backend.complete(turn(tools=[WEATHER]), lambda text: None)
+        finally:
+            await backend.aclose()
+    assert [(c.id, c.name, json.loads(c.arguments)) for c in result.tool_calls] == [
+        ("call_1_0", "get_weather", {"city": "Paris"}), ("call_1_1", "get_weather", {"city": "Rome"})]
+    assert result.finish_reason == "tool_calls"
+
+
+async def test_a_server_without_usage_or_streaming_still_gives_a_completion():
+    with FakeChatServer() as fake:
+        fake.script(Reply(text="abcd efgh", report_usage=False))
+        backend = backend_for(fake.base_url)
+        try:
+            result = await backend.complete(turn(), lambda text: None)
+        finally:
+            await backend.aclose()
+    assert result.text == "abcd efgh" and result.completion_tokens == 3 and result.prompt_tokens > 0
+
+
+# --- failures ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("reply", "code", "attempts", "named"), [
+    (Reply(status=500, error="boom"), "server_error", 3, "HTTP 500"),
+    (Reply(status=503, error="busy"), "server_error", 3, "HTTP 503"),
+    (Reply(status=429, error="slow down", headers={"retry-after-ms": "5"}), "rate_limit_exceeded", 3, "HTTP 429"),
+    (Reply(status=400, error="This model's maximum context length is 8192 tokens."), "invalid_prompt", 1,
+     "maximum context length"),
+])
+async def test_backend_errors_are_retried_then_become_the_runs_last_error(reply, code, attempts, named):
+    with FakeChatServer() as fake:
+        fake.script(*[reply] * 3)
+        sleeps = Sleeps()
+        backend = backend_for(fake.base_url, sleeps)
+        try:
+            with pytest.raises(BackendFailure) as caught:
+                await backend.complete(turn(), lambda text: None)
+        finally:
+            await backend.aclose()
+    assert caught.value.code == code
+    assert named in caught.value.message
+    assert len(fake.requests) == attempts and len(sleeps.delays) == attempts - 1
+    assert "sk-backend-secret" not in caught.value.message
+
+
+async def test_a_timeout_and_an_unreachable_backend_are_server_errors():
+    with FakeChatServer() as fake:
+        fake.script(*[Reply(text="late", delay=3)] * 2)
+        backend = backend_for(fake.base_url, timeout=0.2, max_retries=1)
+        try:
+            with pytest.raises(BackendFailure) as timed_out:
+                await backend.complete(turn(), lambda text: None)
+        finally:
+            await backend.aclose()
+    assert timed_out.value.code == "server_error" and "timed out" in timed_out.value.message
+    backend = backend_for(unreachable_url(), max_retries=1)
+    try:
+        with pytest.raises(BackendFailure) as refused:
+            await backend.complete(turn(), lambda text: None)
+    finally:
+        await backend.aclose()
+    assert refused.value.code == "server_error" and "could not be reached" in refused.value.message
+
+
+def test_settings_take_the_backend_key_only_and_name_the_flag(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-client-key-abcdefgh")
+    assert backend_settings("http://127.0.0.1:9/v1", environ={}).secret() == NO_KEY
+    assert backend_settings("http://127.0.0.1:9/v1",
+                            environ={"SYNCER_BACKEND_API_KEY": "sk-b"}).secret() == "sk-b"
+    with pytest.raises(UsageError, match=r"^--backend: "):
+        backend_settings("ftp://x", environ={})
