@@ -1,0 +1,257 @@
+"""Pydantic models for the Conversations API: conversations, their items, and the requests.
+
+Items are the successor API's unit of conversation (OpenAI's migration guide: threads →
+conversations, run steps → items). syncer models the kinds it uses:
+
+* ``message`` — role ``user | assistant | system | developer``; input parts ``input_text`` and
+  ``input_image``, assistant parts ``output_text`` (with ``annotations``) and ``refusal``;
+* ``function_call`` — ``call_id``, ``name``, ``arguments`` (a JSON string);
+* ``function_call_output`` — ``call_id``, ``output``.
+
+As in `syncer.models`, API objects keep unknown fields (``extra="allow"``) and requests refuse
+them and check every limit (``MAX_CONVERSATION_ITEMS`` items a request, the metadata limits).
+An input message may be "easy": no ``type`` and ``content`` as a plain string (the SDK's
+``EasyInputMessage``). ``schema/responses-openapi.yaml`` mirrors these models
+(``tests/test_responses_openapi.py`` keeps them in agreement).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Discriminator, Field
+
+from syncer.models import (
+    _TAG,
+    APIModel,
+    APIRequest,
+    ImageDetail,
+    ListPage,
+    Metadata,
+    _by_type,
+    _content_kind,
+    _tag,
+)
+
+#: Items one request may carry (creating a conversation, adding items).
+MAX_CONVERSATION_ITEMS = 20
+
+Role = Literal["user", "assistant", "system", "developer"]
+ItemStatus = Literal["in_progress", "completed", "incomplete"]
+
+# --- content parts (requests and objects alike) -------------------------------------------------
+
+
+class InputTextPart(APIModel):
+    type: Literal["input_text"] = "input_text"
+    text: str
+
+
+class InputImagePart(APIModel):
+    type: Literal["input_image"] = "input_image"
+    image_url: str | None = None
+    file_id: str | None = None
+    detail: ImageDetail | None = None
+
+
+class URLCitation(APIModel):
+    type: Literal["url_citation"] = "url_citation"
+    url: str
+    title: str
+    start_index: int
+    end_index: int
+
+
+class FileCitation(APIModel):
+    type: Literal["file_citation"] = "file_citation"
+    file_id: str
+    filename: str | None = None
+    index: int
+
+
+OutputAnnotation = Annotated[
+    Annotated[URLCitation, _tag("url_citation")] | Annotated[FileCitation, _tag("file_citation")],
+    Discriminator(_by_type("url_citation")),
+]
+
+
+class OutputTextPart(APIModel):
+    type: Literal["output_text"] = "output_text"
+    text: str
+    annotations: list[OutputAnnotation] | None = None
+    logprobs: list[dict[str, Any]] | None = None
+
+
+class RefusalPart(APIModel):
+    type: Literal["refusal"] = "refusal"
+    refusal: str
+
+
+ContentPart = Annotated[
+    Annotated[InputTextPart, _tag("input_text")]
+    | Annotated[InputImagePart, _tag("input_image")]
+    | Annotated[OutputTextPart, _tag("output_text")]
+    | Annotated[RefusalPart, _tag("refusal")],
+    Discriminator(_by_type("input_text")),
+]
+
+MessageContent = Annotated[
+    Annotated[str, _tag("string")] | Annotated[list[ContentPart], _tag("array")],
+    Discriminator(
+        _content_kind,
+        custom_error_type="api_invalid_type",
+        custom_error_message="expected one of a string or array of objects",
+        custom_error_context={"expected": "one of a string or array of objects"},
+    ),
+]
+
+# --- items as requests give them ----------------------------------------------------------------
+
+
+class InputMessage(APIRequest):
+    """A message item; ``type`` may be left out and ``content`` may be a plain string."""
+
+    type: Literal["message"] | None = None
+    id: str | None = None
+    role: Role
+    content: MessageContent
+    status: ItemStatus | None = None
+
+
+class InputFunctionCall(APIRequest):
+    type: Literal["function_call"]
+    id: str | None = None
+    call_id: str
+    name: str
+    arguments: str
+    status: ItemStatus | None = None
+
+
+class InputFunctionCallOutput(APIRequest):
+    type: Literal["function_call_output"]
+    id: str | None = None
+    call_id: str
+    output: str
+    status: ItemStatus | None = None
+
+
+def _item_kind(value: Any) -> str | None:
+    """Items are discriminated on ``type``; an item without one is a message (EasyInputMessage)."""
+    if isinstance(value, dict):
+        return _TAG + str(value.get("type") or "message")
+    if isinstance(value, APIRequest | APIModel):
+        return _TAG + str(getattr(value, "type", None) or "message")
+    return _TAG + "message"
+
+
+InputItem = Annotated[
+    Annotated[InputMessage, _tag("message")]
+    | Annotated[InputFunctionCall, _tag("function_call")]
+    | Annotated[InputFunctionCallOutput, _tag("function_call_output")],
+    Discriminator(_item_kind),
+]
+
+ItemList = Annotated[list[InputItem], Field(max_length=MAX_CONVERSATION_ITEMS)]
+
+# --- items as the API renders them --------------------------------------------------------------
+
+
+class MessageItem(APIModel):
+    id: str
+    type: Literal["message"] = "message"
+    status: ItemStatus
+    role: Role
+    content: list[ContentPart]
+
+
+class FunctionCallItem(APIModel):
+    id: str
+    type: Literal["function_call"] = "function_call"
+    status: ItemStatus | None = None
+    call_id: str
+    name: str
+    arguments: str
+
+
+class FunctionCallOutputItem(APIModel):
+    id: str
+    type: Literal["function_call_output"] = "function_call_output"
+    status: ItemStatus | None = None
+    call_id: str
+    output: str
+
+
+def _rendered_kind(value: Any) -> str | None:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return _TAG + str(kind) if kind in ("message", "function_call", "function_call_output") else None
+
+
+#: An item of a conversation or of a response's input or output.
+Item = Annotated[
+    Annotated[MessageItem, _tag("message")]
+    | Annotated[FunctionCallItem, _tag("function_call")]
+    | Annotated[FunctionCallOutputItem, _tag("function_call_output")],
+    Discriminator(_rendered_kind),
+]
+
+# --- conversations ------------------------------------------------------------------------------
+
+
+class Conversation(APIModel):
+    id: str
+    object: Literal["conversation"] = "conversation"
+    created_at: int
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class ConversationDeleted(APIModel):
+    id: str
+    object: Literal["conversation.deleted"] = "conversation.deleted"
+    deleted: bool
+
+
+ConversationItemList = ListPage[Item]
+
+
+class CreateConversationRequest(APIRequest):
+    items: ItemList | None = None
+    metadata: Metadata | None = None
+
+
+class UpdateConversationRequest(APIRequest):
+    metadata: Metadata
+
+
+class CreateConversationItemsRequest(APIRequest):
+    items: ItemList
+
+
+__all__ = [
+    "MAX_CONVERSATION_ITEMS",
+    "ContentPart",
+    "Conversation",
+    "ConversationDeleted",
+    "ConversationItemList",
+    "CreateConversationItemsRequest",
+    "CreateConversationRequest",
+    "FileCitation",
+    "FunctionCallItem",
+    "FunctionCallOutputItem",
+    "InputFunctionCall",
+    "InputFunctionCallOutput",
+    "InputImagePart",
+    "InputItem",
+    "InputMessage",
+    "InputTextPart",
+    "Item",
+    "ItemList",
+    "ItemStatus",
+    "MessageContent",
+    "MessageItem",
+    "OutputAnnotation",
+    "OutputTextPart",
+    "RefusalPart",
+    "Role",
+    "URLCitation",
+    "UpdateConversationRequest",
+]
