@@ -399,7 +399,10 @@ def test_the_emulator_serves_exactly_the_documented_operations(doc: dict[str, An
 
     served = {(method.lower(), path.removeprefix("/v1")) for method, path, _ in V1_ROUTES}
     documented = {(method, path) for path, method, _ in _doc_operations(doc)}
-    assert served == documented
+    # The successor APIs are documented in schema/responses-openapi.yaml (its own test).
+    successor = {(method, path) for method, path in served
+                 if path.startswith(("/responses", "/conversations"))}
+    assert served - successor == documented
 
 
 # What the seed's schemas had (read off the seed; its lost indentation makes parsing nesting

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from syncer.emulator import handlers
+from syncer.emulator import conversations, handlers, responses
 from syncer.emulator.config import EmulatorConfig
 from syncer.emulator.errors import ApiError
 from syncer.emulator.faults import Faults, Stats
@@ -77,6 +77,8 @@ V1_ROUTES: list[tuple[str, str, Any]] = [
     ("POST", "/v1/threads/{thread_id}/runs/{run_id}/submit_tool_outputs", handlers.submit_tool_outputs),
     ("GET", "/v1/threads/{thread_id}/runs/{run_id}/steps", handlers.list_run_steps),
     ("GET", "/v1/threads/{thread_id}/runs/{run_id}/steps/{step_id}", handlers.get_run_step),
+    *conversations.ROUTES,
+    *responses.ROUTES,
 ]
 
 

@@ -36,6 +36,8 @@ MISSING_BETA = (
     "You must provide the 'OpenAI-Beta' header to access the Assistants API. Please try again by "
     "setting the header 'OpenAI-Beta: assistants=v2'."
 )
+#: The successor APIs' paths: they need no ``OpenAI-Beta`` header (the Assistants API does).
+SUCCESSOR_PATHS = ("/v1/responses", "/v1/conversations")
 RATE_LIMITS = {"requests": 10_000, "tokens": 30_000_000}
 
 
@@ -118,6 +120,8 @@ class EmulatorMiddleware:
                 "https://platform.openai.com/account/api-keys.",
                 code="invalid_api_key",
             )
+        if scope["path"].startswith(SUCCESSOR_PATHS):
+            return None  # the Responses and Conversations APIs need no beta header
         beta = headers.get("openai-beta")
         if beta is None:
             return ApiError(400, MISSING_BETA, code="invalid_beta")

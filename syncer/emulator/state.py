@@ -34,8 +34,14 @@ ID_PREFIX = {
     "run": "run",
     "step": "step",
     "call": "call",
+    "conversation": "conv",
+    "response": "resp",
+    "function_call": "fc",
+    "function_call_output": "fco",
 }
-KINDS = ("assistant", "thread", "message", "run", "step")
+KINDS = ("assistant", "thread", "message", "run", "step", "conversation", "item", "response")
+#: Kinds no list endpoint serves (they have no collection).
+UNLISTED = ("thread", "conversation", "response")
 _ID_TABLE = bytes(ord(ALPHABET[b % len(ALPHABET)]) for b in range(256))
 
 
@@ -54,7 +60,8 @@ class Store:
 
     def __init__(self, path: str | Path | None = None):
         self.objects: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}
-        #: run id → the emulator's private progress record (see runs.py)
+        #: run id → the emulator's private progress record (see runs.py); response id → its
+        #: context and input items (see responses.py). Persisted as the object's ``extra``.
         self.progress: dict[str, dict[str, Any]] = {}
         #: thread id → id of its run that is not finished yet
         self.active_run: dict[str, str] = {}
@@ -112,8 +119,9 @@ class Store:
         self._seqs[object_id] = self._seq
         if parent:
             self._parent[object_id] = parent
-        if kind != "thread":
-            self.collection(kind, parent).add(object_id, obj["created_at"], self._seq)
+        if kind not in UNLISTED:
+            # Items have no created_at: their lists are in insertion order.
+            self.collection(kind, parent).add(object_id, obj.get("created_at", 0), self._seq)
         if kind == "message" and obj.get("run_id"):
             self._run_messages.setdefault(obj["run_id"], []).append(object_id)
         self.save(kind, obj)
@@ -127,10 +135,10 @@ class Store:
                 object_id,
                 kind,
                 self._parent.get(object_id, ""),
-                obj["created_at"],
+                obj.get("created_at", 0),
                 self._seqs[object_id],
                 obj,
-                self.progress.get(object_id) if kind == "run" else None,
+                self.progress.get(object_id),
             )
 
     def delete(self, kind: str, object_id: str) -> None:
@@ -139,8 +147,10 @@ class Store:
         if obj is None:
             return
         parent = self._parent.get(object_id, "")
-        if kind != "thread":
+        if kind not in UNLISTED:
             self.collection(kind, parent).remove(object_id)
+        if kind == "response":
+            self.progress.pop(object_id, None)
         removed = [object_id]
         if kind == "thread":
             removed += self._drop_thread_children(object_id)
@@ -194,7 +204,7 @@ class Store:
             object_id, kind, parent, created_at, seq, data, extra, deleted = row
             self._seq = max(self._seq, seq)
             if deleted:
-                if kind != "thread":
+                if kind not in UNLISTED:
                     self.collection(kind, parent).forget(object_id, created_at, seq)
                 continue
             obj = json.loads(data)
@@ -202,15 +212,14 @@ class Store:
             self._seqs[object_id] = seq
             if parent:
                 self._parent[object_id] = parent
-            if kind != "thread":
+            if kind not in UNLISTED:
                 self.collection(kind, parent).add(object_id, created_at, seq)
             if kind == "message" and obj.get("run_id"):
                 self._run_messages.setdefault(obj["run_id"], []).append(object_id)
-            if kind == "run":
-                if extra:
-                    self.progress[object_id] = json.loads(extra)
-                if obj.get("status") in ACTIVE_RUN_STATUSES:
-                    self.active_run[parent] = object_id
+            if extra:
+                self.progress[object_id] = json.loads(extra)
+            if kind == "run" and obj.get("status") in ACTIVE_RUN_STATUSES:
+                self.active_run[parent] = object_id
 
 
 class _StateFile:

@@ -48,15 +48,16 @@ async def read_json(request: Request) -> dict[str, Any]:
     return body
 
 
-def validate(model_name: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Check ``body`` against ``syncer.models.<model_name>``; return the body unchanged.
+def validate(model_name: str | type[Any], body: dict[str, Any]) -> dict[str, Any]:
+    """Check ``body`` against ``syncer.models.<model_name>`` (or a request model class);
+    return the body unchanged.
 
     The raw body (not the model's dump) is what the handlers use, so objects keep exactly
     the fields the client sent.
     """
     from pydantic import ValidationError
 
-    request_model = getattr(models, model_name)
+    request_model = getattr(models, model_name) if isinstance(model_name, str) else model_name
     try:
         request_model(**body)  # its __init__ refuses unknown fields at every depth
     except ValidationError as exc:
