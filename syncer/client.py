@@ -26,6 +26,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from syncer import streaming
+from syncer.api.successor import SuccessorMethods
 from syncer.errors import (
     APIConnectionError,
     APIError,
@@ -99,8 +100,10 @@ def _parse(model: type[M], data: dict[str, Any]) -> M:
         ) from None
 
 
-class AssistantsClient:
+class AssistantsClient(SuccessorMethods):
     """An async client for an Assistants API (v2) server. Use as ``async with``.
+
+    The successor APIs' methods (conversations, responses) come from `SuccessorMethods`.
 
     ``transport`` replaces the network (``httpx.MockTransport``, ``httpx.ASGITransport``);
     ``sleep`` is awaited for every retry and poll delay (tests inject a recorder);

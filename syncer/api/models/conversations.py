@@ -181,16 +181,27 @@ class FunctionCallOutputItem(APIModel):
     output: str
 
 
+class OtherItem(APIModel):
+    """An item of a kind syncer does not model (reasoning, built-in tool calls …), kept whole."""
+
+    id: str | None = None
+    type: str
+
+
+_MODELLED_ITEMS = ("message", "function_call", "function_call_output")
+
+
 def _rendered_kind(value: Any) -> str | None:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return _TAG + str(kind) if kind in ("message", "function_call", "function_call_output") else None
+    return _TAG + (str(kind) if kind in _MODELLED_ITEMS else "other")
 
 
 #: An item of a conversation or of a response's input or output.
 Item = Annotated[
     Annotated[MessageItem, _tag("message")]
     | Annotated[FunctionCallItem, _tag("function_call")]
-    | Annotated[FunctionCallOutputItem, _tag("function_call_output")],
+    | Annotated[FunctionCallOutputItem, _tag("function_call_output")]
+    | Annotated[OtherItem, _tag("other")],
     Discriminator(_rendered_kind),
 ]
 
@@ -248,6 +259,7 @@ __all__ = [
     "ItemStatus",
     "MessageContent",
     "MessageItem",
+    "OtherItem",
     "OutputAnnotation",
     "OutputTextPart",
     "RefusalPart",
