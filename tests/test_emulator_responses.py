@@ -191,3 +191,32 @@ def test_item_walks_return_every_item_once_in_order(batches, limit, order, delet
             assert await _walk(client, path, limit, order) == expected
 
     asyncio.run(scenario())
+
+
+def test_a_response_context_is_the_turn_a_run_gives_a_model_backend():
+    from syncer.emulator import items
+    from syncer.emulator.backends.base import ToolCall, ToolRound
+    from syncer.emulator.replies import turn_for
+
+    context = [items.from_input(raw) for raw in [
+        {"role": "user", "content": "@lookup"},
+        {"type": "function_call", "call_id": "call_1", "name": "lookup", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "call_1", "output": "found"},
+        {"role": "assistant", "content": "It is found."},
+        {"role": "user", "content": "@lookup again"},
+        {"type": "function_call", "call_id": "call_2", "name": "lookup", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "call_2", "output": "again"},
+    ]]
+    response = {"model": "m", "instructions": None, "tools": [TOOL | {"description": None}],
+                "tool_choice": {"type": "function", "name": "lookup"}, "parallel_tool_calls": False,
+                "temperature": 1.0, "top_p": 1.0, "text": None, "max_output_tokens": 64}
+    turn = turn_for(context, response)
+    first, second = ToolRound((ToolCall("call_1", "lookup", "{}"),), {"call_1": "found"}), \
+        ToolRound((ToolCall("call_2", "lookup", "{}"),), {"call_2": "again"})
+    assert list(turn.history) == [("user", "@lookup"), first, ("assistant", "It is found."),
+                                  ("user", "@lookup again")]
+    assert list(turn.rounds) == [second]
+    assert turn.tools == [{"type": "function", "function": {
+        "name": "lookup", "parameters": {"type": "object"}, "description": None}}]
+    assert turn.tool_choice == {"type": "function", "function": {"name": "lookup"}}
+    assert (turn.instructions, turn.parallel_tool_calls, turn.max_completion_tokens) == ("", False, 64)

@@ -6,11 +6,9 @@ as the API renders it: with an ``id`` (``msg_…``, ``fc_…``, ``fco_…``) and
 message's content as parts (a user's string becomes ``input_text``, an assistant's
 ``output_text`` with ``annotations``).
 
-The model reads a context — the items before a response, in order — the way the run engine
-reads a thread (`syncer.emulator.runs`): the messages as (role, text), and the outputs of the
-function calls made since the last message as tool results. ``check_pairing`` refuses a
-context whose calls and outputs do not pair up, as the real service does when a response
-is created.
+What the model reads from a context (the items before a response) is built in
+`syncer.emulator.replies`. ``check_pairing`` refuses a context whose calls and outputs do not
+pair up, as the real service does when a response is created.
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from syncer.emulator import model
 from syncer.emulator.errors import bad_request
 from syncer.emulator.state import new_id
 
@@ -55,7 +52,7 @@ def from_input(raw: dict[str, Any]) -> dict[str, Any]:
 def content_parts(role: str, content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A message's content as parts: a string is ``input_text`` (``output_text`` for an assistant)."""
     if isinstance(content, str):
-        return [output_text(content)] if role == "assistant" else [{"type": "input_text", "text": content}]
+        return [output_text_part(content)] if role == "assistant" else [{"type": "input_text", "text": content}]
     parts = []
     for part in content:
         part = copy.deepcopy(part)
@@ -67,7 +64,7 @@ def content_parts(role: str, content: str | list[dict[str, Any]]) -> list[dict[s
     return parts
 
 
-def output_text(text: str) -> dict[str, Any]:
+def output_text_part(text: str) -> dict[str, Any]:
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
 
 
@@ -78,18 +75,18 @@ def assistant_message(text: str) -> dict[str, Any]:
         "type": "message",
         "status": "completed",
         "role": "assistant",
-        "content": [output_text(text)],
+        "content": [output_text_part(text)],
     }
 
 
-def function_call(name: str, arguments: str) -> dict[str, Any]:
+def function_call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
     """A call the model makes, as an output item (``call_id`` is what the output answers)."""
     return {
         "id": new_id("function_call"),
         "type": "function_call",
         "status": "completed",
         "arguments": arguments,
-        "call_id": new_id("call"),
+        "call_id": call_id,
         "name": name,
     }
 
@@ -113,25 +110,8 @@ def check_pairing(context: list[dict[str, Any]]) -> None:
             )
 
 
-def model_inputs(context: list[dict[str, Any]]) -> tuple[list[tuple[str, str]], list[model.ToolResult]]:
-    """What the model reads: every message as (role, text), and the tool results of this turn.
-
-    A thread's run reads its thread's messages and the outputs of its own calls only, so the
-    calls answered before the last message (earlier turns) are not tool results here either.
-    """
-    messages = [(item["role"], text_of(item)) for item in context if item["type"] == "message"]
-    last_message = max((i for i, item in enumerate(context) if item["type"] == "message"), default=-1)
-    turn = context[last_message + 1 :]
-    outputs = {item["call_id"]: item["output"] for item in turn if item["type"] == "function_call_output"}
-    results = [
-        model.ToolResult(item["name"], item["arguments"], _output_text(outputs[item["call_id"]]))
-        for item in turn
-        if item["type"] == "function_call" and item["call_id"] in outputs
-    ]
-    return messages, results
-
-
-def _output_text(output: Any) -> str:
+def output_as_text(output: Any) -> str:
+    """A function call's output as text (an output given as content parts: their texts)."""
     return output if isinstance(output, str) else "\n".join(
         part.get("text", "") for part in output if isinstance(part, dict)
     )

@@ -8,7 +8,8 @@
 A response is answered at once (no background mode): its context is the previous response's
 context, input and output (``previous_response_id``; instructions are not carried over) or
 the conversation's items (``conversation``), then its own input. Calls and outputs must pair
-up in that context. The model is asked through `syncer.emulator.replies.answer`; its reply
+up in that context. The model is asked through `syncer.emulator.replies` (the same `Turn` a
+run gives a model backend); its reply
 becomes an assistant message, or its calls ``function_call`` items. With ``conversation``
 the input items and then the output items are appended to it. ``store: false`` keeps the
 response out of the store (it cannot be retrieved or continued). The fault script's
@@ -34,7 +35,7 @@ from syncer.emulator import items, model
 from syncer.emulator.collection import Collection, parse_list_params
 from syncer.emulator.conversations import append_items, conversation_items, find_conversation
 from syncer.emulator.errors import ApiError, bad_request
-from syncer.emulator.replies import Turn, answer
+from syncer.emulator.replies import answer, turn_for
 from syncer.emulator.response_events import response_events
 from syncer.emulator.runs import RUN_FAILURE
 from syncer.emulator.state import Store, new_id
@@ -156,35 +157,26 @@ def _respond(emulator: Emulator, body: dict[str, Any], context: list[dict[str, A
     if emulator.faults.run_fails():
         response.update(status="failed", error=dict(RUN_FAILURE), usage=_usage(0, 0))
         return response
-    messages, results = items.model_inputs(context)
-    turn = Turn(
-        model=body["model"],
-        instructions=body.get("instructions") or "",
-        messages=messages,
-        tool_results=results,
-        function_names=[tool["name"] for tool in tools],
-        parallel_tool_calls=response["parallel_tool_calls"],
-        tool_choice=response["tool_choice"],
-    )
-    reply = answer(turn)
-    output_tokens = reply.output_tokens
-    if reply.calls:
-        response["output"] = [items.function_call(call.name, call.arguments) for call in reply.calls]
+    reply = answer(turn_for(context, response))
+    output_tokens = reply.completion_tokens
+    if reply.tool_calls:
+        response["output"] = [items.function_call(call.id, call.name, call.arguments)
+                              for call in reply.tool_calls]
     else:
-        text = reply.text
-        limit = body.get("max_output_tokens")
-        message = items.assistant_message(text)
-        if limit is not None and output_tokens > limit:
+        text, limit = reply.text, body.get("max_output_tokens")
+        cut = limit is not None and output_tokens > limit
+        if cut:
             # Cut off at the limit, as the run engine cuts a reply at max_completion_tokens.
             text = text[: limit * 4]
             output_tokens = model.count_tokens(text)
-            message = items.assistant_message(text)
-            message["status"] = "incomplete"
             response.update(status="incomplete", incomplete_details={"reason": "max_output_tokens"})
+        message = items.assistant_message(text)
+        if cut:
+            message["status"] = "incomplete"
         response["output"] = [message]
     if response["status"] == "completed":
         response["completed_at"] = now
-    response["usage"] = _usage(reply.input_tokens, output_tokens)
+    response["usage"] = _usage(reply.prompt_tokens, output_tokens)
     return response
 
 

@@ -2,8 +2,9 @@
 
 The store is a set of dictionaries (id → API object as a plain dict) plus one ordered
 `Collection` per list the API serves: assistants; each thread's messages and runs; each
-run's steps; each conversation's items (conversations and responses themselves are not listed). Handlers mutate the dicts in place and call `Store.save` so a state file sees
-every change (write-through; the in-memory copy is always the truth the server answers from).
+run's steps; each conversation's items (conversations and responses are not listed).
+Handlers mutate the dicts in place and call `Store.save` so a state file sees every change
+(write-through; the in-memory copy is always the truth the server answers from).
 
 The state file holds one row per object: ``objects(id, kind, parent, created_at, seq, data,
 extra, deleted)`` where ``data`` is the API object as JSON, ``extra`` the emulator's private
