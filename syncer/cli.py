@@ -167,12 +167,19 @@ def demo() -> None:
 @click.option("--sample", is_flag=True, help="Start with the sample account (the demo's).")
 @click.option("--state", "state_path", type=click.Path(dir_okay=False),
               help="Keep every object in this SQLite file across restarts (default: in memory).")
+@click.option("--backend", "backend_url", metavar="URL",
+              help="Run assistants on this OpenAI-compatible Chat Completions API (its …/v1 base "
+                   "URL); its key comes from SYNCER_BACKEND_API_KEY.")
+@click.option("--backend-model", metavar="NAME",
+              help="Send every completion to this model (runs still show the model asked for).")
 def emulator_command(host: str, port: int, api_key: str | None, latency_ms: float,
                      fault_rate: float, seed: int, run_ms: float | None, no_stream: bool,
-                     load_path: str | None, sample: bool, state_path: str | None) -> None:
+                     load_path: str | None, sample: bool, state_path: str | None,
+                     backend_url: str | None, backend_model: str | None) -> None:
     """Serve a local Assistants API v2 (the emulator) until Ctrl-C.
 
     Point clients at the printed base URL, e.g. OPENAI_BASE_URL=http://127.0.0.1:8000/v1.
+    Runs are answered by a deterministic model, or with --backend by a real one.
     """
     from syncer.emulator import EmulatorConfig, serve_forever
     from syncer.emulator.config import DEFAULT_RUN_MS
@@ -180,6 +187,13 @@ def emulator_command(host: str, port: int, api_key: str | None, latency_ms: floa
 
     if load_path and sample:
         raise click.UsageError("give either --load FILE or --sample, not both")
+    if backend_model and not backend_url:
+        raise click.UsageError("--backend-model needs --backend URL")
+    backend = None
+    if backend_url:
+        from syncer.emulator.backends.chat import ChatBackend, backend_settings
+
+        backend = ChatBackend(backend_settings(backend_url), model=backend_model or None)
     config = EmulatorConfig(
         api_key=api_key or None,
         latency_ms=latency_ms,
@@ -189,11 +203,13 @@ def emulator_command(host: str, port: int, api_key: str | None, latency_ms: floa
         stream=not no_stream,
         load=str(sample_account_path()) if sample else load_path,
         state=state_path,
+        backend=backend,
     )
 
     def announce(base_url: str) -> None:
         key_note = "this --api-key only" if config.api_key else "any API key"
-        status(f"syncer emulator serving {base_url} ({key_note}; Ctrl-C to stop)")
+        model_note = f"; runs on {backend.settings.base_url}" if backend is not None else ""
+        status(f"syncer emulator serving {base_url} ({key_note}{model_note}; Ctrl-C to stop)")
 
     serve_forever(config, host=host, port=port, announce=announce)
     status("syncer emulator stopped")

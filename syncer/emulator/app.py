@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from syncer.emulator import conversations, handlers, responses
+from syncer.emulator.backend_runs import BackendRunEngine
 from syncer.emulator.config import EmulatorConfig
 from syncer.emulator.errors import ApiError
 from syncer.emulator.faults import Faults, Stats
@@ -40,7 +41,11 @@ class Emulator:
         self.store = Store(config.state)
         self.stats = Stats()
         self.faults = Faults(config.fault_rate, config.seed)
-        self.runs = RunEngine(self.store, config.clock, config.run_ms, fails=self.faults.run_fails)
+        self.runs: RunEngine
+        if config.backend is not None:
+            self.runs = BackendRunEngine(self.store, config.clock, config.backend)
+        else:
+            self.runs = RunEngine(self.store, config.clock, config.run_ms, fails=self.faults.run_fails)
         self.routes: list[BaseRoute] = []
         if config.load is not None:
             load_account_file(self.store, config.load)

@@ -6,6 +6,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from syncer.emulator.backends.base import Backend
 
 #: How long a run takes by default (queued → in_progress → completed), in milliseconds.
 DEFAULT_RUN_MS = 200
@@ -24,6 +28,8 @@ class EmulatorConfig:
     load        an account file (JSON) to start with.
     state       a SQLite file that keeps every object across restarts (None: in memory).
     clock       seconds since the epoch; tests inject a fake one to age runs without sleeping.
+    backend     None: runs are answered by the deterministic model, paced by ``run_ms``; else a
+                model backend (``backends/chat.ChatBackend``) answers them as fast as it can.
     """
 
     api_key: str | None = None
@@ -35,6 +41,7 @@ class EmulatorConfig:
     load: str | Path | None = None
     state: str | Path | None = None
     clock: Callable[[], float] = field(default=time.time, repr=False)
+    backend: Backend | None = None
 
     def __post_init__(self) -> None:
         if self.api_key == "":
@@ -50,5 +57,5 @@ class EmulatorConfig:
         return (
             f"EmulatorConfig(api_key={key!r}, latency_ms={self.latency_ms}, "
             f"fault_rate={self.fault_rate}, seed={self.seed}, run_ms={self.run_ms}, "
-            f"stream={self.stream}, load={self.load!r}, state={self.state!r})"
+            f"stream={self.stream}, load={self.load!r}, state={self.state!r}, backend={self.backend!r})"
         )

@@ -315,15 +315,16 @@ class RunEngine:
         events.append(_event(f"thread.run.{run['status']}", run))
         return events
 
-    def _finish(self, run: dict[str, Any], progress: dict[str, Any], status: str, when: int) -> list[Event]:
-        """End a run early (cancelled, expired, failed): close its open step and message."""
+    def _finish(self, run: dict[str, Any], progress: dict[str, Any], status: str, when: int,
+                error: dict[str, str] = RUN_FAILURE) -> list[Event]:
+        """End a run early (cancelled, expired, failed: with ``error``): close its open step and message."""
         events: list[Event] = []
         step_status = status
         for step_id in (progress["tool_step"], progress["message_step"]):
             step = self.store.get("step", step_id) if step_id else None
             if step is not None and step["status"] == "in_progress":
                 if status == "failed":
-                    step["last_error"] = dict(RUN_FAILURE)
+                    step["last_error"] = dict(error)
                 self._close_step(step, step_status, when, _usage(0, 0))
                 events.append(_event(f"thread.run.step.{step_status}", step))
         message = self.store.get("message", progress["message"]) if progress["message"] else None
@@ -340,7 +341,7 @@ class RunEngine:
             run["cancelled_at"] = when
         if status == "failed":
             run["failed_at"] = when
-            run["last_error"] = dict(RUN_FAILURE)
+            run["last_error"] = dict(error)
         run["usage"] = _usage(progress["prompt_tokens"], progress["completion_tokens"])
         events.append(_event(f"thread.run.{status}", run))
         return events

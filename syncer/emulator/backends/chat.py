@@ -167,7 +167,7 @@ def request_body(turn: Turn, *, model: str, stream: bool = True) -> dict[str, An
     body: dict[str, Any] = {"model": model, "messages": messages}
     functions = [tool for tool in turn.tools if tool.get("type") == "function"]
     if functions:
-        body["tools"] = [{"type": "function", "function": dict(tool["function"])} for tool in functions]
+        body["tools"] = [{"type": "function", "function": _function(tool["function"])} for tool in functions]
         body["tool_choice"] = turn.tool_choice
         body["parallel_tool_calls"] = turn.parallel_tool_calls
     for name in ("temperature", "top_p", "max_completion_tokens"):
@@ -180,6 +180,11 @@ def request_body(turn: Turn, *, model: str, stream: bool = True) -> dict[str, An
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
     return body
+
+
+def _function(definition: Mapping[str, Any]) -> dict[str, Any]:
+    """A function definition; ``strict`` only when true (not every server knows it)."""
+    return {k: v for k, v in definition.items() if v is not None and not (k == "strict" and v is False)}
 
 
 def tool_round_messages(round_: ToolRound) -> list[dict[str, Any]]:
