@@ -12,7 +12,9 @@ also ``fail_requests``; status 429, 500, 503 or "drop").
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
@@ -55,6 +57,11 @@ class Emulator:
 
     def close(self) -> None:
         self.store.close()
+
+    async def stop_runs(self) -> None:
+        """On shutdown: stop the backend's runs (a restart fails them) and close its connections."""
+        if isinstance(self.runs, BackendRunEngine):
+            await self.runs.aclose()
 
 
 V1_ROUTES: list[tuple[str, str, Any]] = [
@@ -100,7 +107,13 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
         Route("/_emulator/stats/reset", _reset_stats, methods=["POST"]),
         Route("/_emulator/faults", _script_faults, methods=["POST"]),
     ]
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await emulator.stop_runs()
+
     app = Starlette(
+        lifespan=lifespan,
         routes=routes,
         middleware=[Middleware(EmulatorMiddleware, emulator=emulator)],
         exception_handlers={

@@ -82,6 +82,14 @@ class BackendRunEngine(RunEngine):
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.listeners: dict[str, list[asyncio.Queue[Event]]] = {}
 
+    async def aclose(self) -> None:
+        """Stop every run's task (the runs stay as they are: a restart fails them) and close."""
+        tasks = list(self.tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.backend.aclose()
+
     # --- events -----------------------------------------------------------------------------
 
     def listen(self, run_id: str) -> asyncio.Queue[Event]:

@@ -92,7 +92,7 @@ def bind_loopback(host: str, port: int) -> socket.socket:
 
 def _server(app: Any) -> uvicorn.Server:
     _quiet_drops()
-    return uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
+    return uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False))
 
 
 @contextmanager

@@ -71,6 +71,15 @@ class Recorded:
     usage: dict[str, int] | None = None  # what the answer reported
     disconnected: bool = False  # the client closed the stream before its end
     finished: bool = False
+    received_at: float = field(default_factory=time.time)  # timings (seconds since the epoch)
+    first_token_at: float | None = None
+    finished_at: float | None = None
+
+    def timings(self) -> dict[str, Any]:
+        """When it arrived, sent its first piece and ended, tagged with the last user message."""
+        users = [m.get("content") for m in self.body.get("messages", []) if m.get("role") == "user"]
+        return {"tag": users[-1] if users else None, "received_at": self.received_at,
+                "first_token_at": self.first_token_at, "finished_at": self.finished_at}
 
 
 def check_request(body: Any) -> str | None:
@@ -154,7 +163,8 @@ class FakeChatServer:
     # --- serving ---------------------------------------------------------------------------
 
     def __enter__(self) -> FakeChatServer:
-        app = Starlette(routes=[Route("/v1/chat/completions", self._completions, methods=["POST"])])
+        app = Starlette(routes=[Route("/v1/chat/completions", self._completions, methods=["POST"]),
+                                Route("/_fake/requests", self._timings, methods=["GET"])])
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
@@ -183,6 +193,10 @@ class FakeChatServer:
         end = time.monotonic() + seconds
         while not self.closing and time.monotonic() < end:
             await asyncio.sleep(min(0.05, max(0.0, end - time.monotonic())))
+
+    async def _timings(self, request: Request) -> Response:
+        with self._lock:
+            return JSONResponse([record.timings() for record in self.requests])
 
     async def _completions(self, request: Request) -> Response:
         try:
@@ -249,6 +263,7 @@ class FakeChatServer:
             if reply.first_token:
                 await self._wait(reply.first_token)
             self.started.set()
+            record.first_token_at = time.time()
             for i, piece in enumerate(pieces):
                 if i and reply.pace:
                     await self._wait(reply.pace)
@@ -266,6 +281,7 @@ class FakeChatServer:
                 yield f"data: {json.dumps({**meta, 'object': 'chat.completion.chunk', 'choices': [], 'usage': usage})}\n\n".encode()
             yield b"data: [DONE]\n\n"
             record.finished = True
+            record.finished_at = time.time()
         except (asyncio.CancelledError, GeneratorExit):
             record.disconnected = True
             raise
@@ -284,3 +300,32 @@ def unreachable_url() -> str:
     port = sock.getsockname()[1]
     sock.close()
     return f"http://127.0.0.1:{port}/v1"
+
+
+def main() -> None:
+    """Serve the fake on its own (benchmarks): every answer is streamed at one pace.
+
+        python tests/fakes/chat_server.py [--first-token 0.05] [--pace 0.01] [--tokens 20]
+
+    Prints its base URL on stdout, then serves until stdin closes or SIGINT/SIGTERM.
+    ``GET /_fake/requests`` gives each request's timings.
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--first-token", type=float, default=0.05)
+    parser.add_argument("--pace", type=float, default=0.01)
+    parser.add_argument("--tokens", type=int, default=20)
+    args = parser.parse_args()
+    text = " ".join(f"token{i}" for i in range(args.tokens))
+    with FakeChatServer(lambda body: Reply(text=text, first_token=args.first_token, pace=args.pace)) as fake:
+        print(fake.base_url, flush=True)
+        try:
+            sys.stdin.read()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
