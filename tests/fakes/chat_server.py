@@ -17,6 +17,7 @@ With nothing scripted, ``default`` answers (a short text).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import threading
@@ -321,10 +322,8 @@ def main() -> None:
     text = " ".join(f"token{i}" for i in range(args.tokens))
     with FakeChatServer(lambda body: Reply(text=text, first_token=args.first_token, pace=args.pace)) as fake:
         print(fake.base_url, flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             sys.stdin.read()
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":

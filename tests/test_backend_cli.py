@@ -1,0 +1,61 @@
+"""`syncer emulator --backend URL` as a user runs it: its own process, a real SDK client."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import openai
+import pytest
+from click.testing import CliRunner
+from fakes.chat_server import FakeChatServer, Reply
+
+from syncer.cli import cli
+
+pytestmark = [pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT"),
+              pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
+BACKEND_KEY = "sk-backend-cli-SECRET-0123456789"
+
+
+def test_a_run_through_the_command_goes_to_the_backend_model_and_the_key_stays_hidden():
+    with FakeChatServer() as fake:
+        fake.script(Reply(text="Hi from llama."))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "syncer", "emulator", "--port", "0", "--backend", fake.base_url,
+             "--backend-model", "llama3.2"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "SYNCER_BACKEND_API_KEY": BACKEND_KEY},
+        )
+        try:
+            line = process.stderr.readline()
+            match = re.search(r"(http://127\.0\.0\.1:\d+/v1)", line)
+            assert match, line
+            assert f"runs on {fake.base_url}" in line
+            sdk = openai.OpenAI(base_url=match.group(1), api_key="sk-local")
+            agent = sdk.beta.assistants.create(model="gpt-4o")
+            run = sdk.beta.threads.create_and_run_poll(
+                assistant_id=agent.id, thread={"messages": [{"role": "user", "content": "Hi"}]},
+                poll_interval_ms=20)
+            assert (run.status, run.model) == ("completed", "gpt-4o")  # the API keeps the client's model
+        finally:
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=20)
+    assert process.returncode == 0
+    assert fake.requests[0].body["model"] == "llama3.2"
+    assert fake.requests[0].headers["authorization"] == f"Bearer {BACKEND_KEY}"
+    assert "sk-local" not in str(fake.requests[0].headers)
+    assert BACKEND_KEY not in line + out + err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["--backend-model", "llama3"], 2, "--backend-model needs --backend URL"),
+    (["--backend", "ftp://models.local/v1"], 1, "--backend: "),
+])
+def test_bad_backend_options_are_one_line(args, code, message):
+    result = CliRunner().invoke(cli, ["emulator", "--port", "0", *args])
+    assert result.exit_code == code
+    assert message in result.output and "Traceback" not in result.output
