@@ -37,12 +37,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from syncer.api.settings import ClientSettings
 from syncer.emulator import EmulatorConfig, emulator_process, running_server
 from syncer.emulator.generate import generate_account
-from syncer.mirror.store import TABLE_ORDER, Store
+from syncer.mirror.schema import TABLE_ORDER
+from syncer.mirror.store import open_mirror
 from syncer.replay.runner import ReplayOptions
 from syncer.replay.session import Selection, replay_from_mirror
-from syncer.settings import ClientSettings
 
 BOUND = 5.0
 
@@ -66,7 +67,7 @@ def emulator(account_file: Path, args: argparse.Namespace) -> Iterator[str]:
 
 def build_mirror(account: dict[str, list[dict[str, Any]]], db_path: Path, base_url: str) -> None:
     """The generated objects, written into a mirror as a sync would (oldest first)."""
-    with Store.open(db_path) as store:
+    with open_mirror(db_path, "create") as store:
         store.claim_server(base_url, None, None)
         for table in TABLE_ORDER:
             store.write_page(table, account[table])

@@ -45,7 +45,7 @@ from typing import Any
 from syncer.emulator import emulator_process
 from syncer.emulator.generate import generate_account
 from syncer.mirror import query
-from syncer.mirror.store import Store
+from syncer.mirror.store import open_mirror
 from syncer.mirror.sync import minimum_requests
 
 RESULTS = Path(__file__).parent / "results"
@@ -172,7 +172,7 @@ def search_latency(db: Path, account: dict[str, list], queries: int = 200) -> di
     words = [w for m in account["messages"][:2000] for part in m["content"]
              if part["type"] == "text" for w in re.findall(r"[A-Za-z]{5,}", part["text"]["value"])]
     times = []
-    with Store.open(db, create=False) as store:
+    with open_mirror(db, "read") as store:
         for _ in range(queries):
             terms = " ".join(rng.sample(words, rng.choice((1, 1, 2))))
             started = time.perf_counter()

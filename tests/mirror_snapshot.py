@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from syncer.mirror.store import BOOKKEEPING, TABLE_ORDER
+from syncer.mirror.schema import BOOKKEEPING, TABLE_ORDER
 
 
 def api_rows(db: Path) -> dict[str, dict[str, tuple]]:

@@ -15,12 +15,13 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from syncer import models
-from syncer.client import AssistantsClient
+from syncer.api import models
+from syncer.api.client import AssistantsClient
+from syncer.api.settings import ClientSettings
 from syncer.emulator import EmulatorConfig, running_server
 from syncer.emulator.server import RunningServer
+from syncer.emulator.validation_errors import api_error_from_validation
 from syncer.errors import BadRequestError
-from syncer.settings import ClientSettings
 
 KEY = "sk-test-api-errors-KEY-0042"
 HEADERS = {"Authorization": f"Bearer {KEY}", "OpenAI-Beta": "assistants=v2"}
@@ -349,5 +350,5 @@ def test_request_models_refuse_the_same_bodies_before_sending() -> None:
     """Built as models, the same bodies fail locally with the same code and param."""
     with pytest.raises(ValidationError) as caught:
         models.ModifyThreadRequest(metadata={f"k{i}": "v" for i in range(17)})
-    local = models.api_error_from_validation(caught.value)
+    local = api_error_from_validation(caught.value)
     assert (local["code"], local["param"]) == ("object_above_max_properties", "metadata")

@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from syncer.cli import cli
-from syncer.mirror.store import OBJECT_TABLES, StateUpdate, Store
+from syncer.mirror.schema import OBJECT_TABLES
+from syncer.mirror.store import StateUpdate, open_mirror
 
 API_TABLES = tuple(OBJECT_TABLES)
 
@@ -47,7 +48,7 @@ def build_mirror(path):
             "thread_id": "thread_1", "run_id": "run_1", "assistant_id": "asst_1",
             "type": "message_creation", "status": "completed",
             "step_details": {"type": "message_creation", "message_creation": {"message_id": "msg_1"}}}
-    with Store.open(path) as store:
+    with open_mirror(path, "create") as store:
         store.claim_server("http://127.0.0.1:1/v1", None, None)
         store.track_threads(["thread_1"], "cli")
         store.write_page("assistants", assistants, [StateUpdate("assistants", "", "asst_2")])
@@ -156,7 +157,7 @@ def test_load_keeps_newer_rows_of_an_existing_mirror(tmp_path):
     source, out = tmp_path / "a.db", tmp_path / "export"
     build_mirror(source)
     assert CliRunner().invoke(cli, ["export", str(out), "--db", str(source)]).exit_code == 0
-    with Store.open(source) as store:  # the mirror moves on after the export
+    with open_mirror(source, "create") as store:  # the mirror moves on after the export
         store.write_page("threads", [{"id": "thread_1", "object": "thread", "created_at": 1700000001,
                                       "tool_resources": None, "metadata": {"k": "changed"}}])
     before = dump(source)
@@ -175,7 +176,7 @@ def test_export_refuses_to_overwrite_and_load_refuses_another_servers_export(tmp
     assert CliRunner().invoke(cli, ["export", str(out), "--db", str(source), "--force"]).exit_code == 0
 
     other = tmp_path / "other.db"
-    with Store.open(other) as store:
+    with open_mirror(other, "create") as store:
         store.claim_server("http://127.0.0.1:2/v1", None, None)
     result = CliRunner().invoke(cli, ["load", str(out), "--db", str(other)])
     assert result.exit_code == 1

@@ -11,11 +11,11 @@ import json
 import httpx
 import pytest
 
-from syncer import models
-from syncer.client import AssistantsClient
+from syncer.api import models
+from syncer.api.client import AssistantsClient
+from syncer.api.settings import ClientSettings
 from syncer.emulator import EmulatorConfig, create_app, running_server
 from syncer.errors import AuthenticationError, BadRequestError, NotFoundError
-from syncer.settings import ClientSettings
 
 KEY = "sk-test-e2e-client-SECRET99"
 RUN_ROUTE = "GET /v1/threads/{thread_id}/runs/{run_id}"

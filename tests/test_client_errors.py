@@ -7,7 +7,8 @@ import socket
 import httpx
 import pytest
 
-from syncer.client import AssistantsClient
+from syncer.api.client import AssistantsClient
+from syncer.api.settings import ClientSettings
 from syncer.errors import (
     APIConnectionError,
     APIResponseError,
@@ -22,7 +23,6 @@ from syncer.errors import (
     RateLimitError,
     UnprocessableEntityError,
 )
-from syncer.settings import ClientSettings
 
 KEY = "sk-proj-errors-0123456789abcdefSECRET"
 

@@ -1,4 +1,4 @@
-"""Typed helpers: the right method and path, bodies as given, answers as syncer.models."""
+"""Typed helpers: the right method and path, bodies as given, answers as syncer.api.models."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import json
 import httpx
 import pytest
 
-from syncer import models
-from syncer.client import AssistantsClient
+from syncer.api import models
+from syncer.api.client import AssistantsClient
+from syncer.api.settings import ClientSettings
 from syncer.errors import APIResponseError
-from syncer.settings import ClientSettings
 
 ASSISTANT = {"id": "asst_1", "object": "assistant", "created_at": 1, "model": "gpt-4o",
              "tools": [], "metadata": {}, "brand_new_field": "kept"}

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncer.client import AssistantsClient
+from syncer.api.client import AssistantsClient
+from syncer.api.settings import ClientSettings
 from syncer.errors import APIResponseError, UsageError
-from syncer.settings import ClientSettings
 
 KEY = "sk-test-pages"
 

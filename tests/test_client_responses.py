@@ -9,16 +9,16 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from syncer.api.client import AssistantsClient
 from syncer.api.models.conversations import (
     CreateConversationRequest,
     FunctionCallItem,
     MessageItem,
 )
 from syncer.api.models.responses import CreateResponseRequest
-from syncer.client import AssistantsClient
+from syncer.api.settings import ClientSettings
 from syncer.emulator import EmulatorConfig, running_server
 from syncer.errors import BadRequestError, NotFoundError, RateLimitError, UsageError
-from syncer.settings import ClientSettings
 
 KEY = "sk-test-responses-client-SECRET42"
 TOOL = {"type": "function", "name": "lookup", "parameters": {"type": "object"}, "strict": False}

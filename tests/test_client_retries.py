@@ -11,7 +11,9 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from syncer.client import AssistantsClient
+from syncer.api.client import AssistantsClient
+from syncer.api.retry import parse_retry_after, retry_delay
+from syncer.api.settings import ClientSettings
 from syncer.errors import (
     APIConnectionError,
     APIStatusError,
@@ -24,8 +26,6 @@ from syncer.errors import (
     RateLimitError,
     UnprocessableEntityError,
 )
-from syncer.retry import parse_retry_after, retry_delay
-from syncer.settings import ClientSettings
 
 KEY = "sk-test-retries-0123456789SECRET"
 URL = "http://127.0.0.1:1/v1"

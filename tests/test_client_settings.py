@@ -6,9 +6,9 @@ import httpx
 import pytest
 
 from syncer import __version__
-from syncer.client import AssistantsClient
+from syncer.api.client import AssistantsClient
+from syncer.api.settings import ClientSettings
 from syncer.errors import UsageError
-from syncer.settings import ClientSettings
 
 KEY = "sk-test-0123456789abcdefSECRET"
 

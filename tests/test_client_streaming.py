@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from syncer.client import AssistantsClient
+from syncer.api.client import AssistantsClient
+from syncer.api.settings import ClientSettings
 from syncer.errors import APIConnectionError, APIResponseError, BadRequestError, RunError
-from syncer.settings import ClientSettings
 
 KEY = "sk-test-streaming"
 BASE = "http://127.0.0.1:1/v1"
@@ -147,7 +147,7 @@ async def test_a_400_about_something_else_is_raised_not_hidden():
         with pytest.raises(BadRequestError, match="already has an active run"):
             await client.run_until_settled("thread_1", {"assistant_id": "asst_1"})
         assert len(server.posts) == 1
-        assert BASE not in client._no_stream
+        assert BASE not in client.no_stream
 
 
 async def test_a_stream_broken_midway_polls_the_existing_run_instead_of_creating_another():
@@ -237,7 +237,7 @@ async def test_wait_for_run_backs_off_and_times_out_with_a_run_error():
 
 
 async def test_typed_request_models_are_sent_with_only_the_fields_set():
-    from syncer.models import CreateRunRequest
+    from syncer.api.models import CreateRunRequest
 
     server = FakeServer(lambda r: event_stream(*FULL_STREAM))
     async with client_for(server) as client:
@@ -258,7 +258,7 @@ async def test_a_json_answer_cut_off_midway_is_retried_like_any_dropped_connecti
     server, sleeps = FakeServer(lambda r: next(answers)), Sleeps()
     async with client_for(server, sleeps) as client:
         result = await client.run_until_settled("thread_1", {"assistant_id": "asst_1"})
-        assert BASE not in client._no_stream  # a dropped answer says nothing about streaming
+        assert BASE not in client.no_stream  # a dropped answer says nothing about streaming
     assert result.status == "completed" and server.streamed_posts == 2 and len(sleeps) == 1
 
 

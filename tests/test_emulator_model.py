@@ -6,7 +6,7 @@ from difflib import SequenceMatcher
 
 import pytest
 
-from syncer.emulator import model
+from syncer.emulator.backends import deterministic as model
 
 BASE = {
     "model": "gpt-4o",

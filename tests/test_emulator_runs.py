@@ -11,7 +11,8 @@ import json
 import httpx
 import pytest
 
-from syncer.emulator import EmulatorConfig, create_app, model
+from syncer.emulator import EmulatorConfig, create_app
+from syncer.emulator.backends import deterministic as model
 
 HEADERS = {"Authorization": "Bearer sk-test", "OpenAI-Beta": "assistants=v2"}
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}

@@ -11,7 +11,7 @@ import pytest
 from syncer.emulator import EmulatorConfig, create_app, running_server
 from syncer.emulator.generate import generate_account, sample_account_path
 from syncer.emulator.loading import load_account_file
-from syncer.emulator.state import Store
+from syncer.emulator.storage import ObjectStore as Store
 from syncer.errors import UsageError
 
 HEADERS = {"Authorization": "Bearer sk-test", "OpenAI-Beta": "assistants=v2"}

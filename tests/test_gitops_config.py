@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from syncer.errors import ConfigError
-from syncer.gitops.config import MARKER_KEY, expand_variables, load_configs
+from syncer.gitops.config import expand_variables, load_configs
+from syncer.markers import MANAGED as MARKER_KEY
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 BAD = FIXTURES / "bad-configs"

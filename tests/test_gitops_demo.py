@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from syncer.demo import Demo, gitops_plan_apply
+from syncer.cli.demo import Demo, gitops_plan_apply
 from syncer.emulator import EmulatorConfig, running_server
 from syncer.emulator.generate import sample_account_path
 

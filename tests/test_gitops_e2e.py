@@ -19,9 +19,9 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 
+from syncer.api.settings import ClientSettings
 from syncer.cli import cli
 from syncer.emulator import EmulatorConfig, running_server
-from syncer.settings import ClientSettings
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 TEAM = FIXTURES / "configs" / "team"

@@ -7,7 +7,9 @@ import sqlite3
 import pytest
 
 from syncer.errors import MirrorError, UsageError
-from syncer.mirror.store import MIGRATIONS, StateUpdate, Store, row_to_object
+from syncer.mirror.rows import row_to_object
+from syncer.mirror.schema import MIGRATIONS
+from syncer.mirror.store import StateUpdate, open_mirror
 from syncer.mirror.threads import check_thread_ids, read_threads_file
 
 THREAD = {"id": "thread_a", "object": "thread", "created_at": 1700000000,
@@ -24,7 +26,7 @@ def message(number: int, text: str = "hello", **extra) -> dict:
 
 @pytest.fixture
 def store(tmp_path):
-    with Store.open(tmp_path / "m.db") as opened:
+    with open_mirror(tmp_path / "m.db", "create") as opened:
         yield opened
 
 
@@ -37,9 +39,9 @@ def schema(path) -> list[tuple]:
 
 def test_shape_is_applied_once_and_migrations_are_recorded(tmp_path):
     path = tmp_path / "m.db"
-    Store.open(path).close()
+    open_mirror(path, "create").close()
     first = schema(path)
-    Store.open(path).close()
+    open_mirror(path, "create").close()
     assert schema(path) == first
     conn = sqlite3.connect(path)
     assert [r[0] for r in conn.execute("SELECT id FROM migrations ORDER BY id")] == sorted(
@@ -78,13 +80,13 @@ def test_fts_tables_are_found_the_way_datasette_finds_them(store):
 
 def test_a_newer_database_is_refused(tmp_path):
     path = tmp_path / "m.db"
-    Store.open(path).close()
+    open_mirror(path, "create").close()
     conn = sqlite3.connect(path)
     conn.execute("INSERT INTO migrations (id, name, applied_at) VALUES (999, 'future', 'x')")
     conn.commit()
     conn.close()
     with pytest.raises(MirrorError, match="newer syncer"):
-        Store.open(path)
+        open_mirror(path, "create")
 
 
 def test_pages_are_classified_and_fields_become_columns(store):
@@ -150,7 +152,7 @@ def test_corrupt_file_is_a_mirror_error(tmp_path):
     path = tmp_path / "bad.db"
     path.write_bytes(b"garbage" * 1000)
     with pytest.raises(MirrorError, match="not a usable mirror database"):
-        Store.open(path)
+        open_mirror(path, "create")
 
 
 def test_thread_registry_and_threads_file(store, tmp_path):
@@ -176,7 +178,7 @@ def test_damaged_database_is_one_line_for_every_reader(tmp_path):
     from syncer.cli import cli
 
     path = tmp_path / "m.db"
-    with Store.open(path) as store:
+    with open_mirror(path, "create") as store:
         store.write_page("threads", [THREAD])
         store.write_page("messages", [message(n) for n in range(200)])
         store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -199,7 +201,7 @@ def test_a_new_mirror_is_readable_by_its_owner_only(tmp_path):
     old = os.umask(0o022)  # the usual default, which alone would make it world-readable
     try:
         path = tmp_path / "mirror.db"
-        with Store.open(path) as store:
+        with open_mirror(path, "create") as store:
             store.db.execute("CREATE TABLE probe (x)")  # something in the WAL
             modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.glob("mirror.db*")}
     finally:

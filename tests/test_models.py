@@ -1,4 +1,4 @@
-"""syncer.models: every documented limit (accepted at the limit, refused one past it), unknown
+"""syncer.api.models: every documented limit (accepted at the limit, refused one past it), unknown
 fields kept on API objects and refused on requests, and validation errors rendered exactly as
 the real API's 400 bodies."""
 
@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from syncer import models as m
+from syncer.api import models as m
+from syncer.emulator.validation_errors import api_error_from_validation, error_param
 
 Body = dict[str, Any]
 
@@ -24,7 +25,7 @@ def _tools(n: int) -> list[Body]:
 def _error(model: type[BaseModel], body: Body) -> Body:
     with pytest.raises(ValidationError) as caught:
         model.model_validate(body)
-    return m.api_error_from_validation(caught.value)
+    return api_error_from_validation(caught.value)
 
 
 # Every request model that takes metadata, with the smallest valid body around it.
@@ -268,14 +269,14 @@ def test_keyword_construction_validates_like_the_server() -> None:
         m.CreateAssistantRequest(
             model="m", tools=[{"type": "function", "function": {"name": "f", "x": 1}}]
         )
-    assert m.api_error_from_validation(caught.value)["code"] == "unknown_parameter"
+    assert api_error_from_validation(caught.value)["code"] == "unknown_parameter"
 
 
 def test_error_param_notation() -> None:
-    assert m.error_param(("tools", 0, "§function", "function", "name")) == "tools[0].function.name"
-    assert m.error_param(("metadata", "k" * 70, "[key]")) == "metadata"
-    assert m.error_param(("messages", 2, "metadata", "a.b")) == "messages[2].metadata.a.b"
-    assert m.error_param(()) is None
+    assert error_param(("tools", 0, "§function", "function", "name")) == "tools[0].function.name"
+    assert error_param(("metadata", "k" * 70, "[key]")) == "metadata"
+    assert error_param(("messages", 2, "metadata", "a.b")) == "messages[2].metadata.a.b"
+    assert error_param(()) is None
 
 
 # --- requests: building bodies ------------------------------------------------------------------
@@ -521,7 +522,7 @@ def test_any_refused_body_renders_as_a_well_formed_api_error(
     try:
         model.model_validate(body)
     except ValidationError as exc:
-        error = m.api_error_from_validation(exc)
+        error = api_error_from_validation(exc)
         assert error["type"] == "invalid_request_error"
         assert isinstance(error["code"], str) and error["code"]
         assert isinstance(error["message"], str) and error["message"].endswith(".")

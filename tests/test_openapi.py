@@ -1,5 +1,5 @@
 """The contract: schema/openapi.yaml is valid, keeps everything the seed had, and agrees with
-syncer.models (same properties, enums and limits), so neither can drift from the other."""
+syncer.api.models (same properties, enums and limits), so neither can drift from the other."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from pydantic import BaseModel
 from ruamel.yaml import YAML
 
-from syncer import models as m
+from syncer.api import models as m
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENT = ROOT / "schema" / "openapi.yaml"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from syncer.canonical import canonical_arguments
 from syncer.replay.compare import (
-    canonical_json,
     compare_replays,
     exit_code,
     judge,
@@ -28,9 +28,9 @@ def test_similarity_collapses_whitespace_and_is_one_for_equal_text():
 
 
 def test_canonical_json_ignores_key_order_and_spacing_but_keeps_values():
-    assert canonical_json('{"b": 1, "a": [1, 2]}') == canonical_json('{"a":[1,2],"b":1}')
-    assert canonical_json('{"a": 1}') != canonical_json('{"a": 2}')
-    assert canonical_json("not json") == "not json"
+    assert canonical_arguments('{"b": 1, "a": [1, 2]}') == canonical_arguments('{"a":[1,2],"b":1}')
+    assert canonical_arguments('{"a": 1}') != canonical_arguments('{"a": 2}')
+    assert canonical_arguments("not json") == "not json"
 
 
 def test_trajectory_diff_reports_names_arguments_order_and_count():

@@ -7,7 +7,7 @@ import sqlite3
 
 from rich.console import Console
 
-from syncer.demo import Demo, replay_changed_config
+from syncer.cli.demo import Demo, replay_changed_config
 from syncer.emulator import EmulatorConfig, running_server
 from syncer.emulator.generate import sample_account_path
 

@@ -21,12 +21,12 @@ import pytest
 from click.testing import CliRunner
 from test_replay_report import assert_valid_junit  # the JUnit schema's rules, shared
 
+from syncer.api.client import AssistantsClient
+from syncer.api.settings import ClientSettings
 from syncer.cli import cli
-from syncer.client import AssistantsClient
 from syncer.emulator import EmulatorConfig, running_server
-from syncer.mirror.store import Store
+from syncer.mirror.store import Store, open_mirror
 from syncer.replay.report import load_json_report
-from syncer.settings import ClientSettings
 
 API_KEY = "sk-test-replay-0123456789"
 
@@ -119,7 +119,7 @@ def recorded(server, tmp_path_factory) -> dict[str, Any]:
             # get_weather, so a target that has get_forecast asks for an unrecorded call.
             forecast = await record_thread(client, assistant["id"], [
                 (['Plan my trip: @get_weather {"city": "Oslo"} @get_forecast {"days": 3}'], True)])
-            with Store.open(db_path) as store:
+            with open_mirror(db_path, "create") as store:
                 store.claim_server(server.base_url, None, None)
                 await mirror_threads(client, store, [weather, forecast])
             return {"assistant": assistant["id"], "weather": weather, "forecast": forecast}
@@ -312,7 +312,7 @@ def test_last_turn_mode_regenerates_only_the_final_reply(server, mirror, tmp_pat
     async def build() -> str:
         async with AssistantsClient(settings_for(server.base_url)) as client:
             thread = await record_thread(client, mirror["assistant"], WEATHER_TURNS[:3])
-            with Store.open(mirror["db"]) as store:
+            with open_mirror(mirror["db"], "create") as store:
                 await mirror_threads(client, store, [thread])
             return thread
 
@@ -387,7 +387,7 @@ def test_killed_replay_leaves_mirror_consistent_and_rerun_completes(tmp_path, si
             async with AssistantsClient(settings_for(slow.base_url)) as client:
                 assistant = (await client.create_assistant(ASSISTANT)).model_dump()
                 thread = await record_thread(client, assistant["id"], WEATHER_TURNS)
-                with Store.open(db_path) as store:
+                with open_mirror(db_path, "create") as store:
                     store.claim_server(slow.base_url, None, None)
                     await mirror_threads(client, store, [thread])
                 return thread
@@ -511,7 +511,7 @@ def test_polling_server_and_run_timeout(tmp_path):
             async with AssistantsClient(settings_for(polled.base_url)) as client:
                 assistant = (await client.create_assistant(ASSISTANT)).model_dump()
                 thread = await record_thread(client, assistant["id"], WEATHER_TURNS[:2])
-                with Store.open(db_path) as store:
+                with open_mirror(db_path, "create") as store:
                     store.claim_server(polled.base_url, None, None)
                     await mirror_threads(client, store, [thread])
                 return thread
@@ -547,14 +547,14 @@ def test_polling_server_and_run_timeout(tmp_path):
 def test_every_sample_thread_replays_exactly_on_its_own_assistant(tmp_path):
     """The demo's premise: the packaged sample account is what the deterministic model says."""
     from syncer.emulator.generate import sample_account_path
-    from syncer.mirror.store import TABLE_ORDER
+    from syncer.mirror.schema import TABLE_ORDER
     from syncer.replay.runner import ReplayOptions
     from syncer.replay.session import Selection, replay_from_mirror
 
     account = json.loads(sample_account_path().read_text())
     db_path = tmp_path / "syncer.db"
     with running_server(EmulatorConfig(load=sample_account_path(), run_ms=5)) as sample:
-        with Store.open(db_path) as store:
+        with open_mirror(db_path, "create") as store:
             store.claim_server(sample.base_url, None, None)
             for table in TABLE_ORDER:
                 store.write_page(table, account[table])
@@ -634,7 +634,7 @@ def test_trailing_turn_with_unrecorded_call_is_no_baseline_not_a_regression(serv
         async with AssistantsClient(settings_for(server.base_url)) as client:
             thread = await record_thread(client, mirror["assistant"], [
                 (["hello"], True), (['@get_time {"tz": "UTC"}'], False)])
-            with Store.open(mirror["db"]) as store:
+            with open_mirror(mirror["db"], "create") as store:
                 await mirror_threads(client, store, [thread])
             return thread
 
@@ -664,7 +664,7 @@ def test_recorded_run_level_settings_are_sent_again(server, mirror, tmp_path):
                 (['@get_weather {"city": "Rome"} @get_time {"tz": "CET"}'], True),
                 (['No tools now: @get_time {"tz": "UTC"}'], True),
             ], RUN_LEVEL)
-            with Store.open(mirror["db"]) as store:
+            with open_mirror(mirror["db"], "create") as store:
                 await mirror_threads(client, store, [thread])
             return thread
 
@@ -763,7 +763,7 @@ def test_interrupted_replay_cancels_the_run_it_was_following(tmp_path):
             async with AssistantsClient(settings_for(quick.base_url)) as client:
                 assistant = (await client.create_assistant(ASSISTANT)).model_dump()
                 thread = await record_thread(client, assistant["id"], WEATHER_TURNS[:1])
-                with Store.open(db_path) as store:
+                with open_mirror(db_path, "create") as store:
                     store.claim_server(quick.base_url, None, None)
                     await mirror_threads(client, store, [thread])
                 return thread

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from ruamel.yaml import YAML
 from test_openapi import _doc_operations, _facts, _model_facts
 
-from syncer import models as m
+from syncer.api import models as m
 from syncer.api.models import conversations as c
 from syncer.api.models import responses as r
 

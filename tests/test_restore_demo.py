@@ -6,7 +6,7 @@ import re
 
 from rich.console import Console
 
-from syncer.demo import Demo, restore_into_second_server
+from syncer.cli.demo import Demo, restore_into_second_server
 from syncer.emulator import EmulatorConfig, running_server
 from syncer.emulator.generate import sample_account_path
 

@@ -17,9 +17,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 from test_restore_roundtrip import KEY_A, KEY_B, SOURCE, assistants_of, sync, thread_of
 
-from syncer.client import AssistantsClient
+from syncer.api.client import AssistantsClient
+from syncer.api.settings import ClientSettings
 from syncer.emulator import EmulatorConfig, running_server
-from syncer.settings import ClientSettings
 
 
 async def seed(base_url: str, first_thread_messages: int = 3) -> list[str]:

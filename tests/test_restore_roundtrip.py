@@ -10,10 +10,10 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
+from syncer.api.client import AssistantsClient
+from syncer.api.settings import ClientSettings
 from syncer.cli import cli
-from syncer.client import AssistantsClient
 from syncer.emulator import EmulatorConfig, running_server
-from syncer.settings import ClientSettings
 
 KEY_A, KEY_B = "sk-account-a-secret", "sk-account-b-secret"
 SOURCE = "syncer:source"

@@ -12,10 +12,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from syncer.client import AssistantsClient
+from syncer.api.client import AssistantsClient
+from syncer.api.settings import ClientSettings
 from syncer.emulator import EmulatorConfig, running_server
 from syncer.errors import APIConnectionError, InternalServerError, RateLimitError
-from syncer.settings import ClientSettings
 
 KEY = "sk-test-e2e-retries-SECRET123"
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from syncer.cli import cli
 from syncer.errors import UsageError
 from syncer.mirror import query
-from syncer.mirror.store import Store
+from syncer.mirror.store import open_mirror
 
 T0 = 1_700_000_000  # 2023-11-14T22:13:20Z
 
@@ -27,7 +27,7 @@ def text_message(message_id, thread_id, role, text, created_at=T0, run_id=None,
 def mirror(tmp_path):
     """A mirror with two threads; thread_a has a run that called a function tool."""
     path = tmp_path / "syncer.db"
-    with Store.open(path) as store:
+    with open_mirror(path, "create") as store:
         for thread_id in ("thread_a", "thread_b"):
             store.write_page("threads", [{"id": thread_id, "object": "thread",
                                           "created_at": T0, "metadata": {}}])
@@ -78,7 +78,7 @@ def test_queries_are_translated_for_fts5(typed, match):
 
 
 def test_search_ranks_highlights_and_filters(mirror):
-    with Store.open(mirror, create=False) as store:
+    with open_mirror(mirror, "read") as store:
         hits = query.search(store, "order-1234")
         assert [h.message_id for h in hits] == ["msg_u1"]
         assert hits[0].as_dict()["snippet"] == "Where is [order-1234]? Ask foo.bar@x.com"
@@ -122,7 +122,7 @@ def test_search_command(mirror):
 
 
 def test_show_is_a_transcript_with_tool_calls_and_runs(mirror):
-    with Store.open(mirror, create=False) as store:
+    with open_mirror(mirror, "read") as store:
         data = query.transcript(store, "thread_a")
     kinds = [(e["type"], e.get("id") or e.get("call_id")) for e in data["entries"]]
     assert kinds == [("message", "msg_u1"), ("tool_call", "call_1"), ("message", "msg_a1"),

@@ -23,7 +23,7 @@ from mirror_snapshot import api_rows
 
 from syncer.emulator import emulator_process
 from syncer.emulator.generate import generate_account
-from syncer.mirror.store import TABLE_ORDER
+from syncer.mirror.schema import TABLE_ORDER
 
 KEY = "sk-test-crash-0123456789"
 THREADS = 6

@@ -24,11 +24,12 @@ import pytest
 from click.testing import CliRunner
 from mirror_snapshot import api_rows
 
+from syncer.api.client import AssistantsClient
+from syncer.api.settings import ClientSettings
 from syncer.cli import cli
-from syncer.client import AssistantsClient
 from syncer.emulator import EmulatorConfig, running_server
-from syncer.mirror.store import DERIVED_COLUMNS, TABLE_ORDER, row_to_object
-from syncer.settings import ClientSettings
+from syncer.mirror.rows import row_to_object
+from syncer.mirror.schema import DERIVED_COLUMNS, TABLE_ORDER
 
 KEY = "sk-test-mirror-0123456789abcdef"
 ASSISTANTS = 102

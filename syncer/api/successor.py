@@ -1,6 +1,6 @@
 """The client's typed methods for the successor APIs: Conversations and Responses.
 
-Mixed into `syncer.client.AssistantsClient`, so they send through the same ``request`` (the
+A layer of `syncer.api.client.AssistantsClient` (between it and `HTTPClient`), so they send through the same ``request`` (the
 official SDK's retries, the ``syncer.errors`` tree with status, code, param and request id,
 the key kept out of every message) and page through the same lazy ``paginate``::
 
@@ -21,10 +21,11 @@ methods take ``order`` (client default ``asc``), ``limit`` (100), ``after``, ``b
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from syncer.api.http import Body, HTTPClient, dump_body, parse_object, path_segment
 from syncer.api.models.conversations import (
     Conversation,
     ConversationDeleted,
@@ -34,82 +35,62 @@ from syncer.api.models.conversations import (
 from syncer.api.models.responses import Response, ResponseDeleted
 from syncer.errors import APIResponseError, UsageError
 
-if TYPE_CHECKING:
-    from syncer.client import AssistantsClient, Body
-
-    _Base = AssistantsClient
-else:
-    _Base = object
-
 _ITEM: TypeAdapter[Any] = TypeAdapter(Item)
 
 
-class _ClientHelpers:
-    """`syncer.client`'s body, path and parsing helpers, looked up when first used: that
-    module imports this one (for `SuccessorMethods`), so it cannot be imported at the top."""
-
-    def __getattr__(self, name: str) -> Any:
-        from syncer import client
-
-        return getattr(client, name)
-
-
-_client = _ClientHelpers()
-
-
-class SuccessorMethods(_Base):
+class SuccessorMethods(HTTPClient):
     """Conversations and Responses, on top of the client's sending and paging."""
 
     # --- conversations -------------------------------------------------------------------------
 
     async def create_conversation(self, body: Body | None = None) -> Conversation:
-        data = await self.request("POST", "/conversations", json=_client.dump_body(body))
-        return _client._parse(Conversation, data)
+        data = await self.request("POST", "/conversations", json=dump_body(body))
+        return parse_object(Conversation, data)
 
     async def retrieve_conversation(self, conversation_id: str) -> Conversation:
-        return _client._parse(Conversation, await self.request("GET", _conversation(conversation_id)))
+        return parse_object(Conversation, await self.request("GET", _conversation(conversation_id)))
 
     async def update_conversation(self, conversation_id: str, body: Body) -> Conversation:
-        data = await self.request("POST", _conversation(conversation_id), json=_client.dump_body(body))
-        return _client._parse(Conversation, data)
+        data = await self.request("POST", _conversation(conversation_id), json=dump_body(body))
+        return parse_object(Conversation, data)
 
     async def delete_conversation(self, conversation_id: str) -> ConversationDeleted:
-        return _client._parse(ConversationDeleted, await self.request("DELETE", _conversation(conversation_id)))
+        return parse_object(ConversationDeleted, await self.request("DELETE", _conversation(conversation_id)))
 
     async def create_conversation_items(self, conversation_id: str, body: Body) -> list[Any]:
         """Add items (``{"items": [...]}``, at most 20); the items as the server stored them."""
         path = _conversation(conversation_id) + "/items"
-        data = await self.request("POST", path, json=_client.dump_body(body))
-        return _client._parse(ConversationItemList, data).data
+        data = await self.request("POST", path, json=dump_body(body))
+        return parse_object(ConversationItemList, data).data
 
     def list_conversation_items(self, conversation_id: str, **opts: Any) -> AsyncIterator[Any]:
         """Every item of a conversation, lazily (the client's default order is ``asc``)."""
         return self._items(_conversation(conversation_id) + "/items", **opts)
 
     async def retrieve_conversation_item(self, conversation_id: str, item_id: str) -> Any:
-        path = f"{_conversation(conversation_id)}/items/{_client._segment(item_id)}"
+        path = f"{_conversation(conversation_id)}/items/{path_segment(item_id)}"
         return _parse_item(await self.request("GET", path))
 
     async def delete_conversation_item(self, conversation_id: str, item_id: str) -> Conversation:
         """Delete an item; the server answers with the conversation."""
-        path = f"{_conversation(conversation_id)}/items/{_client._segment(item_id)}"
-        return _client._parse(Conversation, await self.request("DELETE", path))
+        path = f"{_conversation(conversation_id)}/items/{path_segment(item_id)}"
+        return parse_object(Conversation, await self.request("DELETE", path))
 
     # --- responses -----------------------------------------------------------------------------
 
     async def create_response(self, body: Body) -> Response:
         """Create a response and return it whole (a ``stream`` in ``body`` is refused: use
         ``request`` for the raw events)."""
-        data = _client.dump_body(body)
+        data = dump_body(body)
         if data.get("stream"):
             raise UsageError("create_response returns the whole response: leave out 'stream'")
-        return _client._parse(Response, await self.request("POST", "/responses", json=data))
+        return parse_object(Response, await self.request("POST", "/responses", json=data))
 
     async def retrieve_response(self, response_id: str) -> Response:
-        return _client._parse(Response, await self.request("GET", _response(response_id)))
+        return parse_object(Response, await self.request("GET", _response(response_id)))
 
     async def delete_response(self, response_id: str) -> ResponseDeleted:
-        return _client._parse(ResponseDeleted, await self.request("DELETE", _response(response_id)))
+        return parse_object(ResponseDeleted, await self.request("DELETE", _response(response_id)))
 
     def list_input_items(self, response_id: str, **opts: Any) -> AsyncIterator[Any]:
         """The items a response was given as input, lazily."""
@@ -125,11 +106,11 @@ class SuccessorMethods(_Base):
 
 
 def _conversation(conversation_id: str) -> str:
-    return f"/conversations/{_client._segment(conversation_id)}"
+    return f"/conversations/{path_segment(conversation_id)}"
 
 
 def _response(response_id: str) -> str:
-    return f"/responses/{_client._segment(response_id)}"
+    return f"/responses/{path_segment(response_id)}"
 
 
 def _parse_item(data: dict[str, Any]) -> Any:

@@ -14,11 +14,12 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from syncer.errors import MirrorError, UsageError
+from syncer.files import atomic_path
+from syncer.mirror.store import open_mirror
 
 
 @dataclass
@@ -29,23 +30,6 @@ class BackupResult:
     bytes: int
     tables: dict[str, int]
     integrity: str = "ok"
-
-
-def open_source(db_path: str | os.PathLike[str]) -> sqlite3.Connection:
-    """Open an existing mirror for reading; a missing or non-SQLite file is a MirrorError.
-
-    Opened read-write on purpose: a read-only connection cannot attach to a WAL database
-    whose ``-shm`` file does not exist yet. Nothing here writes to it.
-    """
-    path = Path(db_path)
-    if not path.is_file():
-        raise MirrorError(f"{path}: no mirror database here (run `syncer sync` first)")
-    try:
-        conn = sqlite3.connect(path)
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.DatabaseError as error:
-        raise MirrorError(f"{path}: not a usable SQLite database ({error})") from None
-    return conn
 
 
 def table_counts(conn: sqlite3.Connection) -> dict[str, int]:
@@ -90,42 +74,32 @@ def backup(
     if out.exists() and Path(db_path).exists() and out.resolve() == Path(db_path).resolve():
         raise UsageError(f"{out}: is the mirror itself; choose another file")
 
-    source = open_source(db_path)
-    tmp: Path | None = None
+    source = open_mirror(db_path, "read", mirror_only=False).conn
     try:
-        # mkstemp creates the file with mode 0600 (O_EXCL, owner-only) whatever the umask.
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        target = sqlite3.connect(tmp)
-        try:
-            # pages=-1: everything in one step, i.e. one read transaction on the source,
-            # so a concurrent sync cannot make the copy restart or mix two states.
-            source.backup(target, pages=-1)
-            # A backup is one self-contained file: no -wal sidecar to forget when copying it.
-            target.execute("PRAGMA journal_mode=DELETE")
-            result = target.execute("PRAGMA integrity_check").fetchall()
-            integrity = "; ".join(str(row[0]) for row in result)
-            if integrity != "ok":
-                raise MirrorError(f"{out}: backup failed its integrity check: {integrity[:200]}")
-            tables = table_counts(target)
-        finally:
-            target.close()
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        # Sidecars of the file being replaced belong to another database: SQLite would take a
-        # leftover -journal for a hot journal of the new file and "roll it back" into it.
-        for suffix in ("-journal", "-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                Path(f"{out}{suffix}").unlink()
-        os.replace(tmp, out)
+        with atomic_path(out) as tmp:
+            target = sqlite3.connect(tmp)
+            try:
+                # pages=-1: everything in one step, i.e. one read transaction on the source,
+                # so a concurrent sync cannot make the copy restart or mix two states.
+                source.backup(target, pages=-1)
+                # A backup is one self-contained file: no -wal sidecar to forget when copying it.
+                target.execute("PRAGMA journal_mode=DELETE")
+                result = target.execute("PRAGMA integrity_check").fetchall()
+                integrity = "; ".join(str(row[0]) for row in result)
+                if integrity != "ok":
+                    raise MirrorError(f"{out}: backup failed its integrity check: {integrity[:200]}")
+                tables = table_counts(target)
+            finally:
+                target.close()
+            # Sidecars of the file being replaced belong to another database: SQLite would take a
+            # leftover -journal for a hot journal of the new file and "roll it back" into it.
+            for suffix in ("-journal", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    Path(f"{out}{suffix}").unlink()
     except sqlite3.DatabaseError as error:
         raise MirrorError(f"{db_path}: backup failed ({error})") from None
     except OSError as error:  # a folder we may not write to, a full disk
         raise MirrorError(f"{out}: cannot write the backup ({error.strerror or error})") from None
     finally:
         source.close()
-        if tmp is not None:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
     return BackupResult(path=out, bytes=out.stat().st_size, tables=tables)

@@ -28,8 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from syncer import __version__
-from syncer.archive.backup import open_source
 from syncer.errors import MirrorError, UsageError
+from syncer.files import atomic_write
+from syncer.mirror.rows import row_to_object, to_row
+from syncer.mirror.schema import BOOKKEEPING
+from syncer.mirror.store import Store, open_mirror
 
 FORMAT = "syncer-export"
 FORMAT_VERSION = 1
@@ -42,7 +45,6 @@ OTHER_TABLES = ("tracked_threads", "meta", "restore_map")
 
 def row_to_line(table: str, row: sqlite3.Row) -> dict[str, Any]:
     """A mirror row as an export line: the API object plus ``_mirror`` bookkeeping."""
-    from syncer.mirror.store import BOOKKEEPING, row_to_object
 
     values = dict(row)
     obj = row_to_object(table, values)
@@ -58,17 +60,12 @@ class ExportResult:
     manifest: dict[str, Any]
 
 
-def _private_file(path: Path) -> Any:
-    # O_EXCL + 0600: the file is owner-only from the moment it exists (no chmod window).
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    return os.fdopen(fd, "wb")
-
-
 def _is_export_file(path: Path) -> bool:
     """A file an export writes (or its temporary, left by an interrupted export)."""
     names = {f"{t}.jsonl" for t in OBJECT_TABLES + OTHER_TABLES} | {MANIFEST}
-    return path.name in names or (path.name.startswith(".") and path.name[1:-4] in names
-                                  and path.name.endswith(".tmp"))
+    # atomic_write's temporaries: ".NAME.XXXXXXXX.tmp"
+    hidden = path.name.startswith(".") and path.name.endswith(".tmp")
+    return path.name in names or (hidden and path.name[1:].rsplit(".", 2)[0] in names)
 
 
 def _prepare_directory(directory: Path, force: bool) -> None:
@@ -97,17 +94,9 @@ def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
     return [row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')]
 
 
-def _has_table(conn: sqlite3.Connection, table: str) -> bool:
-    return conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
-    ).fetchone() is not None
-
-
-def _source(conn: sqlite3.Connection) -> dict[str, Any]:
+def _source(store: Store) -> dict[str, Any]:
     """Which server the mirror belongs to (its ``meta`` table: base_url, organization, …)."""
-    if not _has_table(conn, "meta"):
-        return {}
-    return {key: value for key, value in conn.execute("SELECT key, value FROM meta")}
+    return store.meta() if store.db["meta"].exists() else {}
 
 
 def export(db_path: str | os.PathLike[str], directory: str | os.PathLike[str], *,
@@ -116,41 +105,34 @@ def export(db_path: str | os.PathLike[str], directory: str | os.PathLike[str], *
     if fmt != "jsonl":
         raise UsageError(f"--format {fmt}: unknown format (only jsonl)")
     out = Path(directory)
-    conn = open_source(db_path)
+    store = open_mirror(db_path, "read")
+    conn = store.conn
     conn.row_factory = sqlite3.Row
     tables: dict[str, Any] = {}
     written: list[Path] = []
     try:
-        missing = [t for t in OBJECT_TABLES if not _has_table(conn, t)]
+        missing = [t for t in OBJECT_TABLES if not store.db[t].exists()]
         if missing:
             raise MirrorError(f"{db_path}: not a syncer mirror (no {', '.join(missing)} table)")
         _prepare_directory(out, force)
         # One read transaction for every table: the export is one moment of the mirror even
         # while a sync writes (WAL readers see a fixed snapshot).
         conn.execute("BEGIN")
-        source = _source(conn)
+        source = _source(store)
         for table in OBJECT_TABLES + OTHER_TABLES:
-            if not _has_table(conn, table):
+            if not store.db[table].exists():
                 continue
             name = f"{table}.jsonl"
-            final, tmp = out / name, out / f".{name}.tmp"
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+            final = out / name
             digest, count = hashlib.sha256(), 0
-            try:
-                with _private_file(tmp) as handle:
-                    for row in conn.execute(f'SELECT * FROM "{table}" ORDER BY rowid'):
-                        obj = row_to_line(table, row) if table in OBJECT_TABLES else dict(row)
-                        line = (json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
-                        handle.write(line)
-                        digest.update(line)
-                        count += 1
-                    handle.flush()
-                    os.fsync(handle.fileno())
-            except BaseException:
-                tmp.unlink()  # an interrupted export leaves no half-written file behind
-                raise
-            os.replace(tmp, final)
+            # An interrupted export leaves no half-written file behind.
+            with atomic_write(final) as handle:
+                for row in conn.execute(f'SELECT * FROM "{table}" ORDER BY rowid'):
+                    obj = row_to_line(table, row) if table in OBJECT_TABLES else dict(row)
+                    line = (json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+                    handle.write(line)
+                    digest.update(line)
+                    count += 1
             written.append(final)
             tables[table] = {"file": name, "count": count, "sha256": digest.hexdigest()}
         conn.execute("COMMIT")
@@ -168,15 +150,9 @@ def export(db_path: str | os.PathLike[str], directory: str | os.PathLike[str], *
         "source": {"database": str(Path(db_path).resolve()), **source},
         "tables": tables,
     }
-    tmp = out / f".{MANIFEST}.tmp"
     try:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        with _private_file(tmp) as handle:
+        with atomic_write(out / MANIFEST) as handle:
             handle.write((json.dumps(manifest, indent=2) + "\n").encode())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, out / MANIFEST)
     except OSError as error:
         raise UsageError(f"{out / MANIFEST}: cannot write the export ({error.strerror or error})") from None
     return ExportResult(directory=out, manifest=manifest)
@@ -264,12 +240,11 @@ def load(directory: str | os.PathLike[str], db_path: str | os.PathLike[str], *,
     of an object (a later ``last_seen_at``), the mirror's copy is kept. An export of another
     server's mirror is refused unless ``force``.
     """
-    from syncer.mirror.store import Store
 
     manifest, files = verify_export(directory)
     source = manifest.get("source") or {}
     created = not Path(db_path).exists()
-    store = Store.open(Path(db_path), create=True)
+    store = open_mirror(db_path, "create")
     db = store.db
     stats: dict[str, dict[str, int]] = {}
     ok = False
@@ -338,7 +313,6 @@ def _load_objects(store: Any, table: str, lines: Iterable[dict[str, Any]]) -> di
 
 def _load_page(store: Any, table: str, lines: list[dict[str, Any]], result: dict[str, int]) -> None:
     """Upsert one page of export lines, then put back their bookkeeping."""
-    from syncer.mirror.store import to_row
 
     db = store.db
     marks = ", ".join("?" * len(lines))

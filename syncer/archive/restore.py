@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+from syncer import markers
+from syncer.api.models import MAX_METADATA_PAIRS
 from syncer.errors import (
     APIError,
     APIStatusError,
@@ -44,9 +46,9 @@ from syncer.errors import (
     PermissionDeniedError,
     UsageError,
 )
-from syncer.models import MAX_METADATA_PAIRS
+from syncer.mirror.rows import row_to_object
+from syncer.mirror.store import Store, open_mirror
 
-SOURCE_KEY = "syncer:source"
 # Messages sent inside the thread create (the API takes at most 32 there); the rest go one
 # request each. A thread and its first messages in one request: fewer requests, and a thread
 # is never left without its opening messages.
@@ -66,18 +68,10 @@ Progress = Callable[[str], None]
 
 def _decode(table: str, row: sqlite3.Row) -> dict[str, Any]:
     """The archived API object (the store decodes its JSON columns), plus ``_deleted_at``."""
-    from syncer.mirror.store import row_to_object
-
     values = dict(row)
     obj = row_to_object(table, values)
     obj["_deleted_at"] = values.get("deleted_at")
     return obj
-
-
-def _has_table(conn: sqlite3.Connection, name: str) -> bool:
-    return conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
-    ).fetchone() is not None
 
 
 def _rows(conn: sqlite3.Connection, table: str, where: str = "",
@@ -88,37 +82,15 @@ def _rows(conn: sqlite3.Connection, table: str, where: str = "",
     return [_decode(table, row) for row in conn.execute(sql, tuple(params))]
 
 
-def open_mirror(path: str) -> sqlite3.Connection:
-    """The source mirror, upgraded by the store's migrations (``restore_map`` is one of them).
+def open_archive(path: str) -> Store:
+    """The source mirror, upgraded by the migrations (``restore_map`` is one of them).
 
-    The connection is autocommit: each ``restore_map`` write is on disk before the next
+    Its connection is autocommit: each ``restore_map`` write is on disk before the next
     request goes out.
     """
-    from pathlib import Path
-
-    from syncer.mirror.store import Store
-
-    if not Path(path).is_file():
-        raise MirrorError(f"{path}: no mirror here (give the archive with --from or --db)")
-    # Looked at first without changing a byte: a SQLite file that is not a mirror is refused,
-    # not "upgraded" (opening it through the store would switch it to WAL and migrate it).
-    try:
-        probe = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            is_mirror = _has_table(probe, "migrations")
-        finally:
-            probe.close()
-    except sqlite3.DatabaseError as error:
-        raise MirrorError(f"{path}: not a usable mirror database ({error})") from None
-    if not is_mirror:
-        raise MirrorError(f"{path}: not a syncer mirror (no migrations table)")
-    store = Store.open(path, create=True)
-    conn = store.db.conn
-    conn.row_factory = sqlite3.Row
-    if not _has_table(conn, "restore_map"):
-        store.close()
-        raise MirrorError(f"{path}: has no restore_map table (this syncer's migrations are incomplete)")
-    return conn
+    store = open_mirror(path, "write", missing_hint="give the archive with --from or --db")
+    store.conn.row_factory = sqlite3.Row
+    return store
 
 
 # --- what can be recreated ---------------------------------------------------------------------
@@ -143,8 +115,8 @@ class Skipped:
 def _with_source(metadata: Any, source_id: str) -> tuple[dict[str, str], bool]:
     """The metadata to send, with ``syncer:source`` when the 16-pair limit leaves room."""
     meta = dict(metadata or {}) if isinstance(metadata, dict) else {}
-    if SOURCE_KEY in meta or len(meta) < MAX_METADATA_PAIRS:
-        meta[SOURCE_KEY] = source_id
+    if markers.SOURCE in meta or len(meta) < MAX_METADATA_PAIRS:
+        meta[markers.SOURCE] = source_id
         return meta, True
     return meta, False
 
@@ -171,7 +143,7 @@ def assistant_body(obj: dict[str, Any]) -> tuple[dict[str, Any], list[str], bool
     body["metadata"], tagged = _with_source(obj.get("metadata"), obj["id"])
     lost = [lost for lost in [_tool_resources_lost(obj.get("tool_resources"))] if lost]
     if not tagged:
-        lost.append(f"link to the source ({SOURCE_KEY}: metadata already has 16 pairs)")
+        lost.append(f"link to the source ({markers.SOURCE}: metadata already has 16 pairs)")
     return body, lost, tagged
 
 
@@ -180,7 +152,7 @@ def thread_body(obj: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     metadata, tagged = _with_source(obj.get("metadata"), obj["id"])
     lost = [lost for lost in [_tool_resources_lost(obj.get("tool_resources"))] if lost]
     if not tagged:
-        lost.append(f"link to the source ({SOURCE_KEY}: metadata already has 16 pairs)")
+        lost.append(f"link to the source ({markers.SOURCE}: metadata already has 16 pairs)")
     return {"metadata": metadata}, lost
 
 
@@ -419,12 +391,11 @@ async def build_plan(
     # The usual connection settings are often the account the mirror was synced from: every
     # create would then be a copy beside its original. Said in the plan, not refused (bringing
     # back what was deleted upstream, with --include-deleted, is a reason to do it).
-    if _has_table(conn, "meta"):
-        meta = {row[0]: row[1] for row in conn.execute("SELECT key, value FROM meta")}
-        if meta.get("base_url"):
-            plan.target_is_source = target == target_key(SimpleNamespace(
-                base_url=meta["base_url"], organization=meta.get("organization"),
-                project=meta.get("project")))
+    meta = {row[0]: row[1] for row in conn.execute("SELECT key, value FROM meta")}
+    if meta.get("base_url"):
+        plan.target_is_source = target == target_key(SimpleNamespace(
+            base_url=meta["base_url"], organization=meta.get("organization"),
+            project=meta.get("project")))
 
     if assistants:
         mapped = _map(conn, "assistant", target)
@@ -432,7 +403,7 @@ async def build_plan(
         existing = {item["id"] for item in items}
         by_source: dict[str, str] = {}
         for item in items:
-            source = (item.get("metadata") or {}).get(SOURCE_KEY)
+            source = (item.get("metadata") or {}).get(markers.SOURCE)
             if source and source not in by_source:  # oldest wins if duplicates exist
                 by_source[source] = item["id"]
         # Target assistants that already stand for some archived one.
@@ -448,7 +419,7 @@ async def build_plan(
             if row is not None and row["status"] == "done" and row["target_id"] in existing:
                 plan.assistants_found.append((obj["id"], row["target_id"], "map"))
             elif obj["id"] in by_source:
-                plan.assistants_found.append((obj["id"], by_source[obj["id"]], SOURCE_KEY))
+                plan.assistants_found.append((obj["id"], by_source[obj["id"]], markers.SOURCE))
             elif row is not None and row["status"] == "pending" and not tagged and (
                     found := _interrupted_create(items, body, row["updated_at"], taken)):
                 taken.add(found)
@@ -519,7 +490,7 @@ async def _count_restored(client: Any, plan: RestorePlan | None,
         if plan is not None:
             plan.lookup_requests += 1
         for item in page.data:
-            source = (item.get("metadata") or {}).get(SOURCE_KEY)
+            source = (item.get("metadata") or {}).get(markers.SOURCE)
             count = len(found)
             expected = thread.messages[count][0] if count < len(thread.messages) else None
             if expected is None or (source is not None and source != expected):

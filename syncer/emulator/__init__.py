@@ -6,14 +6,16 @@
         server.base_url                                    # "http://127.0.0.1:PORT/v1"
         server.stats()
 
-Modules: app (routes), handlers (one per operation), middleware (auth, headers, faults),
-collection (ordering and pagination), state (objects, SQLite persistence), runs (lifecycle),
-streaming (server-sent events), model (the deterministic model), faults (fault injection,
-counters), loading (account files), generate (generated accounts), server (uvicorn).
+Modules: core (the Emulator's state), app (routes), handlers (one per operation), middleware
+(auth, headers, faults), collection (ordering and pagination), storage (objects, SQLite
+persistence), runs (lifecycle), events (server-sent events), backends (the models runs use:
+the deterministic one), faults (fault injection, counters), loading (account files), generate
+(generated accounts), server (uvicorn). May import syncer.api and the foundation only.
 """
 
-from syncer.emulator.app import Emulator, create_app
-from syncer.emulator.config import EmulatorConfig
+from syncer.emulator.app import create_app
+from syncer.emulator.core import Emulator
+from syncer.emulator.options import EmulatorConfig
 from syncer.emulator.server import (
     RunningServer,
     emulator_process,

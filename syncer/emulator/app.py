@@ -25,44 +25,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from syncer.emulator import conversations, handlers, responses
-from syncer.emulator.backend_runs import BackendRunEngine
-from syncer.emulator.config import EmulatorConfig
-from syncer.emulator.errors import ApiError
-from syncer.emulator.faults import Faults, Stats
-from syncer.emulator.loading import load_account_file
+from syncer.emulator.core import Emulator
+from syncer.emulator.http_errors import RequestRefused
 from syncer.emulator.middleware import EmulatorMiddleware
-from syncer.emulator.runs import RunEngine
-from syncer.emulator.state import Store
-
-
-class Emulator:
-    """One emulator's state: its objects, runs, counters and faults."""
-
-    def __init__(self, config: EmulatorConfig):
-        self.config = config
-        self.store = Store(config.state)
-        self.stats = Stats()
-        self.faults = Faults(config.fault_rate, config.seed)
-        self.runs: RunEngine
-        if config.backend is not None:
-            self.runs = BackendRunEngine(self.store, config.clock, config.backend)
-        else:
-            self.runs = RunEngine(self.store, config.clock, config.run_ms, fails=self.faults.run_fails)
-        self.routes: list[BaseRoute] = []
-        if config.load is not None:
-            load_account_file(self.store, config.load)
-
-    def now(self) -> int:
-        return int(self.config.clock())
-
-    def close(self) -> None:
-        self.store.close()
-
-    async def stop_runs(self) -> None:
-        """On shutdown: stop the backend's runs (a restart fails them) and close its connections."""
-        if isinstance(self.runs, BackendRunEngine):
-            await self.runs.aclose()
-
+from syncer.emulator.options import EmulatorConfig
 
 V1_ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/v1/assistants", handlers.list_assistants),
@@ -101,7 +67,7 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
         Route(path, endpoint, methods=[method], name=f"{method} {path}")
         for method, path, endpoint in V1_ROUTES
     ]
-    emulator.routes = list(routes)
+    v1_routes = list(routes)
     routes += [
         Route("/_emulator/stats", _stats, methods=["GET"]),
         Route("/_emulator/stats/reset", _reset_stats, methods=["POST"]),
@@ -115,9 +81,9 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
     app = Starlette(
         lifespan=lifespan,
         routes=routes,
-        middleware=[Middleware(EmulatorMiddleware, emulator=emulator)],
+        middleware=[Middleware(EmulatorMiddleware, emulator=emulator, routes=v1_routes)],
         exception_handlers={
-            ApiError: _api_error,
+            RequestRefused: _api_error,
             HTTPException: _invalid_url,
             Exception: _server_error,
         },
@@ -148,18 +114,18 @@ async def _script_faults(request: Request) -> Response:
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
+    assert isinstance(exc, RequestRefused)
     return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
 
 async def _invalid_url(request: Request, exc: Exception) -> Response:
     # The real API answered unknown paths and methods alike with 404 "Invalid URL".
-    error = ApiError(404, f"Invalid URL ({request.method} {request.url.path})")
+    error = RequestRefused(404, f"Invalid URL ({request.method} {request.url.path})")
     return JSONResponse(error.body(), status_code=404)
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    error = ApiError(
+    error = RequestRefused(
         500,
         "The server had an error while processing your request. Sorry about that!",
         type="server_error",

@@ -40,6 +40,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from syncer.api.models import message_text
 from syncer.emulator import objects
 from syncer.emulator.backends.base import (
     Backend,
@@ -50,7 +51,7 @@ from syncer.emulator.backends.base import (
     ToolRound,
     Turn,
 )
-from syncer.emulator.errors import bad_request
+from syncer.emulator.http_errors import bad_request
 from syncer.emulator.runs import (
     ACTIVE,
     RUN_FAILURE,
@@ -61,7 +62,7 @@ from syncer.emulator.runs import (
     _function_call,
     _usage,
 )
-from syncer.emulator.state import Store
+from syncer.emulator.storage import ObjectStore
 
 log = logging.getLogger("syncer.emulator")
 
@@ -76,7 +77,7 @@ _BUSY = ("queued", "in_progress", "cancelling")
 class BackendRunEngine(RunEngine):
     """A `RunEngine` whose runs are answered by ``backend`` (see the module docstring)."""
 
-    def __init__(self, store: Store, clock: Callable[[], float], backend: Backend):
+    def __init__(self, store: ObjectStore, clock: Callable[[], float], backend: Backend):
         super().__init__(store, clock, run_ms=0)
         self.backend = backend
         self.tasks: dict[str, asyncio.Task[None]] = {}
@@ -401,7 +402,7 @@ class BackendRunEngine(RunEngine):
             if origin and origin not in seen:
                 seen.add(origin)
                 entries += self._rounds_of(origin)
-            entries.append((message["role"], objects.message_text(message)))
+            entries.append((message["role"], message_text(message.get("content"))))
         return entries
 
     def _rounds_of(self, run_id: str) -> list[ToolRound]:

@@ -17,7 +17,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import Any
 
-from syncer.emulator.errors import bad_request
+from syncer.emulator.http_errors import bad_request
 
 Key = tuple[int, int]
 

@@ -28,35 +28,35 @@ from syncer.api.models.conversations import (
 )
 from syncer.emulator import items
 from syncer.emulator.collection import Page, parse_list_params
-from syncer.emulator.errors import ApiError
-from syncer.emulator.state import Store, new_id
+from syncer.emulator.http_errors import RequestRefused
+from syncer.emulator.storage import ObjectStore, new_id
 from syncer.emulator.validation import read_json, validate
 
 if TYPE_CHECKING:
-    from syncer.emulator.app import Emulator
+    from syncer.emulator.core import Emulator
 
 
 def _emulator(request: Request) -> Emulator:
     return request.app.state.emulator  # type: ignore[no-any-return]
 
 
-def conversation_not_found(conversation_id: str) -> ApiError:
-    return ApiError(404, f"Conversation with id '{conversation_id}' not found.")
+def conversation_not_found(conversation_id: str) -> RequestRefused:
+    return RequestRefused(404, f"Conversation with id '{conversation_id}' not found.")
 
 
-def find_conversation(store: Store, conversation_id: str) -> dict[str, Any]:
+def find_conversation(store: ObjectStore, conversation_id: str) -> dict[str, Any]:
     found = store.get("conversation", conversation_id)
     if found is None:
         raise conversation_not_found(conversation_id)
     return found
 
 
-def conversation_items(store: Store, conversation_id: str) -> list[dict[str, Any]]:
+def conversation_items(store: ObjectStore, conversation_id: str) -> list[dict[str, Any]]:
     """All of a conversation's items, oldest first."""
     return [store.objects["item"][i] for i in store.collection("item", conversation_id).ids()]
 
 
-def append_items(store: Store, conversation_id: str, new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def append_items(store: ObjectStore, conversation_id: str, new: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Add rendered items at the end of a conversation (an id already taken gets a fresh one)."""
     added = []
     with store.batch():
@@ -125,7 +125,7 @@ def _item(emulator: Emulator, request: Request) -> tuple[dict[str, Any], dict[st
     item_id = request.path_params["item_id"]
     item = emulator.store.get("item", item_id)
     if item is None or emulator.store.parent_of(item_id) != conversation["id"]:
-        raise ApiError(404, f"Item with id '{item_id}' not found.")
+        raise RequestRefused(404, f"Item with id '{item_id}' not found.")
     return conversation, item
 
 

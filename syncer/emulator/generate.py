@@ -26,9 +26,10 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from syncer.emulator import model, objects
+from syncer.emulator import objects
+from syncer.emulator.backends import deterministic
 from syncer.emulator.runs import EXPIRES_AFTER
-from syncer.emulator.state import ID_PREFIX, id_suffix
+from syncer.emulator.storage import ID_PREFIX, id_suffix
 
 BASE_TIME = 1_717_200_000  # 2024-06-01, when the Assistants API v2 was in full use
 SAMPLE_OPTIONS = {
@@ -194,7 +195,7 @@ class _Generator:
         thread = {"id": self._id("thread"), "object": "thread", "created_at": self._tick(),
                   "metadata": {"topic": self.rng.choice(questions)[:40]}, "tool_resources": {}}
         self.out["threads"].append(thread)
-        history = model.Conversation(assistant["model"], assistant["instructions"] or "")
+        history = deterministic.Conversation(assistant["model"], assistant["instructions"] or "")
         user_total = per_thread - runs
         # Spread the user messages over the turns: every run answers at least one of them.
         per_turn = [1] * runs or [0]
@@ -226,24 +227,24 @@ class _Generator:
         self.out["messages"].append(message)
         return message
 
-    def _run(self, thread_id: str, assistant: dict[str, Any], history: model.Conversation) -> str:
+    def _run(self, thread_id: str, assistant: dict[str, Any], history: deterministic.Conversation) -> str:
         """A completed run, exactly as the emulator would have produced it."""
         model_name, instructions = assistant["model"], assistant["instructions"] or ""
         created = self._tick(1, 5)
         run_id = self._id("run")
-        calls = model.tool_calls(history.last, objects.function_names(assistant["tools"]))
+        calls = deterministic.tool_calls(history.last, objects.function_names(assistant["tools"]))
         prompt = completion = 0
-        results: list[model.ToolResult] = []
+        results: list[deterministic.ToolResult] = []
         now = created + 1
         if calls:
             prompt += history.prompt_tokens
-            tokens = sum(model.count_tokens(c.name + c.arguments) for c in calls)
+            tokens = sum(deterministic.count_tokens(c.name + c.arguments) for c in calls)
             completion += tokens
             tool_calls = []
             for call in calls:
                 tool = TOOLS.get(call.name)
                 output = json.dumps(tool.output(self.rng, json.loads(call.arguments)) if tool else {})
-                results.append(model.ToolResult(call.name, call.arguments, output))
+                results.append(deterministic.ToolResult(call.name, call.arguments, output))
                 tool_calls.append({"id": self._id("call"), "type": "function",
                                    "function": {"name": call.name, "arguments": call.arguments,
                                                 "output": output}})
@@ -251,7 +252,7 @@ class _Generator:
                        {"type": "tool_calls", "tool_calls": tool_calls}, 0, tokens)
             now += 3
         text = history.reply(results)
-        step_prompt, step_completion = history.prompt_tokens, model.count_tokens(text)
+        step_prompt, step_completion = history.prompt_tokens, deterministic.count_tokens(text)
         prompt += step_prompt
         completion += step_completion
         message = self._message(thread_id, "assistant", text, created_at=now,

@@ -1,6 +1,6 @@
 """One function per API operation. Each reads the request, checks it, changes the store.
 
-Handlers raise `ApiError` for every client mistake; the app renders it in the real shape.
+Handlers raise `RequestRefused` for every client mistake; the app renders it in the real shape.
 Checks come before changes, so a rejected request changes nothing.
 """
 
@@ -13,13 +13,13 @@ from starlette.responses import JSONResponse, Response
 
 from syncer.emulator import objects
 from syncer.emulator.collection import parse_list_params
-from syncer.emulator.errors import ApiError, bad_request, not_found
+from syncer.emulator.events import stream_run
+from syncer.emulator.http_errors import RequestRefused, bad_request, not_found
 from syncer.emulator.runs import ACTIVE
-from syncer.emulator.streaming import stream_run
 from syncer.emulator.validation import read_json, validate
 
 if TYPE_CHECKING:
-    from syncer.emulator.app import Emulator
+    from syncer.emulator.core import Emulator
 
 
 def _emulator(request: Request) -> Emulator:
@@ -123,7 +123,7 @@ async def delete_assistant(request: Request) -> Response:
 
 async def list_threads(request: Request) -> Response:
     # The real service never listed threads for an API key.
-    raise ApiError(
+    raise RequestRefused(
         403,
         "Your request to GET /v1/threads must be made with a session key (that is, it can only "
         "be made from the browser). You made it with the following key type: secret.",

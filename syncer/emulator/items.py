@@ -16,8 +16,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from syncer.emulator.errors import bad_request
-from syncer.emulator.state import new_id
+from syncer.emulator.http_errors import bad_request
+from syncer.emulator.storage import new_id
 
 #: ``input_image`` parts leave ``detail`` out; the API fills in ``auto``.
 DEFAULT_IMAGE_DETAIL = "auto"

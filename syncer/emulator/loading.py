@@ -13,9 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from syncer.emulator.state import Store
+from syncer.api.models import ACTIVE_RUN_STATUSES
+from syncer.emulator.storage import ObjectStore
 from syncer.errors import UsageError
-from syncer.models import ACTIVE_RUN_STATUSES
 
 SECTIONS = (
     # (file key, store kind, field naming the parent, parent kind)
@@ -27,7 +27,7 @@ SECTIONS = (
 )
 
 
-def load_account_file(store: Store, path: str | Path) -> dict[str, int]:
+def load_account_file(store: ObjectStore, path: str | Path) -> dict[str, int]:
     """Load an account file into ``store``; raise `UsageError` naming the problem."""
     path = Path(path)
     try:
@@ -42,7 +42,7 @@ def load_account_file(store: Store, path: str | Path) -> dict[str, int]:
 
 
 def load_account(
-    store: Store, data: Any, source: str = "account", check_shapes: bool = False
+    store: ObjectStore, data: Any, source: str = "account", check_shapes: bool = False
 ) -> dict[str, int]:
     """Load an account dict (see module docstring); return how many objects were added.
 

@@ -16,14 +16,14 @@ import time
 from typing import TYPE_CHECKING
 
 from starlette.requests import ClientDisconnect
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from syncer.emulator.errors import ApiError
 from syncer.emulator.faults import DroppedConnection, Fault
+from syncer.emulator.http_errors import RequestRefused
 
 if TYPE_CHECKING:
-    from syncer.emulator.app import Emulator
+    from syncer.emulator.core import Emulator
 
 ORGANIZATION = "syncer-emulator"
 MISSING_KEY = (
@@ -44,9 +44,11 @@ RATE_LIMITS = {"requests": 10_000, "tokens": 30_000_000}
 class EmulatorMiddleware:
     """Counters, latency, faults, auth and the real service's response headers."""
 
-    def __init__(self, app: ASGIApp, emulator: Emulator):
+    def __init__(self, app: ASGIApp, emulator: Emulator, routes: list[BaseRoute]):
         self.app = app
         self.emulator = emulator
+        #: the /v1 routes, to name each request's route in the counters
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -97,7 +99,7 @@ class EmulatorMiddleware:
     def _route(self, scope: Scope) -> str:
         """The route template (``/v1/threads/{thread_id}``) a request matches, for counters."""
         partial = "(no route)"
-        for route in self.emulator.routes:
+        for route in self.routes:
             match, _ = route.matches(scope)
             if match is Match.FULL:
                 return route.path  # type: ignore[attr-defined, no-any-return]
@@ -105,16 +107,16 @@ class EmulatorMiddleware:
                 partial = route.path  # type: ignore[attr-defined]  # path matches, method does not
         return partial
 
-    def _check_headers(self, scope: Scope) -> ApiError | None:
+    def _check_headers(self, scope: Scope) -> RequestRefused | None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         auth = headers.get("authorization", "")
         scheme, _, key = auth.partition(" ")
         key = key.strip()
         if scheme.lower() != "bearer" or not key:
-            return ApiError(401, MISSING_KEY)
+            return RequestRefused(401, MISSING_KEY)
         expected = self.emulator.config.api_key
         if expected is not None and not secrets.compare_digest(key.encode(), expected.encode()):
-            return ApiError(
+            return RequestRefused(
                 401,
                 f"Incorrect API key provided: {mask_key(key)}. You can find your API key at "
                 "https://platform.openai.com/account/api-keys.",
@@ -124,9 +126,9 @@ class EmulatorMiddleware:
             return None  # the Responses and Conversations APIs need no beta header
         beta = headers.get("openai-beta")
         if beta is None:
-            return ApiError(400, MISSING_BETA, code="invalid_beta")
+            return RequestRefused(400, MISSING_BETA, code="invalid_beta")
         if "assistants=v2" not in [part.strip() for part in beta.split(",")]:
-            return ApiError(
+            return RequestRefused(
                 400,
                 f"Invalid value for 'OpenAI-Beta' header: '{beta[:40]}'. This server serves the "
                 "Assistants API v2: set the header 'OpenAI-Beta: assistants=v2'.",
@@ -157,7 +159,7 @@ def _standard_headers(request_id: str, elapsed_ms: int, status: int) -> dict[str
     return headers
 
 
-async def _send_error(error: ApiError, send: Send) -> None:
+async def _send_error(error: RequestRefused, send: Send) -> None:
     body = json.dumps(error.body()).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     headers += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
@@ -175,7 +177,7 @@ async def _answer_fault(fault: Fault, send: Send) -> None:
         await send({"type": "http.response.body", "body": b'{"id": "', "more_body": True})
         raise DroppedConnection("the emulator dropped the connection (fault injection)")
     if fault.kind == "429":
-        error = ApiError(
+        error = RequestRefused(
             429,
             f"Rate limit reached for requests in organization {ORGANIZATION} on requests per min "
             f"(RPM): Limit {RATE_LIMITS['requests']}, Used {RATE_LIMITS['requests']}, Requested 1. "
@@ -188,10 +190,10 @@ async def _answer_fault(fault: Fault, send: Send) -> None:
             },
         )
     elif fault.kind == "503":
-        error = ApiError(503, "The engine is currently overloaded, please try again later.",
+        error = RequestRefused(503, "The engine is currently overloaded, please try again later.",
                          type="server_error")
     else:
-        error = ApiError(
+        error = RequestRefused(
             500,
             "The server had an error while processing your request. Sorry about that!",
             type="server_error",

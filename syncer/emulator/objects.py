@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from syncer.emulator.state import new_id
+from syncer.emulator.storage import new_id
 
 
 def assistant(body: dict[str, Any], now: int) -> dict[str, Any]:
@@ -113,13 +113,6 @@ def content_parts(content: Any) -> list[dict[str, Any]]:
 
 def text_part(value: str) -> dict[str, Any]:
     return {"type": "text", "text": {"value": value, "annotations": []}}
-
-
-def message_text(obj: dict[str, Any]) -> str:
-    """The text of a message: its text parts joined by newlines (images are not text)."""
-    return "\n".join(
-        part["text"]["value"] for part in obj.get("content", []) if part.get("type") == "text"
-    )
 
 
 def normalize_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from syncer.emulator import items, model
+from syncer.emulator import items
+from syncer.emulator.backends import deterministic as model
 from syncer.emulator.backends.base import Completion, Entry, ToolCall, ToolRound, Turn
-from syncer.emulator.state import new_id
+from syncer.emulator.storage import new_id
 
 
 def turn_for(context: list[dict[str, Any]], response: dict[str, Any]) -> Turn:

@@ -31,18 +31,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from syncer.api.models.responses import CreateResponseRequest
-from syncer.emulator import items, model
+from syncer.emulator import items
+from syncer.emulator.backends import deterministic as model
 from syncer.emulator.collection import Collection, parse_list_params
 from syncer.emulator.conversations import append_items, conversation_items, find_conversation
-from syncer.emulator.errors import ApiError, bad_request
+from syncer.emulator.http_errors import RequestRefused, bad_request
 from syncer.emulator.replies import answer, turn_for
 from syncer.emulator.response_events import response_events
 from syncer.emulator.runs import RUN_FAILURE
-from syncer.emulator.state import Store, new_id
+from syncer.emulator.storage import ObjectStore, new_id
 from syncer.emulator.validation import read_json, validate
 
 if TYPE_CHECKING:
-    from syncer.emulator.app import Emulator
+    from syncer.emulator.core import Emulator
 
 MUTUALLY_EXCLUSIVE = (
     "Mutually exclusive parameters: Ensure you are only providing one of: "
@@ -54,10 +55,10 @@ def _emulator(request: Request) -> Emulator:
     return request.app.state.emulator  # type: ignore[no-any-return]
 
 
-def _find(store: Store, response_id: str) -> dict[str, Any]:
+def _find(store: ObjectStore, response_id: str) -> dict[str, Any]:
     found = store.get("response", response_id)
     if found is None:
-        raise ApiError(404, f"Response with id '{response_id}' not found.")
+        raise RequestRefused(404, f"Response with id '{response_id}' not found.")
     return found
 
 
@@ -133,7 +134,7 @@ def _conversation_id(param: Any) -> str | None:
     return param if isinstance(param, str) else str(param["id"])
 
 
-def _context(store: Store, previous_id: str | None, conversation_id: str | None) -> list[dict[str, Any]]:
+def _context(store: ObjectStore, previous_id: str | None, conversation_id: str | None) -> list[dict[str, Any]]:
     """The items before this response's input."""
     if previous_id is not None:
         previous = store.get("response", previous_id)

@@ -31,10 +31,11 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from syncer.emulator import model, objects
-from syncer.emulator.errors import bad_request
-from syncer.emulator.state import Store, new_id
-from syncer.models import ACTIVE_RUN_STATUSES, FINAL_RUN_STATUSES
+from syncer.api.models import ACTIVE_RUN_STATUSES, FINAL_RUN_STATUSES, message_text
+from syncer.emulator import objects
+from syncer.emulator.backends import deterministic
+from syncer.emulator.http_errors import bad_request
+from syncer.emulator.storage import ObjectStore, new_id
 
 ACTIVE = ACTIVE_RUN_STATUSES
 TERMINAL = FINAL_RUN_STATUSES
@@ -50,7 +51,7 @@ Event = tuple[str, dict[str, Any]]
 class RunEngine:
     """Creates runs and moves them along their lifecycle."""
 
-    def __init__(self, store: Store, clock: Callable[[], float], run_ms: float,
+    def __init__(self, store: ObjectStore, clock: Callable[[], float], run_ms: float,
                  fails: Callable[[], bool] = lambda: False):
         self.store = store
         self.clock = clock
@@ -178,7 +179,7 @@ class RunEngine:
         events = [_event("thread.run.in_progress", run)]
         if progress["outputs"] is None and not self._over_prompt_limit(run, progress):
             last = self._inputs(run)[-1:]
-            calls = model.tool_calls(
+            calls = deterministic.tool_calls(
                 last[0] if last else None,
                 objects.function_names(run["tools"]),
                 parallel=run["parallel_tool_calls"],
@@ -231,9 +232,9 @@ class RunEngine:
 
     def _require_action(self, run: dict[str, Any], progress: dict[str, Any]) -> list[Event]:
         messages = self._inputs(run)
-        progress["prompt_tokens"] += model.prompt_tokens(run["instructions"], messages)
+        progress["prompt_tokens"] += deterministic.prompt_tokens(run["instructions"], messages)
         progress["completion_tokens"] += sum(
-            model.count_tokens(c["name"] + c["arguments"]) for c in progress["calls"]
+            deterministic.count_tokens(c["name"] + c["arguments"]) for c in progress["calls"]
         )
         run["status"] = "requires_action"
         run["required_action"] = {
@@ -253,18 +254,18 @@ class RunEngine:
         limit = run.get("max_prompt_tokens")
         if limit is None:
             return False
-        prompt = model.prompt_tokens(run["instructions"], self._inputs(run))
+        prompt = deterministic.prompt_tokens(run["instructions"], self._inputs(run))
         return progress["prompt_tokens"] + prompt > limit
 
     def _complete(self, run: dict[str, Any], progress: dict[str, Any], when: int) -> list[Event]:
         messages = self._inputs(run)
         results = [
-            model.ToolResult(c["name"], c["arguments"], progress["outputs"][c["id"]])
+            deterministic.ToolResult(c["name"], c["arguments"], progress["outputs"][c["id"]])
             for c in progress["calls"] or []
             if progress["outputs"] is not None
         ]
-        text = model.reply(run["model"], run["instructions"], messages, results)
-        prompt = model.prompt_tokens(run["instructions"], messages)
+        text = deterministic.reply(run["model"], run["instructions"], messages, results)
+        prompt = deterministic.prompt_tokens(run["instructions"], messages)
         # The real service ended a run "incomplete" at its token limits (counted over all
         # the run's turns): no reply when the prompt does not fit, a cut-off one when the
         # reply would not.
@@ -274,9 +275,9 @@ class RunEngine:
             incomplete, text, prompt = "max_prompt_tokens", "", 0
         elif completion_limit is not None:
             room = completion_limit - progress["completion_tokens"]
-            if model.count_tokens(text) > room:
+            if deterministic.count_tokens(text) > room:
                 incomplete, text = "max_completion_tokens", text[: max(room, 0) * 4]
-        completion = model.count_tokens(text)
+        completion = deterministic.count_tokens(text)
         progress["prompt_tokens"] += prompt
         progress["completion_tokens"] += completion
         events: list[Event] = []
@@ -368,7 +369,7 @@ class RunEngine:
         if step is not None:
             for call in step["step_details"]["tool_calls"]:
                 call["function"]["output"] = progress["outputs"][call["id"]]
-            tokens = sum(model.count_tokens(c["name"] + c["arguments"]) for c in progress["calls"])
+            tokens = sum(deterministic.count_tokens(c["name"] + c["arguments"]) for c in progress["calls"])
             self._close_step(step, "completed", int(now), _usage(0, tokens))
             events.append(_event("thread.run.step.completed", step))
         run["status"] = "queued"
@@ -412,7 +413,7 @@ class RunEngine:
     def _inputs(self, run: dict[str, Any]) -> list[tuple[str, str]]:
         """(role, text) of the thread's messages the run reads: all but its own."""
         messages = [
-            (m["role"], objects.message_text(m))
+            (m["role"], message_text(m.get("content")))
             for m in self.store.thread_messages(run["thread_id"])
             if m.get("run_id") != run["id"]
         ]

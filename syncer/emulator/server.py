@@ -20,9 +20,10 @@ from typing import Any
 
 import uvicorn
 
-from syncer.emulator.app import Emulator, create_app
-from syncer.emulator.config import EmulatorConfig
+from syncer.emulator.app import create_app
+from syncer.emulator.core import Emulator
 from syncer.emulator.faults import DroppedConnection
+from syncer.emulator.options import EmulatorConfig
 from syncer.errors import SyncerError
 
 

@@ -1,8 +1,8 @@
-"""Request bodies: JSON parsing and validation with `syncer.models`' request models.
+"""Request bodies: JSON parsing and validation with `syncer.api.models`' request models.
 
 Malformed JSON, a wrong content type or a body that is not a JSON object are 400s in the
 real API's words; a body the request model rejects (a limit, a type, an unknown field) is
-the 400 that `syncer.models.api_error_from_validation` renders, naming the ``param``.
+the 400 that `syncer.emulator.validation_errors.api_error_from_validation` renders, naming the ``param``.
 """
 
 from __future__ import annotations
@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic import ValidationError
 from starlette.requests import Request
 
-from syncer import models
-from syncer.emulator.errors import ApiError, bad_request
+from syncer.api import models
+from syncer.emulator.http_errors import RequestRefused, bad_request
+from syncer.emulator.validation_errors import api_error_from_validation, json_type_name
 
 INVALID_JSON = (
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
@@ -42,27 +44,26 @@ async def read_json(request: Request) -> dict[str, Any]:
         raise bad_request(INVALID_JSON) from None
     if not isinstance(body, dict):
         raise bad_request(
-            f"Invalid type for body: expected an object, but got {models.json_type_name(body)} instead.",
+            f"Invalid type for body: expected an object, but got {json_type_name(body)} instead.",
             code="invalid_type",
         )
     return body
 
 
 def validate(model_name: str | type[Any], body: dict[str, Any]) -> dict[str, Any]:
-    """Check ``body`` against ``syncer.models.<model_name>`` (or a request model class);
+    """Check ``body`` against ``syncer.api.models.<model_name>`` (or a request model class);
     return the body unchanged.
 
     The raw body (not the model's dump) is what the handlers use, so objects keep exactly
     the fields the client sent.
     """
-    from pydantic import ValidationError
 
     request_model = getattr(models, model_name) if isinstance(model_name, str) else model_name
     try:
         request_model(**body)  # its __init__ refuses unknown fields at every depth
     except ValidationError as exc:
-        error = models.api_error_from_validation(exc)
-        raise ApiError(
+        error = api_error_from_validation(exc)
+        raise RequestRefused(
             400,
             error.get("message") or "Invalid request.",
             type=error.get("type") or "invalid_request_error",

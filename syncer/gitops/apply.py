@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from syncer import markers
 from syncer.errors import (
     APIConnectionError,
     InternalServerError,
@@ -34,7 +35,6 @@ from syncer.gitops.plan import (
     Plan,
     build_plan,
     identity_name,
-    is_replay,
     live_assistants,
     marker_of,
 )
@@ -81,7 +81,7 @@ async def _check_still_ours(client: Any, action: Action) -> dict[str, Any] | Non
         live = await client.request("GET", f"/assistants/{action.assistant_id}")
     except NotFoundError:
         return None
-    if is_replay(live):
+    if markers.is_replay(live):
         raise PlanChangedError(f"{action.assistant_id} is now a replay temporary; plan again")
     marker = marker_of(live)
     if action.kind == "adopt":

@@ -6,7 +6,7 @@ passes so that every problem in every file is reported at once, before any API c
 1. parse each ``*.yaml``/``*.yml`` file with ruamel.yaml (round-trip mode keeps the line and
    column of every key and item), expanding ``${VAR}`` / ``${VAR:-default}`` in string values;
 2. validate each document against :class:`AssistantConfig` (the API's own limits come from
-   ``syncer.models``) and read its ``instructions_file``;
+   ``syncer.api.models``) and read its ``instructions_file``;
 3. check names are unique across all documents.
 
 Problems are ``path:line: field: message`` strings collected into one :class:`ConfigError`.
@@ -33,8 +33,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from syncer.errors import ConfigError
-from syncer.models import (
+from syncer import markers
+from syncer.api.models import (
     MAX_INSTRUCTIONS_LENGTH,
     MAX_METADATA_PAIRS,
     MAX_TEMPERATURE,
@@ -50,16 +50,11 @@ from syncer.models import (
     ResponseFormat,
     ToolResources,
 )
+from syncer.errors import ConfigError
 
 CONFIG_SUFFIXES = (".yaml", ".yml")
 DEFAULT_DIRECTORY = "assistants"
 
-#: The ownership marker: an assistant syncer manages carries ``{"syncer:name": <config name>}``.
-MARKER_KEY = "syncer:name"
-#: Temporary assistants made by ``syncer replay``; plan and prune leave them alone.
-REPLAY_KEY = "syncer:replay"
-#: Every metadata key with this prefix belongs to syncer: configs may not set them, diffs skip them.
-RESERVED_PREFIX = "syncer:"
 #: The marker takes one of the API's metadata slots.
 MAX_CONFIG_METADATA_PAIRS = MAX_METADATA_PAIRS - 1
 
@@ -138,7 +133,7 @@ class AssistantConfig(BaseModel):
         Metadata | None,
         Field(
             description=f"At most {MAX_CONFIG_METADATA_PAIRS} pairs (syncer's marker takes one "
-            f"slot); keys starting with `{RESERVED_PREFIX}` are reserved.",
+            f"slot); keys starting with `{markers.PREFIX}` are reserved.",
         ),
     ] = None
 
@@ -149,16 +144,16 @@ class AssistantConfig(BaseModel):
         # explains the real limit here (15), not the API's 16.
         if isinstance(value, dict):
             reserved = sorted(
-                k for k in value if isinstance(k, str) and k.startswith(RESERVED_PREFIX)
+                k for k in value if isinstance(k, str) and k.startswith(markers.PREFIX)
             )
             if reserved:
                 raise ValueError(
-                    f"keys starting with '{RESERVED_PREFIX}' are reserved for syncer: {', '.join(reserved)}"
+                    f"keys starting with '{markers.PREFIX}' are reserved for syncer: {', '.join(reserved)}"
                 )
             if len(value) > MAX_CONFIG_METADATA_PAIRS:
                 raise ValueError(
                     f"too many metadata pairs: {len(value)}; at most {MAX_CONFIG_METADATA_PAIRS} "
-                    f"fit next to syncer's marker '{MARKER_KEY}' (the API allows {MAX_METADATA_PAIRS})"
+                    f"fit next to syncer's marker '{markers.MANAGED}' (the API allows {MAX_METADATA_PAIRS})"
                 )
         return value
 
@@ -181,7 +176,7 @@ class LoadedConfig:
     def body(self) -> dict[str, Any]:
         """The create request body: the file's fields plus syncer's ownership marker."""
         body = dict(self.fields)
-        body["metadata"] = {**(self.fields.get("metadata") or {}), MARKER_KEY: self.name}
+        body["metadata"] = {**(self.fields.get("metadata") or {}), markers.MANAGED: self.name}
         return body
 
 
@@ -504,7 +499,7 @@ def config_json_schema() -> dict[str, Any]:
             option["maxProperties"] = MAX_CONFIG_METADATA_PAIRS
             option["propertyNames"] = {
                 **option.get("propertyNames", {}),
-                "not": {"pattern": f"^{re.escape(RESERVED_PREFIX)}"},
+                "not": {"pattern": f"^{re.escape(markers.PREFIX)}"},
             }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

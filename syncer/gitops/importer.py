@@ -20,9 +20,10 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import LiteralScalarString
 
+from syncer import markers
 from syncer.errors import UsageError
 from syncer.gitops.config import API_FIELDS, expand_variables
-from syncer.gitops.plan import SERVER_DEFAULTS, is_empty, same_value, user_metadata
+from syncer.gitops.plan import SERVER_DEFAULTS, is_empty, same_value
 
 #: Strings longer than this (or with a line break) become block scalars.
 BLOCK_SCALAR_MIN_LENGTH = 80
@@ -53,7 +54,7 @@ def assistant_to_config(assistant: dict[str, Any]) -> dict[str, Any]:
     for name in API_FIELDS:
         value = assistant.get(name)
         if name == "metadata":
-            value = user_metadata(value)
+            value = markers.user_keys(value)
         if name in ("name", "model"):
             if value:
                 config[name] = value

@@ -22,7 +22,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from syncer.gitops.config import API_FIELDS, MARKER_KEY, REPLAY_KEY, RESERVED_PREFIX, LoadedConfig
+from syncer import markers
+from syncer.canonical import canonical_json
+from syncer.gitops.config import API_FIELDS, LoadedConfig
 
 #: What the server holds for a field the create request left out (the real API's defaults).
 SERVER_DEFAULTS: dict[str, Any] = {
@@ -45,11 +47,6 @@ _FILLED_NESTED: dict[str, Any] = {
 }
 
 ActionKind = Literal["create", "update", "adopt", "delete", "conflict"]
-
-
-def canonical_json(value: Any) -> str:
-    """Stable text for a JSON value: sorted keys, two-space indent."""
-    return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False)
 
 
 def is_empty(value: Any) -> bool:
@@ -89,11 +86,6 @@ def same_value(desired: Any, live: Any) -> bool:
     return bool(desired == live)
 
 
-def user_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
-    """Metadata without syncer's own ``syncer:`` keys (diffs never look at those)."""
-    return {k: v for k, v in (metadata or {}).items() if not k.startswith(RESERVED_PREFIX)}
-
-
 @dataclass
 class FieldChange:
     """One field that differs: the live value and the value the config wants."""
@@ -129,7 +121,7 @@ def _as_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, dict | list):
-        return canonical_json(value) + "\n"
+        return canonical_json(value, indent=2) + "\n"
     return json.dumps(value)
 
 
@@ -252,14 +244,10 @@ class Plan:
 def marker_of(assistant: dict[str, Any]) -> str | None:
     """The config name a managed assistant belongs to, or None (unmanaged or replay temporary)."""
     metadata = assistant.get("metadata") or {}
-    if REPLAY_KEY in metadata:
+    if markers.REPLAY in metadata:
         return None
-    marker = metadata.get(MARKER_KEY)
+    marker = metadata.get(markers.MANAGED)
     return marker if isinstance(marker, str) else None
-
-
-def is_replay(assistant: dict[str, Any]) -> bool:
-    return REPLAY_KEY in (assistant.get("metadata") or {})
 
 
 def identity_name(assistant: dict[str, Any]) -> str:
@@ -278,7 +266,7 @@ def diff_fields(config: LoadedConfig, live: dict[str, Any]) -> list[FieldChange]
         live_value = live.get(name)
         if name == "metadata":
             want = config.fields.get("metadata") or {}
-            have = user_metadata(live_value)
+            have = markers.user_keys(live_value)
             if not same_value(want, have) or not same_value(have, want):
                 changes.append(FieldChange(name, have, want))
             continue
@@ -302,13 +290,13 @@ def update_body(
             body[change.field] = change.after
     if adopt or any(c.field == "metadata" for c in changes):
         live_meta = live.get("metadata") or {}
-        reserved = {k: v for k, v in live_meta.items() if k.startswith(RESERVED_PREFIX)}
+        reserved = {k: v for k, v in live_meta.items() if k.startswith(markers.PREFIX)}
         wanted = config.fields.get("metadata") or {}
         # Modify replaces the whole metadata map, so the full map is sent: the config's pairs,
         # any syncer: keys already there, and the marker.
         metadata: dict[str, Any] = dict(wanted)
         metadata.update(reserved)
-        metadata[MARKER_KEY] = config.name
+        metadata[markers.MANAGED] = config.name
         body["metadata"] = metadata
     return body
 
@@ -325,7 +313,7 @@ def build_plan(
     unmanaged_by_name: dict[str, list[dict[str, Any]]] = {}
     unmanaged = 0
     for assistant in live:
-        if is_replay(assistant):
+        if markers.is_replay(assistant):
             continue
         marker = marker_of(assistant)
         if marker is not None:
@@ -369,7 +357,7 @@ def build_plan(
                     config,
                     changes,
                     update_body(config, target, changes, adopt=True),
-                    message=f"takes over unmanaged assistant {target['id']} (adds {MARKER_KEY})",
+                    message=f"takes over unmanaged assistant {target['id']} (adds {markers.MANAGED})",
                 )
             )
         elif namesakes:

@@ -17,7 +17,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from syncer.errors import MirrorError, UsageError
-from syncer.mirror.store import TABLE_ORDER, Store
+from syncer.mirror.schema import TABLE_ORDER
+from syncer.mirror.store import Store
 
 #: Snippet highlight markers: control characters no message contains, swapped for styling later.
 MARK_START, MARK_END = "\x02", "\x03"

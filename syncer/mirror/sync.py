@@ -52,11 +52,12 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from syncer.client import AssistantsClient
+from syncer.api.client import AssistantsClient
+from syncer.api.models import ACTIVE_RUN_STATUSES
+from syncer.api.pagination import Page
 from syncer.errors import APIError, BadRequestError, NotFoundError
-from syncer.mirror.store import PageResult, StateUpdate, Store, now_iso
-from syncer.models import ACTIVE_RUN_STATUSES
-from syncer.pagination import Page
+from syncer.mirror.schema import timestamp
+from syncer.mirror.store import PageResult, StateUpdate, Store
 
 PAGE_SIZE = 100
 
@@ -138,7 +139,7 @@ class MirrorSync:
         try:
             semaphore = asyncio.Semaphore(2 * self.concurrency)
             assistants = self.client.pages("/assistants", order="asc", limit=PAGE_SIZE)
-            walk_started = now_iso()
+            walk_started = timestamp()
             # The first assistants page goes first and alone: a dead server or a bad key
             # fails here once, instead of once per thread.
             more = await self._assistants_page(assistants)
@@ -348,7 +349,7 @@ class MirrorSync:
                          clear_pending: bool) -> None:
         """Every object from the start; afterwards mark what the walk did not see."""
         old_cursor, _ = self.store.state(kind, parent_id)
-        walk_started = now_iso()
+        walk_started = timestamp()
         passed = old_cursor is None
         newest: str | None = None
         async for page in self._pages(path):

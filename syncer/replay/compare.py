@@ -8,11 +8,10 @@ similarity is at least the threshold.
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from collections import Counter
-from typing import Any
 
+from syncer.canonical import canonical_arguments
 from syncer.replay.types import (
     FAILING_STATUSES,
     Outcome,
@@ -49,27 +48,11 @@ def similarity(recorded: str, new: str) -> float:
     return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
-def canonical_json(arguments: str | Any) -> str:
-    """Function-call arguments as canonical JSON (sorted keys, no spaces).
-
-    Arguments are a JSON string in the API; a string that is not JSON is kept as it is
-    so a malformed recorded call still compares equal to the same malformed call.
-    """
-    if isinstance(arguments, str):
-        try:
-            value = json.loads(arguments)
-        except ValueError:
-            return arguments
-    else:
-        value = arguments
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def call_signature(call: ToolCall) -> str:
     """``name(canonical args)``: what the trajectory diff compares."""
     if call.type != "function":
         return f"{call.type}()"
-    return f"{call.name}({canonical_json(call.arguments)})"
+    return f"{call.name}({canonical_arguments(call.arguments)})"
 
 
 def trajectory_diff(recorded: list[ToolCall], new: list[ToolCall]) -> TrajectoryDiff:

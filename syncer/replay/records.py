@@ -16,55 +16,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from pathlib import Path
 from typing import Any
 
-from syncer.errors import MirrorError, UsageError
+from syncer.errors import UsageError
 from syncer.replay.types import Replay, Summary, ThreadResult, TurnResult
-
-# The body of the mirror's migration that adds replay's tables.
-REPLAY_TABLES_SQL = """
-CREATE TABLE IF NOT EXISTS replays (
-    id TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    started_at REAL NOT NULL,
-    finished_at REAL,
-    base_url TEXT,
-    target TEXT,
-    threshold REAL,
-    metric TEXT,
-    options TEXT,
-    threads TEXT,
-    summary TEXT,
-    error TEXT
-);
-CREATE TABLE IF NOT EXISTS replay_turns (
-    id TEXT PRIMARY KEY,
-    replay_id TEXT NOT NULL REFERENCES replays(id),
-    recorded_thread_id TEXT NOT NULL REFERENCES threads(id),
-    turn_index INTEGER NOT NULL,
-    new_thread_id TEXT,
-    recorded_run_id TEXT,
-    new_run_id TEXT,
-    status TEXT NOT NULL,
-    similarity REAL,
-    metric TEXT,
-    trajectory_identical INTEGER,
-    recorded_reply TEXT,
-    new_reply TEXT,
-    recorded_tool_calls TEXT,
-    new_tool_calls TEXT,
-    recorded_usage TEXT,
-    new_usage TEXT,
-    recorded_duration_s REAL,
-    new_duration_s REAL,
-    detail TEXT,
-    result TEXT NOT NULL,
-    recorded_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS replay_turns_replay_id ON replay_turns(replay_id);
-CREATE INDEX IF NOT EXISTS replay_turns_recorded_thread_id ON replay_turns(recorded_thread_id);
-"""
 
 
 def _json(value: Any) -> str | None:
@@ -75,26 +30,6 @@ def _json(value: Any) -> str | None:
     elif isinstance(value, list):
         value = [v.model_dump(mode="json") if hasattr(v, "model_dump") else v for v in value]
     return json.dumps(value, ensure_ascii=False)
-
-
-def create_replay_tables(db: Any) -> None:
-    """The mirror migration's body: one statement at a time, inside the migration's transaction.
-
-    (``executescript`` would commit first; once released, this SQL never changes: new needs
-    get a new migration.)
-    """
-    for statement in REPLAY_TABLES_SQL.split(";"):
-        if statement.strip():
-            db.execute(statement)
-
-
-def open_for_writing(db_path: str | Path) -> Any:
-    """The mirror as a `syncer.mirror.store.Store`, migrated (which adds replay's tables)."""
-    from syncer.mirror.store import Store
-
-    if not Path(db_path).is_file():
-        raise MirrorError(f"{db_path}: no mirror database here (run `syncer sync` first)")
-    return Store.open(db_path, create=True)
 
 
 def mirrors_server(store: Any, base_url: str) -> bool:

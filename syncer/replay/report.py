@@ -12,7 +12,6 @@ import difflib
 import html
 import os
 import re
-import tempfile
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from syncer.errors import UsageError
+from syncer.files import atomic_write
 from syncer.replay.compare import collapse_whitespace
 from syncer.replay.types import Outcome, Replay, TurnResult
 
@@ -189,12 +189,9 @@ def write_report(replay: Replay, path: str | os.PathLike[str]) -> Path:
         text = markdown(replay)
     else:
         text = replay.model_dump_json(indent=2)
-    directory = target.parent if str(target.parent) else Path(".")
     # Never leave a half-written report for CI to parse.
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, target)
+    with atomic_write(target) as handle:
+        handle.write(text.encode("utf-8"))
     return target
 
 

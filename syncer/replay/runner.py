@@ -18,6 +18,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from syncer import markers
+from syncer.api.models import FINAL_RUN_STATUSES
+from syncer.canonical import canonical_arguments
 from syncer.errors import (
     APIConnectionError,
     APIError,
@@ -28,8 +31,7 @@ from syncer.errors import (
     SyncerError,
     UsageError,
 )
-from syncer.models import FINAL_RUN_STATUSES
-from syncer.replay.compare import canonical_json, judge, summarize
+from syncer.replay.compare import judge, summarize
 from syncer.replay.types import (
     InputMessage,
     Outcome,
@@ -40,8 +42,6 @@ from syncer.replay.types import (
     TurnResult,
 )
 
-REPLAY_KEY = "syncer:replay"  # metadata marking what a replay created (also gitops.config.REPLAY_KEY)
-RECORDED_THREAD_KEY = "syncer:replay_of"
 MissingTool = Literal["fail", "stub", "error-output"]
 Mode = Literal["turns", "last-turn"]
 STUB_OUTPUT = "{}"
@@ -146,7 +146,7 @@ class RecordedOutputs:
         self._used: set[int] = set()
 
     def match(self, name: str, arguments: str) -> str | None:
-        args = canonical_json(arguments)
+        args = canonical_arguments(arguments)
         exact = [i for i, c in enumerate(self._calls) if c.name == name and c.arguments == args]
         for i in exact:  # prefer an exact call not yet answered, else reuse the first one
             if i not in self._used:
@@ -231,7 +231,7 @@ class ThreadReplayer:
         return self.result
 
     async def _run(self) -> None:
-        metadata = {REPLAY_KEY: self.replay.id, RECORDED_THREAD_KEY: self.plan.thread_id}
+        metadata = {markers.REPLAY: self.replay.id, markers.REPLAY_OF: self.plan.thread_id}
         thread = _data(await self.client.create_thread({"metadata": metadata}))
         self.result.new_thread_id = thread["id"]
         self.recorder.thread_created(self.replay, self.plan.thread_id, thread["id"])
@@ -342,7 +342,7 @@ class ThreadReplayer:
                 outputs = []
                 for call in required.get("tool_calls") or []:
                     fn = call.get("function") or {}
-                    name, args = fn.get("name", ""), canonical_json(fn.get("arguments") or "{}")
+                    name, args = fn.get("name", ""), canonical_arguments(fn.get("arguments") or "{}")
                     output = recorded.match(name, args)
                     if output is None:
                         missing.append(f"{name}({args})")

@@ -17,8 +17,11 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from syncer.errors import MirrorError, UsageError
-from syncer.replay.compare import canonical_json
+from syncer import markers
+from syncer.api.models import message_text
+from syncer.canonical import canonical_arguments
+from syncer.errors import UsageError
+from syncer.mirror.query import fts_query
 from syncer.replay.types import InputMessage, Outcome, ToolCall, Turn
 
 Row = Mapping[str, Any]
@@ -38,17 +41,10 @@ def _value(raw: Any) -> Any:
     return raw
 
 
-def message_text(row: Row) -> str:
-    """The plain text of a message: the mirror's ``text`` column, else its text parts."""
+def _row_text(row: Row) -> str:
+    """The plain text of a message row: the mirror's ``text`` column, else its text parts."""
     text = row.get("text")
-    if isinstance(text, str):
-        return text
-    parts = _value(row.get("content")) or []
-    return "\n\n".join(
-        part["text"]["value"]
-        for part in parts
-        if isinstance(part, dict) and part.get("type") == "text"
-    )
+    return text if isinstance(text, str) else message_text(_value(row.get("content")))
 
 
 def _order(row: Row) -> tuple[int, int]:
@@ -72,7 +68,7 @@ def run_tool_calls(steps: Iterable[Row]) -> list[ToolCall]:
                     ToolCall(
                         type="function",
                         name=fn.get("name", ""),
-                        arguments=canonical_json(fn.get("arguments") or "{}"),
+                        arguments=canonical_arguments(fn.get("arguments") or "{}"),
                         output=fn.get("output"),
                         call_id=call.get("id"),
                     )
@@ -86,7 +82,7 @@ def run_outcome(run: Row, messages: Iterable[Row], steps: Iterable[Row]) -> Outc
     """What a recorded run produced: reply text, tool calls, status, usage and duration."""
     started = run.get("started_at") or run.get("created_at")
     ended = next((run.get(k) for k in _TERMINAL_TIMES if run.get(k)), None)
-    replies = [message_text(m) for m in sorted(messages, key=_order)]
+    replies = [_row_text(m) for m in sorted(messages, key=_order)]
     return Outcome(
         run_id=run["id"],
         assistant_id=run.get("assistant_id"),
@@ -213,27 +209,12 @@ def _input(row: Row) -> InputMessage:
     return InputMessage(
         id=row.get("id"),
         role=row.get("role") or "user",
-        text=message_text(row),
+        text=_row_text(row),
         metadata=metadata if isinstance(metadata, dict) else {},
     )
 
 
 # --- reading the mirror -----------------------------------------------------------------------
-
-
-def connect(db_path: str) -> sqlite3.Connection:
-    """Open an existing mirror read-only (replay never changes mirrored API objects)."""
-    from pathlib import Path
-
-    if not Path(db_path).is_file():
-        raise MirrorError(f"{db_path}: no mirror database here (run `syncer sync` first)")
-    try:
-        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-        conn.row_factory = sqlite3.Row
-        conn.execute("SELECT 1 FROM threads LIMIT 1")
-    except sqlite3.DatabaseError as error:
-        raise MirrorError(f"{db_path}: not a usable mirror database ({error})") from error
-    return conn
 
 
 def _rows(conn: sqlite3.Connection, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
@@ -276,13 +257,12 @@ def select_threads(
 
 # Threads a replay created (and a later sync mirrored) are results, not recordings: --all
 # and --query leave them out, or every replay-and-sync would add to the next replay.
-_NOT_A_REPLAY = "json_extract(coalesce(metadata, '{}'), '$.\"syncer:replay\"') IS NULL"
+_NOT_A_REPLAY = f"json_extract(coalesce(metadata, '{{}}'), '$.\"{markers.REPLAY}\"') IS NULL"
 
 
 def _search_threads(conn: sqlite3.Connection, query: str) -> list[str]:
     # The same query language as `syncer search`: plain words and terms with punctuation
     # are matched as phrases, FTS5 operators pass through.
-    from syncer.mirror.query import fts_query
 
     match = fts_query(query)
     if not match:

@@ -8,12 +8,16 @@ written as it goes.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from syncer.api.client import AssistantsClient
+from syncer.mirror.store import open_mirror
 from syncer.replay import records, select
+from syncer.replay.compare import compare_replays
 from syncer.replay.runner import ReplayOptions, ThreadPlan, new_replay_id, run_replay
 from syncer.replay.target import cleanup, delete_quietly, resolve_target
 from syncer.replay.types import Replay, ThreadResult
@@ -31,7 +35,7 @@ class Selection:
 
 def load_plans(db_path: str | Path, selection: Selection) -> list[ThreadPlan]:
     """The selected threads split into turns, read from the mirror only."""
-    conn = select.connect(str(db_path))
+    conn = _read(db_path)
     try:
         ids = select.select_threads(
             conn, selection.thread_ids, all_threads=selection.all_threads,
@@ -63,9 +67,8 @@ async def replay_from_mirror(
     if options.dry_run:
         options.target_label = assistant
         return await run_replay(None, plans, options)
-    from syncer.client import AssistantsClient
 
-    store = records.open_for_writing(db_path)
+    store = open_mirror(db_path, "write")
     try:
         if client is not None:
             return await _replay(client, store, plans, options, assistant, config_dir, settings,
@@ -101,7 +104,6 @@ async def _replay(client: Any, store: Any, plans: list[ThreadPlan], options: Rep
 
 async def cleanup_temporary(settings: Any) -> list[str]:
     """``syncer replay --cleanup``: delete leftover ``syncer:replay`` assistants."""
-    from syncer.client import AssistantsClient
 
     async with AssistantsClient(settings) as client:
         return await cleanup(client)
@@ -110,12 +112,18 @@ async def cleanup_temporary(settings: Any) -> list[str]:
 def compare_stored(db_path: str | Path, first: str, second: str,
                    threshold: float | None = None) -> Replay:
     """``syncer replay --compare A B``: two stored replays compared, no server."""
-    from syncer.replay.compare import compare_replays
 
-    conn = select.connect(str(db_path))
+    conn = _read(db_path)
     try:
         return compare_replays(
             records.load_replay(conn, first), records.load_replay(conn, second), threshold
         )
     finally:
         conn.close()
+
+
+def _read(db_path: str | Path) -> sqlite3.Connection:
+    """The mirror, read-only, with rows by column name."""
+    conn = open_mirror(db_path, "read").conn
+    conn.row_factory = sqlite3.Row
+    return conn

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from syncer import markers
 from syncer.errors import NotFoundError, UsageError
-from syncer.replay.runner import REPLAY_KEY, _data
-
-MANAGED_KEY = "syncer:name"  # gitops' ownership marker
+from syncer.gitops.config import load_configs
+from syncer.replay.runner import _data
 
 
 @dataclass
@@ -41,12 +41,12 @@ async def resolve_target(
     if config is not None:
         body = dict(config.fields)
         # Not ``syncer:name``: a temporary copy must never look managed to plan/apply/prune.
-        body["metadata"] = {**(body.get("metadata") or {}), REPLAY_KEY: replay_id}
+        body["metadata"] = {**(body.get("metadata") or {}), markers.REPLAY: replay_id}
         created = _data(await client.create_assistant(body))
         return Target(created["id"], f"{name_or_id} (config {config.where})", temporary=True)
     async for assistant in client.list_assistants(order="asc"):
         data = _data(assistant)
-        if (data.get("metadata") or {}).get(MANAGED_KEY) == name_or_id:
+        if (data.get("metadata") or {}).get(markers.MANAGED) == name_or_id:
             return Target(data["id"], f"{name_or_id} ({data['id']})")
     raise UsageError(
         f"--assistant {name_or_id}: not an asst_ id, no config of that name in {config_dir}, "
@@ -58,7 +58,6 @@ def _find_config(name: str, directory: Path) -> Any:
     """The config named ``name`` in ``directory`` (None when the directory does not exist)."""
     if not directory.is_dir():
         return None
-    from syncer.gitops.config import load_configs
 
     for config in load_configs(directory):
         if config.name == name:
@@ -80,8 +79,8 @@ async def cleanup(client: Any) -> list[str]:
     leftovers = [
         data["id"]
         async for data in _all_assistants(client)
-        if REPLAY_KEY in (data.get("metadata") or {})
-        and MANAGED_KEY not in (data.get("metadata") or {})
+        if markers.REPLAY in (data.get("metadata") or {})
+        and markers.MANAGED not in (data.get("metadata") or {})
     ]
     return [aid for aid in leftovers if await delete_quietly(client, aid)]
 

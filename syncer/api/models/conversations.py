@@ -8,7 +8,7 @@ conversations, run steps → items). syncer models the kinds it uses:
 * ``function_call`` — ``call_id``, ``name``, ``arguments`` (a JSON string);
 * ``function_call_output`` — ``call_id``, ``output``.
 
-As in `syncer.models`, API objects keep unknown fields (``extra="allow"``) and requests refuse
+As in `syncer.api.models`, API objects keep unknown fields (``extra="allow"``) and requests refuse
 them and check every limit (``MAX_CONVERSATION_ITEMS`` items a request, the metadata limits).
 An input message may be "easy": no ``type`` and ``content`` as a plain string (the SDK's
 ``EasyInputMessage``). ``schema/responses-openapi.yaml`` mirrors these models
@@ -21,17 +21,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field
 
-from syncer.models import (
-    _TAG,
-    APIModel,
-    APIRequest,
-    ImageDetail,
-    ListPage,
-    Metadata,
-    _by_type,
-    _content_kind,
-    _tag,
-)
+from syncer.api.models.fields import UNION_TAG, APIModel, Metadata, by_type, content_kind, union_tag
+from syncer.api.models.limits import ImageDetail
+from syncer.api.models.objects import ListPage
+from syncer.api.models.requests import APIRequest
 
 #: Items one request may carry (creating a conversation, adding items).
 MAX_CONVERSATION_ITEMS = 20
@@ -70,8 +63,8 @@ class FileCitation(APIModel):
 
 
 OutputAnnotation = Annotated[
-    Annotated[URLCitation, _tag("url_citation")] | Annotated[FileCitation, _tag("file_citation")],
-    Discriminator(_by_type("url_citation")),
+    Annotated[URLCitation, union_tag("url_citation")] | Annotated[FileCitation, union_tag("file_citation")],
+    Discriminator(by_type("url_citation")),
 ]
 
 
@@ -88,17 +81,17 @@ class RefusalPart(APIModel):
 
 
 ContentPart = Annotated[
-    Annotated[InputTextPart, _tag("input_text")]
-    | Annotated[InputImagePart, _tag("input_image")]
-    | Annotated[OutputTextPart, _tag("output_text")]
-    | Annotated[RefusalPart, _tag("refusal")],
-    Discriminator(_by_type("input_text")),
+    Annotated[InputTextPart, union_tag("input_text")]
+    | Annotated[InputImagePart, union_tag("input_image")]
+    | Annotated[OutputTextPart, union_tag("output_text")]
+    | Annotated[RefusalPart, union_tag("refusal")],
+    Discriminator(by_type("input_text")),
 ]
 
 MessageContent = Annotated[
-    Annotated[str, _tag("string")] | Annotated[list[ContentPart], _tag("array")],
+    Annotated[str, union_tag("string")] | Annotated[list[ContentPart], union_tag("array")],
     Discriminator(
-        _content_kind,
+        content_kind,
         custom_error_type="api_invalid_type",
         custom_error_message="expected one of a string or array of objects",
         custom_error_context={"expected": "one of a string or array of objects"},
@@ -138,16 +131,16 @@ class InputFunctionCallOutput(APIRequest):
 def _item_kind(value: Any) -> str | None:
     """Items are discriminated on ``type``; an item without one is a message (EasyInputMessage)."""
     if isinstance(value, dict):
-        return _TAG + str(value.get("type") or "message")
+        return UNION_TAG + str(value.get("type") or "message")
     if isinstance(value, APIRequest | APIModel):
-        return _TAG + str(getattr(value, "type", None) or "message")
-    return _TAG + "message"
+        return UNION_TAG + str(getattr(value, "type", None) or "message")
+    return UNION_TAG + "message"
 
 
 InputItem = Annotated[
-    Annotated[InputMessage, _tag("message")]
-    | Annotated[InputFunctionCall, _tag("function_call")]
-    | Annotated[InputFunctionCallOutput, _tag("function_call_output")],
+    Annotated[InputMessage, union_tag("message")]
+    | Annotated[InputFunctionCall, union_tag("function_call")]
+    | Annotated[InputFunctionCallOutput, union_tag("function_call_output")],
     Discriminator(_item_kind),
 ]
 
@@ -193,15 +186,15 @@ _MODELLED_ITEMS = ("message", "function_call", "function_call_output")
 
 def _rendered_kind(value: Any) -> str | None:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return _TAG + (str(kind) if kind in _MODELLED_ITEMS else "other")
+    return UNION_TAG + (str(kind) if kind in _MODELLED_ITEMS else "other")
 
 
 #: An item of a conversation or of a response's input or output.
 Item = Annotated[
-    Annotated[MessageItem, _tag("message")]
-    | Annotated[FunctionCallItem, _tag("function_call")]
-    | Annotated[FunctionCallOutputItem, _tag("function_call_output")]
-    | Annotated[OtherItem, _tag("other")],
+    Annotated[MessageItem, union_tag("message")]
+    | Annotated[FunctionCallItem, union_tag("function_call")]
+    | Annotated[FunctionCallOutputItem, union_tag("function_call_output")]
+    | Annotated[OtherItem, union_tag("other")],
     Discriminator(_rendered_kind),
 ]
 

@@ -17,23 +17,23 @@ from typing import Annotated, Any, Literal
 from pydantic import Discriminator, Field, Strict
 
 from syncer.api.models.conversations import InputItem, Item
-from syncer.models import (
-    _TAG,
-    MAX_TOOLS,
+from syncer.api.models.fields import (
+    UNION_TAG,
     APIModel,
-    APIRequest,
     Bool,
     FunctionName,
     Instructions,
-    ListPage,
     Metadata,
     Temperature,
     TopP,
-    _by_type,
-    _content_kind,
-    _string_or,
-    _tag,
+    by_type,
+    content_kind,
+    string_or,
+    union_tag,
 )
+from syncer.api.models.limits import MAX_TOOLS
+from syncer.api.models.objects import ListPage
+from syncer.api.models.requests import APIRequest
 
 #: The smallest ``max_output_tokens`` the real API accepts.
 MIN_OUTPUT_TOKENS = 16
@@ -52,8 +52,8 @@ class ResponseFunctionTool(APIModel):
 
 
 ResponseTool = Annotated[
-    Annotated[ResponseFunctionTool, _tag("function")],
-    Discriminator(_by_type("function")),
+    Annotated[ResponseFunctionTool, union_tag("function")],
+    Discriminator(by_type("function")),
 ]
 
 
@@ -63,9 +63,9 @@ class ResponseToolChoiceFunction(APIModel):
 
 
 ResponseToolChoice = Annotated[
-    Annotated[Literal["none", "auto", "required"], _tag("string")]
-    | Annotated[ResponseToolChoiceFunction, _tag("function")],
-    Discriminator(_string_or("function")),
+    Annotated[Literal["none", "auto", "required"], union_tag("string")]
+    | Annotated[ResponseToolChoiceFunction, union_tag("function")],
+    Discriminator(string_or("function")),
 ]
 
 
@@ -86,10 +86,10 @@ class TextFormatJSONSchema(APIModel):
 
 
 TextFormat = Annotated[
-    Annotated[TextFormatText, _tag("text")]
-    | Annotated[TextFormatJSONObject, _tag("json_object")]
-    | Annotated[TextFormatJSONSchema, _tag("json_schema")],
-    Discriminator(_by_type("text")),
+    Annotated[TextFormatText, union_tag("text")]
+    | Annotated[TextFormatJSONObject, union_tag("json_object")]
+    | Annotated[TextFormatJSONSchema, union_tag("json_schema")],
+    Discriminator(by_type("text")),
 ]
 
 
@@ -103,21 +103,21 @@ class ConversationRef(APIModel):
 
 
 def _string_or_object(value: Any) -> str:
-    return _TAG + ("string" if isinstance(value, str) else "object")
+    return UNION_TAG + ("string" if isinstance(value, str) else "object")
 
 
 #: ``conversation``: an id, or ``{"id": …}``.
 ConversationParam = Annotated[
-    Annotated[str, _tag("string")] | Annotated[ConversationRef, _tag("object")],
+    Annotated[str, union_tag("string")] | Annotated[ConversationRef, union_tag("object")],
     Discriminator(_string_or_object),
 ]
 
 
 #: ``input``: a string (one user message) or a list of items.
 ResponseInput = Annotated[
-    Annotated[str, _tag("string")] | Annotated[list[InputItem], _tag("array")],
+    Annotated[str, union_tag("string")] | Annotated[list[InputItem], union_tag("array")],
     Discriminator(
-        _content_kind,
+        content_kind,
         custom_error_type="api_invalid_type",
         custom_error_message="expected one of a string or array of objects",
         custom_error_context={"expected": "one of a string or array of objects"},

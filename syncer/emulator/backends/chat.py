@@ -19,7 +19,7 @@ final ``usage`` chunk). A server that ignores ``stream`` and answers with one JS
 is read as such; a server that reports no usage gets the emulator's estimate (four characters
 a token).
 
-Sending and retrying are the client's (`syncer.client.AssistantsClient.send`: the official
+Sending and retrying are the client's (`syncer.api.client.AssistantsClient.send`: the official
 SDK's policy, ``SYNCER_MAX_RETRIES``, ``SYNCER_TIMEOUT``, ``SYNCER_RETRY_BASE_DELAY``). What
 still fails becomes a `BackendFailure`: ``rate_limit_exceeded`` after 429s, ``server_error``
 after 5xx, timeouts, an unreachable server or a stream that breaks, ``invalid_prompt`` with
@@ -44,10 +44,10 @@ from typing import Any
 import httpx
 from pydantic import SecretStr, ValidationError
 
-from syncer.client import AssistantsClient
+from syncer.api.client import AssistantsClient
+from syncer.api.settings import ClientSettings
 from syncer.emulator.backends.base import BackendFailure, Completion, ToolCall, ToolRound, Turn
 from syncer.errors import APIError, APIStatusError, APITimeoutError, UsageError
-from syncer.settings import ClientSettings
 
 KEY_VARIABLE = "SYNCER_BACKEND_API_KEY"
 NO_KEY = "no-key"

@@ -33,9 +33,9 @@ from pydantic import BaseModel
 from syncer.errors import APIConnectionError, APIResponseError, BadRequestError, RunError
 
 if TYPE_CHECKING:
-    from syncer.client import AssistantsClient
+    from syncer.api.http import HTTPClient
 
-log = logging.getLogger("syncer.client")
+log = logging.getLogger("syncer.api.client")
 
 SETTLED_STATUSES = frozenset(
     {"requires_action", "cancelled", "completed", "failed", "expired", "incomplete"}
@@ -92,7 +92,7 @@ def _run_path(thread_id: str, run_id: str) -> str:
 
 
 async def poll_run(
-    client: AssistantsClient, thread_id: str, run_id: str, timeout: float
+    client: HTTPClient, thread_id: str, run_id: str, timeout: float
 ) -> dict[str, Any]:
     """GET the run until it is settled; honours ``openai-poll-after-ms``. Raises RunError."""
     started = time.monotonic()
@@ -114,13 +114,13 @@ async def poll_run(
             with contextlib.suppress(ValueError):  # a malformed hint: keep our own delay
                 delay = max(float(poll_after) / 1000, 0.0)
         delay = min(delay, remaining)
-        await client._sleep(delay)
+        await client.sleep(delay)
         slept += delay
         polls += 1
 
 
 async def settle(
-    client: AssistantsClient,
+    client: HTTPClient,
     path: str,
     body: dict[str, Any],
     thread_id: str,
@@ -135,7 +135,7 @@ async def settle(
     """
     started = time.monotonic()
     base_url = client.settings.base_url
-    if base_url not in client._no_stream:
+    if base_url not in client.no_stream:
         seen: dict[str, Any] = {"id": run_id}
         try:
             async with asyncio.timeout(timeout):
@@ -157,13 +157,13 @@ async def settle(
     return await poll_run(client, thread_id, str(data.get("id") or run_id), remaining)
 
 
-def _remember_no_stream(client: AssistantsClient, why: str) -> None:
-    client._no_stream.add(client.settings.base_url)
+def _remember_no_stream(client: HTTPClient, why: str) -> None:
+    client.no_stream.add(client.settings.base_url)
     log.info("%s does not stream runs (%s); polling from now on", client.settings.base_url, why)
 
 
 async def _stream(
-    client: AssistantsClient, path: str, body: dict[str, Any], seen: dict[str, Any]
+    client: HTTPClient, path: str, body: dict[str, Any], seen: dict[str, Any]
 ) -> dict[str, Any] | None:
     """Ask for the run as server-sent events.
 
@@ -184,7 +184,7 @@ async def _stream(
         if not content_type.startswith("text/event-stream"):
             # The server ignored `stream` and did the work: the body (already read by
             # `send`) is the run itself.
-            data = client._decode(response, "POST")
+            data = client.decode(response, "POST")
             if data.get("object") != "thread.run" or not data.get("id"):
                 raise APIResponseError(
                     f"POST {path} with stream: true answered {content_type or 'no content type'}"
@@ -202,18 +202,18 @@ async def _stream(
                     if last_run.get("status") in SETTLED_STATUSES:
                         return last_run
                 elif event.event == "error":
-                    raise APIResponseError(client._redact(
+                    raise APIResponseError(client.redact(
                         f"POST {path}: the server sent an error event: {_error_text(event.data)}"
                     ))
                 elif event.event == "done":
                     break
         except (httpx.TransportError, SSEError) as exc:
             if last_run is None:
-                raise APIConnectionError(client._redact(
+                raise APIConnectionError(client.redact(
                     f"POST {path}: the event stream broke before the run was created ({exc!r})"
                 )) from None
             log.warning("event stream for run %s broke (%s); polling it", last_run["id"],
-                        client._redact(repr(exc)))
+                        client.redact(repr(exc)))
         except json.JSONDecodeError:
             raise APIResponseError(f"POST {path}: an event carried invalid JSON") from None
         if last_run is None:

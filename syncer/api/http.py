@@ -1,14 +1,13 @@
-"""AssistantsClient: the one way syncer talks to an Assistants API (v2) server.
+"""HTTPClient: sending to an OpenAI-style API, with retries, errors and lazy pagination.
 
 Async httpx underneath. Every request is retried like the official SDK does (see
-``syncer.retry``); errors become the ``syncer.errors`` tree with the HTTP status, the
+``syncer.api.retry``); errors become the ``syncer.errors`` tree with the HTTP status, the
 API's ``error.type/code/param/message`` and the ``x-request-id``. List endpoints are walked
-lazily (``pages``/``paginate``, see ``syncer.pagination``); runs are followed with
-server-sent events when the server streams and by polling when it does not
-(``syncer.streaming``).
+lazily (``pages``/``paginate``, see ``syncer.api.pagination``).
 
 The API key lives only in ``settings`` (a ``SecretStr``) and in the ``Authorization`` header
 of each request; every message built from a server's answer goes through ``redact``.
+The typed clients (``syncer.api.client``) build on this class.
 """
 
 from __future__ import annotations
@@ -19,14 +18,15 @@ import logging
 import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from syncer import streaming
-from syncer.api.successor import SuccessorMethods
+from syncer.api.pagination import Order, Page, iterate_pages
+from syncer.api.retry import retry_delay, should_retry_status
+from syncer.api.settings import ClientSettings
 from syncer.errors import (
     APIConnectionError,
     APIError,
@@ -38,14 +38,10 @@ from syncer.errors import (
     redact,
     status_error_class,
 )
-from syncer.models import Assistant, DeletedObject, Message, Run, RunStep, Thread
-from syncer.pagination import Order, Page, iterate_pages
-from syncer.retry import retry_delay, should_retry_status
-from syncer.settings import ClientSettings
 
-__all__ = ["SHUTDOWN_MESSAGE", "AssistantsClient", "Page"]
+__all__ = ["SHUTDOWN_MESSAGE", "Body", "HTTPClient", "Page", "dump_body", "parse_object", "path_segment"]
 
-log = logging.getLogger("syncer.client")
+log = logging.getLogger("syncer.api.client")
 
 Sleep = Callable[[float], Awaitable[Any]]
 Body = BaseModel | Mapping[str, Any]
@@ -59,7 +55,7 @@ SHUTDOWN_MESSAGE = (
 _ASSISTANTS_PATHS = ("/assistants", "/threads")
 
 
-def _segment(value: str) -> str:
+def path_segment(value: str) -> str:
     """An id as one path segment (an id with '/' or '?' must not reach another endpoint)."""
     return quote(str(value), safe="")
 
@@ -86,8 +82,8 @@ def dump_body(body: Body | None) -> dict[str, Any]:
 M = TypeVar("M", bound=BaseModel)
 
 
-def _parse(model: type[M], data: dict[str, Any]) -> M:
-    """``data`` as a ``syncer.models`` object; a malformed object is an APIResponseError."""
+def parse_object(model: type[M], data: dict[str, Any]) -> M:
+    """``data`` as a ``syncer.api.models`` object; a malformed object is an APIResponseError."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -100,10 +96,8 @@ def _parse(model: type[M], data: dict[str, Any]) -> M:
         ) from None
 
 
-class AssistantsClient(SuccessorMethods):
-    """An async client for an Assistants API (v2) server. Use as ``async with``.
-
-    The successor APIs' methods (conversations, responses) come from `SuccessorMethods`.
+class HTTPClient:
+    """An async client for an OpenAI-style API server. Use as ``async with``.
 
     ``transport`` replaces the network (``httpx.MockTransport``, ``httpx.ASGITransport``);
     ``sleep`` is awaited for every retry and poll delay (tests inject a recorder);
@@ -121,10 +115,11 @@ class AssistantsClient(SuccessorMethods):
     ):
         self.settings = settings if settings is not None else ClientSettings.from_env()
         self.requests_sent = 0
-        self._sleep = sleep
+        #: awaited for every retry and poll delay (tests inject a recorder)
+        self.sleep = sleep
         self._rand = rand
         # Base URLs that refused `stream: true`: asked once, then polled for this client's life.
-        self._no_stream: set[str] = set()
+        self.no_stream: set[str] = set()
         timeout = httpx.Timeout(
             self.settings.timeout, connect=min(self.settings.connect_timeout, self.settings.timeout)
         )
@@ -146,11 +141,11 @@ class AssistantsClient(SuccessorMethods):
 
     def __repr__(self) -> str:
         return (
-            f"AssistantsClient(base_url={self.settings.base_url!r}, "
+            f"{type(self).__name__}(base_url={self.settings.base_url!r}, "
             f"max_retries={self.settings.max_retries}, requests_sent={self.requests_sent})"
         )
 
-    async def __aenter__(self) -> AssistantsClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -162,12 +157,12 @@ class AssistantsClient(SuccessorMethods):
 
     # --- sending, retrying, errors ---------------------------------------------------------
 
-    def _redact(self, text: str) -> str:
+    def redact(self, text: str) -> str:
         return redact(text, self.settings.secret())
 
     def _display_url(self, url: httpx.URL) -> str:
         # Never the query (cursors are harmless, but keep messages short) nor credentials.
-        return self._redact(f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}{url.path}")
+        return self.redact(f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}{url.path}")
 
     def _request_headers(self, method: str) -> dict[str, str]:
         key = self.settings.secret()
@@ -224,7 +219,7 @@ class AssistantsClient(SuccessorMethods):
                 )
                 retryable = True
             except httpx.TransportError as exc:
-                reason = self._redact(str(exc)) or type(exc).__name__
+                reason = self.redact(str(exc)) or type(exc).__name__
                 error = APIConnectionError(
                     f"{method} {url} failed: no answer from the server ({reason})",
                     method=method, url=url,
@@ -253,7 +248,7 @@ class AssistantsClient(SuccessorMethods):
                 "retrying %s %s in %.3f s (retry %d of %d): %s",
                 method, url, delay, retries_taken + 1, max_retries, error,
             )
-            await self._sleep(delay)
+            await self.sleep(delay)
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
     def _status_error(
@@ -274,7 +269,7 @@ class AssistantsClient(SuccessorMethods):
             message = error
         else:
             message = response.text.strip()[:500]
-        message = self._redact(message or response.reason_phrase or "error")
+        message = self.redact(message or response.reason_phrase or "error")
         status = response.status_code
         cls: type[APIStatusError] = status_error_class(status)
         if status == 404 and self.settings.is_public_api and path.startswith(_ASSISTANTS_PATHS):
@@ -286,20 +281,20 @@ class AssistantsClient(SuccessorMethods):
             message += f"; the base URL {base} has no path: did you mean {base}/v1?"
         if body is not None:
             # A server may echo the Authorization header back; keep the body clean too.
-            body = jsonlib.loads(self._redact(jsonlib.dumps(body)))
+            body = jsonlib.loads(self.redact(jsonlib.dumps(body)))
         return cls(
             message,
             status_code=status,
-            error_type=self._redact(str(error_type)) if error_type else None,
-            code=self._redact(str(code)) if code else None,
-            param=self._redact(str(param)) if param else None,
+            error_type=self.redact(str(error_type)) if error_type else None,
+            code=self.redact(str(code)) if code else None,
+            param=self.redact(str(param)) if param else None,
             body=body,
             method=method,
             url=url,
             request_id=request_id,
         )
 
-    def _decode(self, response: httpx.Response, method: str) -> dict[str, Any]:
+    def decode(self, response: httpx.Response, method: str) -> dict[str, Any]:
         url = self._display_url(response.request.url)
         if not response.content:
             return {}
@@ -327,7 +322,7 @@ class AssistantsClient(SuccessorMethods):
     ) -> tuple[dict[str, Any], httpx.Headers]:
         """Like ``request``, also returning the answer's headers (``openai-poll-after-ms`` …)."""
         response = await self.send(method, path, json=json, params=params)
-        return self._decode(response, method), response.headers
+        return self.decode(response, method), response.headers
 
     async def request(
         self,
@@ -398,120 +393,4 @@ class AssistantsClient(SuccessorMethods):
         if "include" in params:
             params["include[]"] = params.pop("include")
         async for item in self.paginate(path, params=params, **opts):
-            yield _parse(model, item)
-
-    # --- assistants ----------------------------------------------------------------------------
-
-    async def create_assistant(self, body: Body) -> Assistant:
-        return _parse(Assistant, await self.request("POST", "/assistants", json=dump_body(body)))
-
-    async def retrieve_assistant(self, assistant_id: str) -> Assistant:
-        return _parse(Assistant, await self.request("GET", f"/assistants/{_segment(assistant_id)}"))
-
-    async def update_assistant(self, assistant_id: str, body: Body) -> Assistant:
-        path = f"/assistants/{_segment(assistant_id)}"
-        return _parse(Assistant, await self.request("POST", path, json=dump_body(body)))
-
-    async def delete_assistant(self, assistant_id: str) -> DeletedObject:
-        path = f"/assistants/{_segment(assistant_id)}"
-        return _parse(DeletedObject, await self.request("DELETE", path))
-
-    def list_assistants(self, **page_opts: Any) -> AsyncIterator[Assistant]:
-        """Every assistant (``order``, ``limit``, ``after``, ``before`` as in ``paginate``)."""
-        return self._typed(Assistant, "/assistants", **page_opts)
-
-    # --- threads -------------------------------------------------------------------------------
-
-    async def create_thread(self, body: Body | None = None) -> Thread:
-        return _parse(Thread, await self.request("POST", "/threads", json=dump_body(body)))
-
-    async def retrieve_thread(self, thread_id: str) -> Thread:
-        return _parse(Thread, await self.request("GET", f"/threads/{_segment(thread_id)}"))
-
-    async def update_thread(self, thread_id: str, body: Body) -> Thread:
-        path = f"/threads/{_segment(thread_id)}"
-        return _parse(Thread, await self.request("POST", path, json=dump_body(body)))
-
-    async def delete_thread(self, thread_id: str) -> DeletedObject:
-        path = f"/threads/{_segment(thread_id)}"
-        return _parse(DeletedObject, await self.request("DELETE", path))
-
-    # --- messages ------------------------------------------------------------------------------
-
-    async def create_message(self, thread_id: str, body: Body) -> Message:
-        path = f"/threads/{_segment(thread_id)}/messages"
-        return _parse(Message, await self.request("POST", path, json=dump_body(body)))
-
-    async def retrieve_message(self, thread_id: str, message_id: str) -> Message:
-        path = f"/threads/{_segment(thread_id)}/messages/{_segment(message_id)}"
-        return _parse(Message, await self.request("GET", path))
-
-    async def update_message(self, thread_id: str, message_id: str, body: Body) -> Message:
-        path = f"/threads/{_segment(thread_id)}/messages/{_segment(message_id)}"
-        return _parse(Message, await self.request("POST", path, json=dump_body(body)))
-
-    def list_messages(self, thread_id: str, **opts: Any) -> AsyncIterator[Message]:
-        """A thread's messages; also takes ``run_id`` to filter by run."""
-        return self._typed(Message, f"/threads/{_segment(thread_id)}/messages", **opts)
-
-    # --- runs ----------------------------------------------------------------------------------
-
-    async def create_run(self, thread_id: str, body: Body) -> Run:
-        path = f"/threads/{_segment(thread_id)}/runs"
-        return _parse(Run, await self.request("POST", path, json=dump_body(body)))
-
-    async def create_thread_and_run(self, body: Body) -> Run:
-        return _parse(Run, await self.request("POST", "/threads/runs", json=dump_body(body)))
-
-    async def retrieve_run(self, thread_id: str, run_id: str) -> Run:
-        path = f"/threads/{_segment(thread_id)}/runs/{_segment(run_id)}"
-        return _parse(Run, await self.request("GET", path))
-
-    def list_runs(self, thread_id: str, **opts: Any) -> AsyncIterator[Run]:
-        return self._typed(Run, f"/threads/{_segment(thread_id)}/runs", **opts)
-
-    async def cancel_run(self, thread_id: str, run_id: str) -> Run:
-        path = f"/threads/{_segment(thread_id)}/runs/{_segment(run_id)}/cancel"
-        return _parse(Run, await self.request("POST", path))
-
-    async def submit_tool_outputs(self, thread_id: str, run_id: str, outputs: Any) -> Run:
-        """Answer a run's function calls: a list of ``{tool_call_id, output}``, or a body."""
-        path = f"/threads/{_segment(thread_id)}/runs/{_segment(run_id)}/submit_tool_outputs"
-        body = streaming.outputs_body(outputs)
-        return _parse(Run, await self.request("POST", path, json=body))
-
-    def list_run_steps(self, thread_id: str, run_id: str, **opts: Any) -> AsyncIterator[RunStep]:
-        """A run's steps; also takes ``include`` (a list, sent as ``include[]``)."""
-        path = f"/threads/{_segment(thread_id)}/runs/{_segment(run_id)}/steps"
-        return self._typed(RunStep, path, **opts)
-
-    async def retrieve_run_step(self, thread_id: str, run_id: str, step_id: str) -> RunStep:
-        path = (
-            f"/threads/{_segment(thread_id)}/runs/{_segment(run_id)}/steps/{_segment(step_id)}"
-        )
-        return _parse(RunStep, await self.request("GET", path))
-
-    # --- following runs ----------------------------------------------------------------------
-
-    async def run_until_settled(self, thread_id: str, body: Body, timeout: float = 600.0) -> Run:
-        """Create a run and follow it until it needs tool outputs or has ended.
-
-        Streams (server-sent events) when the server can; otherwise polls, and remembers
-        that this server does not stream.
-        """
-        path = f"/threads/{_segment(thread_id)}/runs"
-        data = await streaming.settle(self, path, dump_body(body), thread_id, timeout)
-        return _parse(Run, data)
-
-    async def resume_after_outputs(
-        self, thread_id: str, run_id: str, outputs: Any, timeout: float = 600.0
-    ) -> Run:
-        """Submit tool outputs and follow the run again, like ``run_until_settled``."""
-        path = f"/threads/{_segment(thread_id)}/runs/{_segment(run_id)}/submit_tool_outputs"
-        body = streaming.outputs_body(outputs)
-        data = await streaming.settle(self, path, body, thread_id, timeout, run_id=run_id)
-        return _parse(Run, data)
-
-    async def wait_for_run(self, thread_id: str, run_id: str, timeout: float = 600.0) -> Run:
-        """Poll a run (with backoff) until it needs tool outputs or has ended."""
-        return _parse(Run, await streaming.poll_run(self, thread_id, run_id, timeout))
+            yield parse_object(model, item)

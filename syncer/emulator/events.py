@@ -18,7 +18,7 @@ from syncer.emulator.backend_runs import BackendRunEngine
 from syncer.emulator.runs import ACTIVE, Event
 
 if TYPE_CHECKING:
-    from syncer.emulator.app import Emulator
+    from syncer.emulator.core import Emulator
 
 #: Never sleep longer than this between checks, so a stream notices a cancel quickly.
 MAX_WAIT = 0.25

@@ -7,12 +7,37 @@ takes the `Demo` context; capabilities append their step to `STEPS`.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import shutil
+import sqlite3
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+from ruamel.yaml import YAML
+
+from syncer.api.client import AssistantsClient
+from syncer.api.settings import ClientSettings
+from syncer.archive.restore import RestoreReport, build_plan, execute, open_archive
+from syncer.cli import render
+from syncer.emulator import EmulatorConfig, running_server
+from syncer.emulator.generate import sample_account_path
+from syncer.errors import SyncerError
+from syncer.gitops.apply import apply_plan, plan_directory
+from syncer.gitops.config import load_configs
+from syncer.mirror import query as queries
+from syncer.mirror.schema import TABLE_ORDER
+from syncer.mirror.store import open_mirror
+from syncer.mirror.sync import SyncReport, sync_mirror
+from syncer.replay.compare import exit_code
+from syncer.replay.report import print_report, write_report
+from syncer.replay.runner import ReplayOptions
+from syncer.replay.session import Selection, replay_from_mirror
 
 
 @dataclass
@@ -40,8 +65,6 @@ def step(title: str) -> Callable[[Step], Step]:
 
 def run_demo(console: Console | None = None) -> int:
     """Run every step against a fresh in-process emulator; returns the exit code."""
-    from syncer.emulator import EmulatorConfig, running_server
-    from syncer.emulator.generate import sample_account_path
 
     console = console or Console()
     api_key = "sk-demo-local"
@@ -63,12 +86,8 @@ def run_demo(console: Console | None = None) -> int:
 
 @step("The sample account, listed through the client")
 def list_account(demo: Demo) -> None:
-    import asyncio
 
-    from rich.table import Table
 
-    from syncer.client import AssistantsClient
-    from syncer.settings import ClientSettings
 
     async def fetch() -> list:
         settings = ClientSettings.from_env(base_url=demo.base_url, api_key=demo.api_key)
@@ -87,44 +106,54 @@ def list_account(demo: Demo) -> None:
 
 @step("The mirror: `syncer sync`, then `search` and `show` offline")
 def mirror(demo: Demo) -> None:
-    import json
-    import sqlite3
-
-    from syncer.cli import cli
-    from syncer.emulator.generate import sample_account_path
-    from syncer.errors import SyncerError
-
     db = demo.workdir / "syncer.db"
     threads = [t["id"] for t in json.loads(sample_account_path().read_text())["threads"]]
-    # The connection goes in as options but is not echoed: a key belongs in no output.
-    connection = ["--base-url", demo.base_url, "--api-key", demo.api_key]
-
-    def run(*args: str, hidden: list[str] | None = None, echo: bool = True) -> None:
-        if echo:
-            demo.console.print(f"[dim]$ syncer {' '.join(args)}[/dim]")
-        # standalone_mode=False hands back the exit code of a failed command instead of
-        # exiting; a step that failed must not be followed by output that reads as success.
-        try:
-            code = cli.main([*args, *(hidden or [])], standalone_mode=False)
-        except SystemExit as stop:
-            code = stop.code
-        if code not in (None, 0):
-            raise SyncerError(f"demo: `syncer {' '.join(args)}` failed (exit code {code})")
-
     demo.console.print(f"Tracking the sample account's {len(threads)} threads and syncing them:")
-    run("threads", "add", "-s", *threads, hidden=["--db", str(db)], echo=False)
-    run("sync", "--db", db.name, hidden=["--db", str(db), *connection])
+    sync_line = f"[dim]$ syncer sync --db {db.name}[/dim]"
+    demo.console.print(sync_line, _sync(demo, db, threads).summary(), sep="\n")
     demo.console.print("A second sync finds nothing new (a few list requests, nothing changed):")
-    run("sync", "--db", db.name, hidden=["--db", str(db), *connection])
-    run("search", "umbrella", "--limit", "3", hidden=["--db", str(db)])
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    # The thread with the most tool calls shows what `show` does with run steps.
-    thread_id = conn.execute(
-        "SELECT thread_id FROM run_steps WHERE type = 'tool_calls' GROUP BY thread_id"
-        " ORDER BY count(*) DESC, thread_id LIMIT 1").fetchone()[0]
-    conn.close()
-    run("show", thread_id, hidden=["--db", str(db)])
+    demo.console.print(sync_line, _sync(demo, db, threads).summary(), sep="\n")
+    demo.console.print("[dim]$ syncer search umbrella --limit 3[/dim]")
+    with open_mirror(db, "read") as store:
+        hits = queries.search(store, "umbrella", limit=3)
+        # The thread with the most tool calls shows what `show` does with run steps.
+        thread_id = store.db.execute(
+            "SELECT thread_id FROM run_steps WHERE type = 'tool_calls' GROUP BY thread_id"
+            " ORDER BY count(*) DESC, thread_id LIMIT 1").fetchone()[0]
+        transcript = queries.transcript(store, thread_id)
+    _print_lines(demo, render.search_hits(hits) or ["No matches"])
+    demo.console.print(f"[dim]$ syncer show {thread_id}[/dim]")
+    _print_lines(demo, render.transcript(transcript))
     demo.notes["db"] = db
+
+
+def _print_lines(demo: Demo, lines: list[str]) -> None:
+    for line in lines:
+        demo.console.print(Text.from_ansi(line), soft_wrap=True)
+
+
+def _sync(demo: Demo, db: Path, threads: list[str]) -> SyncReport:
+    """Track ``threads`` and sync them into ``db``, as `syncer sync --thread …` does."""
+    settings = ClientSettings.from_env(base_url=demo.base_url, api_key=demo.api_key)
+
+    async def run() -> SyncReport:
+        with open_mirror(db, "create") as store:
+            store.check_server(settings.base_url, settings.organization, settings.project,
+                               force=False)
+            store.track_threads(threads, source="demo")
+            tracked = [row["id"] for row in store.tracked_threads()]
+            async with AssistantsClient(settings) as client:
+                return await sync_mirror(store, client, tracked)
+
+    # A step that failed must not be followed by output that reads as success.
+    failed = f"demo: `syncer sync --db {db.name}` failed"
+    try:
+        report = asyncio.run(run())
+    except SyncerError as error:
+        raise SyncerError(f"{failed}: {error}") from None
+    if not report.ok:
+        raise SyncerError(f"{failed}: {report.errors[0]}")
+    return report
 
 
 # --- gitops ---
@@ -133,16 +162,10 @@ def mirror(demo: Demo) -> None:
 @step("GitOps: plan and apply assistant configs from YAML")
 def gitops_plan_apply(demo: Demo) -> None:
     """Plan the sample configs against the account, apply them, plan again (no changes)."""
-    import asyncio
-    import shutil
 
-    from syncer.client import AssistantsClient
-    from syncer.gitops.apply import apply_plan, plan_directory
-    from syncer.gitops.config import load_configs
-    from syncer.settings import ClientSettings
 
     configs = demo.workdir / "assistants"
-    shutil.copytree(Path(__file__).resolve().parent / "data" / "sample_configs", configs)
+    shutil.copytree(Path(__file__).resolve().parents[1] / "data" / "sample_configs", configs)
     files = sorted(p.name for p in configs.glob("*.y*ml"))
     settings = ClientSettings.from_env(base_url=demo.base_url, api_key=demo.api_key)
 
@@ -182,27 +205,16 @@ def gitops_plan_apply(demo: Demo) -> None:
 @step("Replay a recorded thread against a changed config")
 def replay_changed_config(demo: Demo) -> None:
     """Replay one sample thread on its own assistant (passes), then on a changed config."""
-    import asyncio
-    import json
-    import sqlite3
 
-    from ruamel.yaml import YAML
 
-    from syncer.mirror.store import TABLE_ORDER, Store
-    from syncer.replay.compare import exit_code
-    from syncer.replay.report import print_report, write_report
-    from syncer.replay.runner import ReplayOptions
-    from syncer.replay.session import Selection, replay_from_mirror
-    from syncer.settings import ClientSettings
 
     db = demo.notes.get("db")
     if not isinstance(db, str | Path) or not Path(db).is_file():
         # No mirror from an earlier step: write the account the emulator serves into one.
-        from syncer.emulator.generate import sample_account_path
 
         db = demo.workdir / "replay-mirror.db"
         account = json.loads(sample_account_path().read_text())
-        with Store.open(db) as store:
+        with open_mirror(db, "create") as store:
             store.claim_server(demo.base_url, None, None)
             for table in TABLE_ORDER:
                 store.write_page(table, account[table])
@@ -256,27 +268,14 @@ def replay_changed_config(demo: Demo) -> None:
 @step("Restore the archive into a second, empty server")
 def restore_into_second_server(demo: Demo) -> None:
     """Push the sample mirror into another in-process emulator; show counts side by side."""
-    import asyncio
-    import json
-    import sqlite3
 
-    from rich.table import Table
 
-    from syncer.archive.restore import RestoreReport, build_plan, execute, open_mirror
-    from syncer.client import AssistantsClient
-    from syncer.emulator import EmulatorConfig, running_server
-    from syncer.settings import ClientSettings
 
     db = demo.notes.get("db")
     if not isinstance(db, str | Path) or not Path(db).is_file():
         # No mirror from an earlier step: make one the way a user would, with `syncer sync`.
-        from syncer.cli import cli
-        from syncer.emulator.generate import sample_account_path
-
         db = demo.workdir / "restore-mirror.db"
-        threads = [t["id"] for t in json.loads(sample_account_path().read_text())["threads"]]
-        args = ["sync", "--db", str(db), "--base-url", demo.base_url, "--api-key", demo.api_key, "-s"]
-        cli.main([*args, *(f"--thread={t}" for t in threads)], standalone_mode=False)
+        _sync(demo, db, [t["id"] for t in json.loads(sample_account_path().read_text())["threads"]])
 
     archive = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     before = {table: archive.execute(
@@ -285,7 +284,7 @@ def restore_into_second_server(demo: Demo) -> None:
     archive.close()
 
     async def restore_and_count(base_url: str) -> tuple[RestoreReport, dict[str, int]]:
-        conn = open_mirror(str(db))
+        conn = open_archive(str(db)).conn
         try:
             settings = ClientSettings.from_env(base_url=base_url, api_key="sk-demo-second")
             async with AssistantsClient(settings) as client:

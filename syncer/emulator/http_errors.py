@@ -1,6 +1,6 @@
 """Errors the emulator answers with, in the real API's shape.
 
-Handlers raise `ApiError`; the app renders it as
+Handlers raise `RequestRefused`; the app renders it as
 ``{"error": {"message", "type", "param", "code"}}`` with its HTTP status.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 
-class ApiError(Exception):
+class RequestRefused(Exception):
     """An HTTP error answer of the Assistants API."""
 
     def __init__(
@@ -41,10 +41,10 @@ class ApiError(Exception):
         }
 
 
-def not_found(kind: str, object_id: str) -> ApiError:
+def not_found(kind: str, object_id: str) -> RequestRefused:
     """404 "No assistant found with id 'asst_x'." (kind: assistant, thread, message, run, run step)."""
-    return ApiError(404, f"No {kind} found with id '{object_id}'.")
+    return RequestRefused(404, f"No {kind} found with id '{object_id}'.")
 
 
-def bad_request(message: str, *, param: str | None = None, code: str | None = None) -> ApiError:
-    return ApiError(400, message, param=param, code=code)
+def bad_request(message: str, *, param: str | None = None, code: str | None = None) -> RequestRefused:
+    return RequestRefused(400, message, param=param, code=code)

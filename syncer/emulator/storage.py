@@ -3,7 +3,7 @@
 The store is a set of dictionaries (id → API object as a plain dict) plus one ordered
 `Collection` per list the API serves: assistants; each thread's messages and runs; each
 run's steps; each conversation's items (conversations and responses are not listed).
-Handlers mutate the dicts in place and call `Store.save` so a state file sees every change
+Handlers mutate the dicts in place and call `ObjectStore.save` so a state file sees every change
 (write-through; the in-memory copy is always the truth the server answers from).
 
 The state file holds one row per object: ``objects(id, kind, parent, created_at, seq, data,
@@ -23,9 +23,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from syncer.api.models import ACTIVE_RUN_STATUSES
 from syncer.emulator.collection import Collection, Page
 from syncer.errors import UsageError
-from syncer.models import ACTIVE_RUN_STATUSES
 
 ALPHABET = string.ascii_letters + string.digits
 ID_PREFIX = {
@@ -56,7 +56,7 @@ def id_suffix(random_bytes: bytes) -> str:
     return random_bytes.translate(_ID_TABLE).decode("ascii")
 
 
-class Store:
+class ObjectStore:
     """The emulator's objects and lists."""
 
     def __init__(self, path: str | Path | None = None):
@@ -113,7 +113,7 @@ class Store:
     # --- writing -----------------------------------------------------------------------------
 
     def add(self, kind: str, obj: dict[str, Any], parent: str = "") -> dict[str, Any]:
-        """Store a new object at the end of its list (by created_at, then insertion)."""
+        """ObjectStore a new object at the end of its list (by created_at, then insertion)."""
         self._seq += 1
         object_id = obj["id"]
         self.objects[kind][object_id] = obj

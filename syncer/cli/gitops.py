@@ -1,0 +1,220 @@
+"""`syncer plan`, `apply`, `import` and `watch`: assistant configs in git."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from syncer import markers
+from syncer.api.client import AssistantsClient
+from syncer.cli.main import (
+    cli,
+    client_settings,
+    connection_options,
+    echo_json,
+    json_option,
+    silent_option,
+    status,
+)
+from syncer.errors import UsageError
+from syncer.gitops.apply import apply_plan, plan_directory
+from syncer.gitops.config import load_configs
+from syncer.gitops.importer import write_configs
+from syncer.gitops.plan import live_assistants
+from syncer.gitops.watch import watch as watch_directory
+
+# --- gitops: plan, apply, import, watch -----------------------------------------------------
+
+gitops_dir_argument = click.argument(
+    "directory", default="assistants", type=click.Path(file_okay=False)
+)
+prune_option = click.option(
+    "--prune", is_flag=True, help="Delete managed assistants that no longer have a config."
+)
+adopt_option = click.option(
+    "--adopt", is_flag=True,
+    help="Take over an unmanaged assistant that has a config's name (adds syncer's marker).",
+)
+
+
+def _emit_plan(plan: Any, json_: bool, heading: str | None = None) -> None:
+    """A plan on stdout (text or JSON); a heading, if any, on stderr."""
+    if json_:
+        echo_json(plan.to_json())
+        return
+    if heading:
+        click.echo(heading, err=True)
+    click.echo(plan.render())
+
+
+@cli.command()
+@gitops_dir_argument
+@prune_option
+@adopt_option
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 2 when there are changes (0: none, 1: error or conflict).")
+@json_option
+@silent_option
+@connection_options
+def plan(directory: str, prune: bool, adopt: bool, detailed_exitcode: bool, json_: bool,
+         silent: bool, **connection: Any) -> None:
+    """Show what `syncer apply` would change to make the account match DIRECTORY's configs.
+
+    DIRECTORY (default ./assistants) holds *.yaml files, one assistant per YAML document.
+    Every file is validated before the server is asked anything. Exit codes: 0 success, 1 error
+    or a conflict with an unmanaged assistant, 2 changes present (only with --detailed-exitcode).
+    """
+
+    configs = load_configs(directory)  # no server call when any file is invalid
+    status(f"{len(configs)} configs in {directory}", silent or json_)
+
+    async def run() -> Any:
+        async with AssistantsClient(client_settings(**connection)) as client:
+            return await plan_directory(client, directory, prune=prune, adopt=adopt,
+                                        configs=configs)
+
+    result = asyncio.run(run())
+    _emit_plan(result, json_)
+    if result.conflicts:
+        sys.exit(1)
+    if detailed_exitcode and result.has_changes:
+        sys.exit(2)
+
+
+@cli.command()
+@gitops_dir_argument
+@prune_option
+@adopt_option
+@click.option("-y", "--yes", is_flag=True, help="Apply without asking (required without a terminal).")
+@json_option
+@silent_option
+@connection_options
+def apply(directory: str, prune: bool, adopt: bool, yes: bool, json_: bool, silent: bool,
+          **connection: Any) -> None:
+    """Make the account match DIRECTORY's configs: show the plan, confirm, apply, re-plan.
+
+    Only assistants carrying syncer's marker (metadata syncer:name) are ever changed or
+    deleted. A failure part-way stops the run; running apply again converges without
+    duplicates. Exits 1 on any error, a conflict, or when the re-plan still shows changes.
+    """
+
+    configs = load_configs(directory)
+    status(f"{len(configs)} configs in {directory}", silent or json_)
+
+    async def run() -> int:
+        async with AssistantsClient(client_settings(**connection)) as client:
+            before = await plan_directory(client, directory, prune=prune, adopt=adopt,
+                                          configs=configs)
+            report: dict[str, Any] = {"plan": before.to_json(), "applied": [], "error": None}
+            if not json_:
+                _emit_plan(before, False)
+            if not before.has_changes:
+                if json_:
+                    echo_json(report | {"after": before.to_json()})
+                return 1 if before.conflicts else 0
+            if not yes:
+                if not sys.stdin.isatty():
+                    raise UsageError("refusing to apply without --yes: stdin is not a terminal")
+                if not click.confirm("Apply these changes?", err=True):
+                    status("Apply cancelled; nothing changed.")
+                    return 1
+            done = await apply_plan(client, before, progress=lambda line: status(line, silent))
+            report["applied"] = [
+                {"action": a.kind, "name": a.name, "assistant_id": i} for a, i in done.done
+            ]
+            code = 0
+            if done.error is not None:
+                report["error"] = str(done.error)
+                # Name the step that failed: the error alone says only which request did.
+                what = f"{done.failed.kind} {done.failed.name!r}: " if done.failed else ""
+                click.echo(f"Error: {what}{done.error}", err=True)
+                status(f"Applied {len(done.done)} of {len(before.changes)} changes; "
+                       f"{done.skipped + 1} not done. Run `syncer apply` again to converge.")
+                code = 1
+            after = await plan_directory(client, directory, prune=prune, adopt=adopt,
+                                         configs=configs)
+            report["after"] = after.to_json()
+            if json_:
+                echo_json(report)
+            else:
+                _emit_plan(after, False, heading=None if silent else "Plan after apply:")
+            if after.has_changes and done.error is None:
+                click.echo("Error: the account did not converge; see the plan above", err=True)
+                code = 1
+            return 1 if after.conflicts else code
+
+    sys.exit(asyncio.run(run()))
+
+
+@cli.command("import")
+@click.argument("assistant_ids", nargs=-1)
+@click.option("--out", "out_dir", default="assistants", show_default=True,
+              type=click.Path(file_okay=False), help="Where to write the files.")
+@click.option("--all", "all_", is_flag=True, help="Import every assistant on the server.")
+@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+@silent_option
+@connection_options
+def import_(assistant_ids: tuple[str, ...], out_dir: str, all_: bool, force: bool, silent: bool,
+            **connection: Any) -> None:
+    """Write config files for existing assistants (by ASSISTANT_ID, or --all).
+
+    Then `syncer apply --adopt` takes them over, and `syncer plan` shows no changes.
+    Replay temporaries are skipped by --all. Prints the files written.
+    """
+
+
+    if bool(assistant_ids) == all_:
+        raise UsageError("give assistant ids or --all (not both)")
+
+    async def fetch() -> list[dict[str, Any]]:
+        async with AssistantsClient(client_settings(**connection)) as client:
+            if all_:
+                return [a for a in await live_assistants(client) if not markers.is_replay(a)]
+            return [await client.request("GET", f"/assistants/{i}") for i in assistant_ids]
+
+    assistants = asyncio.run(fetch())
+    names = [a.get("name") or a["id"] for a in assistants]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        status(f"Warning: several assistants are named {name!r}; rename all but one before "
+               "applying (a name is a config's identity)")
+    for path in write_configs(assistants, Path(out_dir), force=force):
+        click.echo(str(path))
+    status(f"Imported {len(assistants)} assistants into {out_dir}; adopt them with "
+           f"`syncer apply {out_dir} --adopt`", silent)
+
+
+@cli.command()
+@gitops_dir_argument
+@prune_option
+@click.option("--apply", "apply_", is_flag=True, help="Also apply every plan (no confirmation).")
+@click.option("--debounce", type=click.IntRange(0, 60_000), default=300, show_default=True,
+              help="Group a burst of changes for at most this many milliseconds (a batch is "
+                   "handled once 50 ms pass without a change).")
+@connection_options
+def watch(directory: str, prune: bool, apply_: bool, debounce: int, **connection: Any) -> None:
+    """Re-validate and re-plan DIRECTORY on every change (and apply with --apply).
+
+    Problems are printed and watching goes on; stop with Ctrl-C.
+    """
+
+
+    if not os.path.isdir(directory):
+        raise UsageError(f"{directory}: no such directory")
+
+    def output(text: str, problem: bool) -> None:
+        click.echo(text, err=problem)
+
+    async def run() -> None:
+        async with AssistantsClient(client_settings(**connection)) as client:
+            await watch_directory(client, Path(directory), output, prune=prune, apply=apply_,
+                                  debounce_ms=debounce)
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        status("Stopped watching.")

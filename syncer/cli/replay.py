@@ -1,0 +1,162 @@
+"""`syncer replay`: re-run recorded threads and report what changed."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from syncer.cli.main import (
+    cli,
+    client_settings,
+    connection_options,
+    db_option,
+    echo_json,
+    json_option,
+    silent_option,
+    status,
+)
+from syncer.errors import UsageError
+from syncer.replay.compare import exit_code
+from syncer.replay.report import check_report_path, print_report, summary_line, write_report
+from syncer.replay.runner import ReplayOptions
+from syncer.replay.session import Selection, cleanup_temporary, compare_stored, replay_from_mirror
+
+# --- replay -----------------------------------------------------------------------------------
+
+
+class _BadArgumentsExitOne(click.Command):
+    """`syncer replay` promises exit 1 for bad arguments (3 is "regression", never a usage error)."""
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as error:
+            error.exit_code = 1
+            raise
+
+
+@cli.command(cls=_BadArgumentsExitOne)
+@click.argument("thread_ids", nargs=-1, metavar="[THREAD_ID]...")
+@click.option("--all", "all_threads", is_flag=True, help="Replay every mirrored thread.")
+@click.option("--query", metavar="FTS_QUERY", help="Replay threads whose messages match (FTS5).")
+@click.option("--limit", type=click.IntRange(1), help="At most N threads.")
+@click.option("--assistant", metavar="NAME_OR_ID",
+              help="Target: an asst_ id, a config name in --config-dir (created as a temporary "
+                   "assistant), or a managed assistant's name. Default: each turn's own assistant.")
+@click.option("--config-dir", type=click.Path(file_okay=False), default="assistants",
+              show_default=True, help="Where --assistant NAME looks for configs.")
+@click.option("--model", help="Run-level model override.")
+@click.option("--instructions-file", type=click.Path(exists=True, dir_okay=False),
+              help="Run-level instructions override, read from this file.")
+@click.option("--mode", type=click.Choice(["turns", "last-turn"]), default="turns",
+              show_default=True,
+              help="turns: replay turn by turn; last-turn: seed the history, regenerate the last reply.")
+@click.option("--run-timeout", type=click.FloatRange(0, min_open=True), default=600.0,
+              show_default=True, help="Seconds each run may take.")
+@click.option("--on-missing-tool", type=click.Choice(["fail", "stub", "error-output"]),
+              default="fail", show_default=True,
+              help="A tool call with no recorded output: fail the turn (cancel the run), answer "
+                   "'{}', or answer an error object.")
+@click.option("--concurrency", type=click.IntRange(1, 256), default=4, show_default=True,
+              help="Threads replayed at once.")
+@click.option("--dry-run", is_flag=True, help="List what would be sent and the runs it costs.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.8, show_default=True,
+              help="Minimum similarity for a turn to pass.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False),
+              help="Also write a report: .xml JUnit, .md Markdown, else JSON.")
+@click.option("--compare", "compare_ids", nargs=2, metavar="REPLAY_ID REPLAY_ID",
+              help="Compare two stored replays (no server).")
+@click.option("--cleanup", "cleanup_", is_flag=True,
+              help="Delete temporary syncer:replay assistants a crashed replay left behind.")
+@db_option
+@connection_options
+@json_option
+@silent_option
+def replay(thread_ids: tuple[str, ...], all_threads: bool, query: str | None, limit: int | None,
+           assistant: str | None, config_dir: str, model: str | None,
+           instructions_file: str | None, mode: str, run_timeout: float, on_missing_tool: str,
+           concurrency: int, dry_run: bool, threshold: float, report_path: str | None,
+           compare_ids: tuple[str, str] | None, cleanup_: bool, db_path: str,
+           base_url: str | None, api_key: str | None, max_retries: int | None,
+           timeout: float | None, json_: bool, silent: bool) -> None:
+    """Replay recorded threads from the mirror against an assistant and report what changed.
+
+    Exit codes: 0 every turn passed, 1 error, 3 at least one regression.
+    """
+
+
+
+    chosen = [bool(thread_ids), all_threads, query is not None]
+    if report_path:
+        check_report_path(report_path)
+    if cleanup_:
+        if any(chosen) or compare_ids:
+            raise UsageError("--cleanup takes no threads and no --compare")
+        settings = client_settings(base_url, api_key, max_retries, timeout)
+        deleted = asyncio.run(cleanup_temporary(settings))
+        if json_:
+            echo_json({"deleted": deleted})
+        else:
+            for assistant_id in deleted:
+                click.echo(assistant_id)
+        status(f"deleted {len(deleted)} temporary assistant(s)", silent)
+        return
+    if compare_ids:
+        if any(chosen):
+            raise UsageError("--compare takes two replay ids and no threads")
+        result = compare_stored(db_path, *compare_ids, threshold=threshold)
+    else:
+        if sum(chosen) != 1:
+            raise UsageError("name the threads to replay: THREAD_ID…, --all or --query (one of them)")
+        if limit is not None and thread_ids:
+            raise UsageError("--limit goes with --all or --query")
+        instructions = None
+        if instructions_file:
+            try:
+                instructions = Path(instructions_file).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as error:
+                raise UsageError(f"{instructions_file}: {error}") from error
+        options = ReplayOptions(
+            model=model, instructions=instructions, run_timeout=run_timeout,
+            on_missing_tool=on_missing_tool,  # type: ignore[arg-type]
+            mode=mode,  # type: ignore[arg-type]
+            concurrency=concurrency, threshold=threshold, dry_run=dry_run,
+            extra={"instructions_file": instructions_file} if instructions_file else {},
+        )
+        settings = client_settings(base_url, api_key, max_retries, timeout)
+        selection = Selection(list(thread_ids), all_threads, query, limit)
+        status(f"dry run from {db_path}: nothing is sent" if dry_run
+               else f"replaying from {db_path} on {settings.base_url}", silent)
+        done: list[str] = []
+
+        def progress(thread: Any) -> None:
+            done.append(thread.thread_id)
+            counts: dict[str, int] = {}
+            for turn in thread.turns:
+                counts[turn.status] = counts.get(turn.status, 0) + 1
+            summary = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items())
+            status(f"[{len(done)}] {thread.thread_id}: {summary or thread.error or 'no turns'}",
+                   silent)
+
+        result = asyncio.run(replay_from_mirror(
+            settings, db_path, selection, options, assistant=assistant, config_dir=config_dir,
+            on_thread_done=progress,
+        ))
+        if not result.threads:
+            status("no mirrored thread matched: nothing was replayed", silent)
+    if report_path:
+        write_report(result, report_path)
+        status(f"report written to {report_path}", silent)
+    if json_:
+        click.echo(result.model_dump_json(indent=2))
+    else:
+        print_report(result, Console(soft_wrap=False))
+    if json_:
+        status(summary_line(result), silent)
+    sys.exit(exit_code(result))

@@ -1,0 +1,1 @@
+"""The models behind the emulator's runs: the deterministic one (tests, demos, CI), and more."""

@@ -1,0 +1,61 @@
+"""Rows ⇄ API objects: the one codec between the mirror's tables and the API's JSON.
+
+Nested values (objects, arrays) are stored as compact JSON text; scalars as they are; one
+timestamp format for everything syncer writes itself (``syncer.mirror.schema.timestamp``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+from syncer.api.models import message_text
+from syncer.mirror.schema import BOOKKEEPING, DERIVED_COLUMNS, INT, JSON, OBJECT_TABLES
+
+
+def decode_json(value: Any) -> Any:
+    """JSON text of an object or array decoded; anything else (or invalid JSON) as it is."""
+    if isinstance(value, str) and value[:1] in "{[":
+        with contextlib.suppress(ValueError):
+            return json.loads(value)
+    return value
+
+
+dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+"""Compact JSON text for nested values (one encoder, built once: this runs per field)."""
+
+
+def to_row(table: str, obj: dict[str, Any]) -> dict[str, Any]:
+    """The row for one API object: objects and arrays as JSON text, scalars as they are.
+
+    A field that may be a string or an object (``tool_choice``, ``response_format``) is
+    stored as plain text when it is a string (``auto``) and as JSON text when it is an object.
+    """
+    row: dict[str, Any] = {}
+    for key, value in obj.items():
+        row[key] = dumps(value) if isinstance(value, dict | list) else value
+    if table == "messages":
+        row["text"] = message_text(obj.get("content"))
+    return row
+
+
+def row_to_object(table: str, row: dict[str, Any]) -> dict[str, Any]:
+    """The API object a row was made from (bookkeeping and derived columns left out).
+
+    JSON text of an object or array is decoded (in declared JSON columns and in columns a newer
+    server added); ``parallel_tool_calls`` comes back as a boolean.
+    """
+    declared = OBJECT_TABLES[table]
+    skip = set(BOOKKEEPING) | set(DERIVED_COLUMNS.get(table, ()))
+    obj: dict[str, Any] = {}
+    for key, value in row.items():
+        if key in skip:
+            continue
+        kind = declared.get(key)
+        if kind in (JSON, None):
+            value = decode_json(value)
+        elif kind == INT and key == "parallel_tool_calls" and value is not None:
+            value = bool(value)
+        obj[key] = value
+    return obj
