@@ -7,7 +7,7 @@ import sys
 import click
 
 from syncer.cli.main import cli, status
-from syncer.demo import run_demo
+from syncer.cli.demo import run_demo
 from syncer.emulator import EmulatorConfig, serve_forever
 from syncer.emulator.backends.chat import ChatBackend, backend_settings
 from syncer.emulator.generate import sample_account_path
