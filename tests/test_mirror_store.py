@@ -208,3 +208,57 @@ def test_a_new_mirror_is_readable_by_its_owner_only(tmp_path):
         os.umask(old)
     assert "mirror.db-wal" in modes
     assert set(modes.values()) == {0o600}, modes
+
+
+ISO = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$"
+
+
+def test_a_mirror_written_before_one_timestamp_format_is_migrated_to_it(tmp_path):
+    """An old mirror (migrations 1-3: replay times as epoch REAL, restore_map without
+    fractions) passes through migration 4: every syncer timestamp ends in one format, the
+    API's own created_at stays the server's integer, and replay --compare still reads it."""
+    import re
+
+    from syncer.mirror import schema as shape
+    from syncer.replay.records import load_replay
+
+    path = tmp_path / "old.db"
+    newest = [m for m in shape.MIGRATIONS if m[0] <= 3]
+    original = list(shape.MIGRATIONS)
+    shape.MIGRATIONS[:] = newest  # build the file as syncer did before migration 4
+    try:
+        with open_mirror(path, "create") as store:
+            store.write_page("threads", [THREAD], [])
+            conn = store.conn
+            conn.execute("INSERT INTO replays (id, status, started_at, finished_at, threads, "
+                         "summary, options, threshold, metric) VALUES ('rp_1', 'complete', "
+                         "1700000000.25, 1700000042.5, '[]', NULL, '{}', 0.8, 'ratio')")
+            conn.execute("INSERT INTO replay_turns (id, replay_id, recorded_thread_id, "
+                         "turn_index, status, result, recorded_at) VALUES "
+                         "('rp_1:thread_a:0', 'rp_1', 'thread_a', 0, 'pass', "
+                         "'{\"thread_id\": \"thread_a\", \"index\": 0, \"status\": \"pass\"}', "
+                         "1700000001.0)")
+            conn.execute("INSERT INTO restore_map VALUES ('thread', 'thread_a', 'http://t', "
+                         "'thread_b', 'done', '2026-11-30T12:00:00Z')")
+    finally:
+        shape.MIGRATIONS[:] = original
+    with open_mirror(path, "write"):
+        pass
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    stamps = [
+        *conn.execute("SELECT started_at, finished_at FROM replays").fetchone(),
+        conn.execute("SELECT recorded_at FROM replay_turns").fetchone()[0],
+        conn.execute("SELECT updated_at FROM restore_map").fetchone()[0],
+        *[r[0] for r in conn.execute("SELECT applied_at FROM migrations")],
+        *[r[0] for r in conn.execute("SELECT first_seen_at FROM threads")],
+    ]
+    assert all(isinstance(s, str) and re.match(ISO, s) for s in stamps), stamps
+    assert stamps[0] == "2023-11-14T22:13:20.250000Z"
+    assert stamps[3] == "2026-11-30T12:00:00.000000Z"
+    types = {row[1]: row[2] for row in conn.execute("PRAGMA table_info(replays)")}
+    assert types["started_at"] == "TEXT" and types["finished_at"] == "TEXT"
+    assert conn.execute("SELECT typeof(created_at) FROM threads").fetchone()[0] == "integer"
+    replay = load_replay(conn, "rp_1")
+    assert (replay.started_at, replay.finished_at) == (1700000000.25, 1700000042.5)
+    conn.close()

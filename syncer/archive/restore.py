@@ -27,9 +27,7 @@ refusals) are listed in the report rather than dropped silently.
 from __future__ import annotations
 
 import asyncio
-import calendar
 import sqlite3
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -47,6 +45,7 @@ from syncer.errors import (
     UsageError,
 )
 from syncer.mirror.rows import row_to_object
+from syncer.mirror.schema import epoch, timestamp
 from syncer.mirror.store import Store, open_mirror
 
 # Messages sent inside the thread create (the API takes at most 32 there); the rest go one
@@ -307,7 +306,7 @@ def _record(conn: sqlite3.Connection, kind: str, source_id: str, target: str,
         "INSERT INTO restore_map (kind, source_id, target, target_id, status, updated_at) "
         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kind, source_id, target) DO UPDATE SET "
         "target_id = excluded.target_id, status = excluded.status, updated_at = excluded.updated_at",
-        (kind, source_id, target, target_id, status, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
+        (kind, source_id, target, target_id, status, timestamp()),
     )
 
 
@@ -365,7 +364,7 @@ def _interrupted_create(items: list[dict[str, Any]], body: dict[str, Any], since
     same model, name, instructions and (full, 16-pair) metadata, and not already mapped.
     """
     try:
-        start = calendar.timegm(time.strptime(since or "", "%Y-%m-%dT%H:%M:%SZ"))
+        start = epoch(since or "")
     except ValueError:
         return None
     for item in items:

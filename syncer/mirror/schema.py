@@ -221,6 +221,22 @@ CREATE INDEX IF NOT EXISTS replay_turns_recorded_thread_id ON replay_turns(recor
 
 
 
+@migration(4, "one timestamp format: replays, replay_turns and restore_map times as ISO 8601 text")
+def _m004_timestamps(db: sqlite_utils.Database) -> None:
+    # replays.started_at / finished_at and replay_turns.recorded_at were epoch REAL;
+    # restore_map.updated_at was ISO without fractions. All become timestamp()'s format.
+    for table, columns in (("replays", ("started_at", "finished_at")),
+                           ("replay_turns", ("recorded_at",))):
+        for column in columns:
+            rows = db.execute(f"SELECT rowid, [{column}] FROM [{table}] "
+                              f"WHERE typeof([{column}]) IN ('real', 'integer')").fetchall()
+            db.conn.executemany(f"UPDATE [{table}] SET [{column}] = ? WHERE rowid = ?",
+                                [(timestamp(value), rowid) for rowid, value in rows])
+        db.table(table).transform(types=dict.fromkeys(columns, str))
+    db.execute("UPDATE restore_map SET updated_at = substr(updated_at, 1, 19) || '.000000Z' "
+               "WHERE length(updated_at) = 20 AND updated_at LIKE '%Z'")
+
+
 def ensure_shape(db: sqlite_utils.Database) -> None:
     """Create whatever part of ``SHAPE`` is missing (tables, columns, indexes, FTS). Idempotent."""
     for name, spec in BOOKKEEPING_TABLES.items():

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from typing import Any
 
 from syncer.errors import UsageError
+from syncer.mirror.schema import epoch, timestamp
 from syncer.replay.types import Replay, Summary, ThreadResult, TurnResult
 
 
@@ -53,7 +53,7 @@ class MirrorRecorder:
         self._write(
             "INSERT INTO replays (id, status, started_at, base_url, target, threshold, metric,"
             " options) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (replay.id, "running", replay.started_at, replay.base_url, replay.target,
+            (replay.id, "running", timestamp(replay.started_at), replay.base_url, replay.target,
              replay.threshold, replay.metric, _json(replay.options)),
         )
 
@@ -79,7 +79,7 @@ class MirrorRecorder:
                 _json(rec.tool_calls) if rec else None, _json(new.tool_calls) if new else None,
                 _json(rec.usage) if rec else None, _json(new.usage) if new else None,
                 rec.duration_s if rec else None, new.duration_s if new else None,
-                turn.detail, turn.model_dump_json(), time.time(),
+                turn.detail, turn.model_dump_json(), timestamp(),
             ),
         )
 
@@ -91,7 +91,8 @@ class MirrorRecorder:
         self._write(
             "UPDATE replays SET status = ?, finished_at = ?, threads = ?, summary = ?, error = ?"
             " WHERE id = ?",
-            (replay.status, replay.finished_at, _json(threads), _json(replay.summary),
+            (replay.status, None if replay.finished_at is None else timestamp(replay.finished_at),
+             _json(threads), _json(replay.summary),
              replay.error, replay.id),
         )
 
@@ -123,8 +124,8 @@ def load_replay(conn: sqlite3.Connection, replay_id: str) -> Replay:
             turns=mine, error=info.get("error"),
         ))
     return Replay(
-        id=row["id"], status=row["status"], started_at=row["started_at"],
-        finished_at=row["finished_at"], base_url=row["base_url"], target=row["target"],
+        id=row["id"], status=row["status"], started_at=epoch(row["started_at"]),
+        finished_at=None if row["finished_at"] is None else epoch(row["finished_at"]), base_url=row["base_url"], target=row["target"],
         options=json.loads(row["options"] or "{}"), threshold=row["threshold"],
         metric=row["metric"], threads=threads,
         summary=Summary.model_validate_json(row["summary"]) if row["summary"] else Summary(),
