@@ -165,12 +165,7 @@ class HTTPClient:
         return self.redact(f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}{url.path}")
 
     def _request_headers(self, method: str) -> dict[str, str]:
-        key = self.settings.secret()
-        if not key:
-            raise UsageError(
-                "no API key: set OPENAI_API_KEY or pass --api-key "
-                "(a local `syncer emulator` accepts any key, e.g. OPENAI_API_KEY=sk-local)"
-            )
+        key = self.settings.require_key()
         headers = {"Authorization": f"Bearer {key}"}
         if method != "GET":
             # Same key on every retry of one write, as the SDK does, so a server that

@@ -116,6 +116,16 @@ class ClientSettings(BaseModel):
             headers["OpenAI-Project"] = self.project
         return headers
 
+    def require_key(self) -> str:
+        """The API key in clear; ``UsageError`` when there is none (checked before any work)."""
+        key = self.secret()
+        if not key:
+            raise UsageError(
+                "no API key: set OPENAI_API_KEY or pass --api-key "
+                "(a local `syncer emulator` accepts any key, e.g. OPENAI_API_KEY=sk-local)"
+            )
+        return key
+
     def secret(self) -> str | None:
         """The API key in clear, for the Authorization header and for redaction only."""
         return self.api_key.get_secret_value() if self.api_key is not None else None

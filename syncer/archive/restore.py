@@ -81,13 +81,15 @@ def _rows(conn: sqlite3.Connection, table: str, where: str = "",
     return [_decode(table, row) for row in conn.execute(sql, tuple(params))]
 
 
-def open_archive(path: str) -> Store:
-    """The source mirror, upgraded by the migrations (``restore_map`` is one of them).
+def open_archive(path: str, *, lock_timeout: float = 0.0) -> Store:
+    """The source mirror, upgraded by the migrations (``restore_map`` is one of them), with its
+    restore lock held until the store is closed (``syncer.mirror.lock``).
 
     Its connection is autocommit: each ``restore_map`` write is on disk before the next
     request goes out.
     """
-    store = open_mirror(path, "write", missing_hint="give the archive with --from or --db")
+    store = open_mirror(path, "write", missing_hint="give the archive with --from or --db",
+                        lock="restore", lock_timeout=lock_timeout)
     store.conn.row_factory = sqlite3.Row
     return store
 

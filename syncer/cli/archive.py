@@ -22,6 +22,7 @@ from syncer.cli.main import (
     db_option,
     echo_json,
     json_option,
+    lock_timeout_option,
     silent_option,
     status,
 )
@@ -118,12 +119,14 @@ def load(directory: str, force: bool, db_path: str, json_: bool, silent: bool) -
 @click.option("-y", "--yes", is_flag=True, help="Restore without asking (required without a terminal).")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
               help="Threads restored at the same time (messages stay in order).")
+@lock_timeout_option
 @db_option
 @json_option
 @silent_option
 @connection_options
 def restore(from_: str | None, assistants_: bool, threads_: bool, thread_ids: tuple[str, ...],
-            include_deleted: bool, dry_run: bool, yes: bool, concurrency: int, db_path: str,
+            include_deleted: bool, dry_run: bool, yes: bool, concurrency: int,
+            lock_timeout: float, db_path: str,
             json_: bool, silent: bool, **connection: Any) -> None:
     """Push archived assistants, threads and messages into the server.
 
@@ -132,6 +135,7 @@ def restore(from_: str | None, assistants_: bool, threads_: bool, thread_ids: tu
     that was interrupted. Runs and run steps stay in the archive; restored objects link
     back through metadata syncer:source. What cannot be recreated (image_file ids,
     attachments, tool_resources) is listed. Exits 1 if anything failed to restore.
+    One restore at a time per archive (--lock-timeout to wait for the other).
     """
 
     source = from_ or db_path
@@ -139,7 +143,10 @@ def restore(from_: str | None, assistants_: bool, threads_: bool, thread_ids: tu
     settings = client_settings(**connection)
 
     async def run() -> int:
-        conn = open_archive(source).conn
+        # The restore lock is taken before the id map is read: a second restore from this
+        # archive waits or is refused, and never plans from a map the first is writing.
+        store = open_archive(source, lock_timeout=lock_timeout)
+        conn = store.conn
         try:
             async with AssistantsClient(settings) as client:
                 plan = await build_plan(
@@ -163,7 +170,7 @@ def restore(from_: str | None, assistants_: bool, threads_: bool, thread_ids: tu
                 report = await execute(conn, client, plan, concurrency=concurrency,
                                        progress=lambda line: status(line, silent))
         finally:
-            conn.close()
+            store.close()
         if json_:
             echo_json({**report.as_dict(), "dry_run": False})
         else:

@@ -284,7 +284,8 @@ def restore_into_second_server(demo: Demo) -> None:
     archive.close()
 
     async def restore_and_count(base_url: str) -> tuple[RestoreReport, dict[str, int]]:
-        conn = open_archive(str(db)).conn
+        store = open_archive(str(db))
+        conn = store.conn
         try:
             settings = ClientSettings.from_env(base_url=base_url, api_key="sk-demo-second")
             async with AssistantsClient(settings) as client:
@@ -301,7 +302,7 @@ def restore_into_second_server(demo: Demo) -> None:
                 counts["second_run_creates"] = (await build_plan(conn, client)).write_requests
                 return report, counts
         finally:
-            conn.close()
+            store.close()
 
     with running_server(EmulatorConfig()) as second:
         demo.console.print(f"$ syncer restore --from {Path(db).name} --base-url {second.base_url} --yes")

@@ -109,6 +109,10 @@ db_option = click.option(
     show_default=True,
     help="The mirror database  [env: SYNCER_DB]",
 )
+lock_timeout_option = click.option(
+    "--lock-timeout", type=click.FloatRange(0), default=0, show_default=True, metavar="SECONDS",
+    help="Wait this long for another run of this command on the same mirror to finish "
+         "(0: refuse at once, naming it).")
 json_option = click.option("--json", "json_", is_flag=True, help="Machine-readable output.")
 silent_option = click.option("-s", "--silent", is_flag=True, help="No progress on stderr.")
 

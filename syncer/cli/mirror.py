@@ -18,6 +18,7 @@ from syncer.cli.main import (
     db_option,
     echo_json,
     json_option,
+    lock_timeout_option,
     run_async,
     silent_option,
     status,
@@ -41,26 +42,28 @@ from syncer.mirror.threads import check_thread_ids, read_threads_file
               help="Requests in flight at once (threads and their lists are synced concurrently).")
 @click.option("--force", is_flag=True,
               help="Sync even if the mirror belongs to another server, organisation or project.")
+@lock_timeout_option
 @db_option
 @connection_options
 @json_option
 @silent_option
 @run_async
 async def sync(thread_ids: tuple[str, ...], threads_file: str | None, full: bool,
-               concurrency: int, force: bool, db_path: str, base_url: str | None,
+               concurrency: int, force: bool, lock_timeout: float, db_path: str, base_url: str | None,
                api_key: str | None, max_retries: int | None, timeout: float | None,
                json_: bool, silent: bool) -> None:
     """Mirror all assistants and the tracked threads into the SQLite database.
 
     Incremental: only what changed since the last sync is read (use --full to re-read
-    everything). Safe to interrupt at any moment; the next sync carries on.
+    everything). Safe to interrupt at any moment; the next sync carries on. One sync at a
+    time per mirror: a second one is refused, naming the first (or waits: --lock-timeout).
     """
 
-
     settings = client_settings(base_url, api_key, max_retries, timeout)
+    settings.require_key()  # before the mirror file is created
     extra = check_thread_ids(thread_ids)
     from_file = read_threads_file(threads_file) if threads_file else []
-    with open_mirror(db_path, "create") as store:
+    with open_mirror(db_path, "create", lock="sync", lock_timeout=lock_timeout) as store:
         # Refused before anything is tracked or sent; recorded once the server has answered.
         store.check_server(settings.base_url, settings.organization, settings.project,
                            force=force)

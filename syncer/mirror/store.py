@@ -9,6 +9,7 @@ where ``created_at`` ties.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import sqlite_utils
 
 from syncer.errors import MirrorError
 from syncer.files import create_private
+from syncer.mirror.lock import MirrorLock, acquire
 from syncer.mirror.rows import dumps, to_row
 from syncer.mirror.schema import BOOKKEEPING, apply_migrations, ensure_shape, timestamp
 
@@ -48,15 +50,35 @@ class StateUpdate:
 class Store:
     """The mirror database: opened, shaped, and written only through this class."""
 
-    def __init__(self, db: sqlite_utils.Database, path: str):
+    def __init__(self, db: sqlite_utils.Database, path: str, lock: MirrorLock | None = None):
         self.db = db
         self.path = path
+        self.lock = lock
         self._columns: dict[str, list[str]] = {}
+        self._identity = _file_identity(path)
 
     # -- opening -------------------------------------------------------------------------
 
     def close(self) -> None:
-        self.db.conn.close()
+        try:
+            self.db.conn.close()
+        finally:
+            if self.lock is not None:
+                self.lock.release()
+
+    def check_file(self) -> None:
+        """``MirrorError`` if the file this store has open was deleted or replaced meanwhile.
+
+        SQLite keeps writing to an open file that was unlinked (or renamed over): everything
+        written would vanish with the connection, so a sync checks before it reports success.
+        """
+        if self._identity is None:
+            return
+        now = _file_identity(self.path)
+        if now != self._identity:
+            what = "deleted" if now is None else "replaced by another file"
+            raise MirrorError(f"{self.path}: the mirror file was {what} while syncer had it "
+                              "open; what this command wrote is lost")
 
     def __enter__(self) -> Store:
         return self
@@ -321,11 +343,22 @@ def _server_meta(base_url: str, organization: str | None, project: str | None) -
             "project": project or ""}
 
 
+def _file_identity(path: str) -> tuple[int, int] | None:
+    if path == ":memory:":
+        return None
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
 Mode = Literal["read", "write", "create"]
 
 
 def open_mirror(path: str | Path, mode: Mode = "read", *, missing_hint: str | None = None,
-                mirror_only: bool = True) -> Store:
+                mirror_only: bool = True, lock: str | None = None,
+                lock_timeout: float = 0.0) -> Store:
     """The one way into a mirror file. Use as ``with open_mirror(path, mode) as store:``.
 
     - ``"read"``: an existing mirror, read-only (``mode=ro``): nothing is migrated or written;
@@ -336,8 +369,39 @@ def open_mirror(path: str | Path, mode: Mode = "read", *, missing_hint: str | No
     one-line ``MirrorError``; a SQLite that is not a mirror is refused without a byte changed.
     ``missing_hint`` replaces the advice given for a missing file; ``mirror_only=False`` (backup)
     takes any SQLite database.
+
+    ``lock`` (``"sync"``, ``"restore"``, ``"migrate"``; write and create only): take that
+    operation's lock on the mirror (``syncer.mirror.lock``) before anything is read, waiting up
+    to ``lock_timeout`` seconds for another holder; released when the store is closed.
     """
     path = str(path)
+    held = None
+    if lock is not None and mode != "read" and path != ":memory:":
+        held = acquire(path, lock, timeout=lock_timeout)
+    try:
+        return _open(path, mode, missing_hint, mirror_only, held)
+    except BaseException:
+        if held is not None:
+            held.release()
+        raise
+
+
+def _read_uri(path: str) -> str:
+    """The read-only URI of ``path``: ``mode=ro``, and ``immutable=1`` where nothing can write.
+
+    A file on a read-only mount, or one whose file and folder this user cannot write, cannot
+    have a writer: ``immutable`` then lets SQLite read it without the ``-shm`` it could not
+    create (a WAL mirror copied there must have been checkpointed, as ``backup`` files are).
+    """
+    uri = f"{Path(path).resolve().as_uri()}?mode=ro"
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.access(path, os.W_OK) and not os.access(folder, os.W_OK):
+        uri += "&immutable=1"
+    return uri
+
+
+def _open(path: str, mode: Mode, missing_hint: str | None, mirror_only: bool,
+          held: MirrorLock | None) -> Store:
     is_new = False
     if mode == "create" and path != ":memory:":
         try:
@@ -351,7 +415,7 @@ def open_mirror(path: str | Path, mode: Mode = "read", *, missing_hint: str | No
         if mirror_only and not is_new and path != ":memory:" and not _has_migrations(path):
             raise MirrorError(f"{path}: not a syncer mirror (no migrations table)")
         if mode == "read":
-            conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True,
+            conn = sqlite3.connect(_read_uri(path), uri=True,
                                    isolation_level=None, check_same_thread=False)
         else:
             # isolation_level=None: autocommit; transactions are explicit (``_transaction``).
@@ -367,12 +431,12 @@ def open_mirror(path: str | Path, mode: Mode = "read", *, missing_hint: str | No
             ensure_shape(db)
     except sqlite3.DatabaseError as error:
         raise MirrorError(f"{path}: not a usable mirror database ({error})") from None
-    return Store(db, path)
+    return Store(db, path, held)
 
 
 def _has_migrations(path: str) -> bool:
     """Whether the SQLite file at ``path`` is a syncer mirror, looked at without changing it."""
-    probe = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    probe = sqlite3.connect(_read_uri(path), uri=True)
     try:
         return probe.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
                              "'migrations'").fetchone() is not None
