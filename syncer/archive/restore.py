@@ -34,6 +34,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from syncer import markers
+from syncer.api.client import AssistantsClient
 from syncer.api.models import MAX_METADATA_PAIRS
 from syncer.errors import (
     APIError,
@@ -341,7 +342,7 @@ def _messages(conn: sqlite3.Connection, thread: dict[str, Any],
     return _rows(conn, "messages", "WHERE thread_id = ? AND deleted_at IS NULL", (thread["id"],))
 
 
-async def _target_assistants(client: Any, plan: RestorePlan) -> list[dict[str, Any]]:
+async def _target_assistants(client: AssistantsClient, plan: RestorePlan) -> list[dict[str, Any]]:
     """The target's assistants, oldest first."""
     items: list[dict[str, Any]] = []
     async for page in client.pages("/assistants", order="asc", limit=100):
@@ -379,7 +380,7 @@ def _interrupted_create(items: list[dict[str, Any]], body: dict[str, Any], since
 
 async def build_plan(
     conn: sqlite3.Connection,
-    client: Any,
+    client: AssistantsClient,
     *,
     assistants: bool = True,
     threads: bool = True,
@@ -479,7 +480,7 @@ async def build_plan(
     return plan
 
 
-async def _count_restored(client: Any, plan: RestorePlan | None,
+async def _count_restored(client: AssistantsClient, plan: RestorePlan | None,
                           thread: ThreadPlan) -> list[tuple[str, str]]:
     """The thread's messages already on the target, (source id, target id), oldest first.
 
@@ -522,7 +523,7 @@ class RestoreReport:
 
 
 async def execute(
-    conn: sqlite3.Connection, client: Any, plan: RestorePlan, progress: Progress | None = None,
+    conn: sqlite3.Connection, client: AssistantsClient, plan: RestorePlan, progress: Progress | None = None,
     *, concurrency: int = 4,
 ) -> RestoreReport:
     """Carry out a plan: create what is missing, recording every step in ``restore_map``.
@@ -573,7 +574,7 @@ async def execute(
     return report
 
 
-async def _restore_thread(conn: sqlite3.Connection, client: Any, target: str, thread: ThreadPlan,
+async def _restore_thread(conn: sqlite3.Connection, client: AssistantsClient, target: str, thread: ThreadPlan,
                           report: RestoreReport, say: Progress, create_lock: asyncio.Lock) -> None:
     source_id = thread.source["id"]
     if thread.status == "done":

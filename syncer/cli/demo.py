@@ -22,6 +22,7 @@ from rich.text import Text
 from ruamel.yaml import YAML
 
 from syncer.api.client import AssistantsClient
+from syncer.api.models import Assistant
 from syncer.api.settings import ClientSettings
 from syncer.archive.restore import RestoreReport, build_plan, execute, open_archive
 from syncer.cli import render
@@ -89,7 +90,7 @@ def list_account(demo: Demo) -> None:
 
 
 
-    async def fetch() -> list:
+    async def fetch() -> list[Assistant]:
         settings = ClientSettings.from_env(base_url=demo.base_url, api_key=demo.api_key)
         async with AssistantsClient(settings) as client:
             return [a async for a in client.list_assistants(order="asc")]

@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from syncer.cli.main import cli, status
 from syncer.cli.demo import run_demo
+from syncer.cli.main import cli, status
 from syncer.emulator import EmulatorConfig, serve_forever
 from syncer.emulator.backends.chat import ChatBackend, backend_settings
 from syncer.emulator.generate import sample_account_path

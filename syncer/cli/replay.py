@@ -37,7 +37,7 @@ class _BadArgumentsExitOne(click.Command):
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.UsageError as error:
-            error.exit_code = 1
+            error.exit_code = 1  # type: ignore[misc]  # click sets it per instance too
             raise
 
 

@@ -79,7 +79,7 @@ async def create_conversation(request: Request) -> Response:
     }
     with emulator.store.batch():
         emulator.store.add("conversation", conversation)
-        append_items(emulator.store, conversation["id"],
+        append_items(emulator.store, str(conversation["id"]),
                      [items.from_input(raw) for raw in body.get("items") or []])
     return JSONResponse(conversation)
 

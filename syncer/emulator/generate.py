@@ -192,7 +192,7 @@ class _Generator:
 
     def _thread(self, assistant: dict[str, Any], questions: list[str], per_thread: int, runs: int) -> None:
         runs = min(runs, per_thread // 2)
-        thread = {"id": self._id("thread"), "object": "thread", "created_at": self._tick(),
+        thread: dict[str, Any] = {"id": self._id("thread"), "object": "thread", "created_at": self._tick(),
                   "metadata": {"topic": self.rng.choice(questions)[:40]}, "tool_resources": {}}
         self.out["threads"].append(thread)
         history = deterministic.Conversation(assistant["model"], assistant["instructions"] or "")
@@ -203,7 +203,7 @@ class _Generator:
             per_turn[self.rng.randrange(len(per_turn))] += 1
         for turn, count in enumerate(per_turn):
             for k in range(count):
-                wants_tool = runs and k == count - 1 and self.rng.random() < self.tool_call_ratio
+                wants_tool = bool(runs) and k == count - 1 and self.rng.random() < self.tool_call_ratio
                 text = self._user_text(assistant, questions, wants_tool)
                 self._message(thread["id"], "user", text)
                 history.add("user", text)

@@ -91,14 +91,14 @@ def load_account(
 
 # The nested fields the emulator reads as structures; an account copied from a raw SQL dump
 # may hold them as JSON text, which would be served until a run tripped over it with a 500.
-_NESTED: dict[str, dict[str, type | tuple[type, ...]]] = {
+_NESTED: dict[str, dict[str, type[list[Any]] | type[dict[str, Any]]]] = {
     "assistants": {"tools": list, "metadata": dict, "tool_resources": dict},
     "threads": {"metadata": dict, "tool_resources": dict},
     "messages": {"content": list, "metadata": dict, "attachments": list},
     "runs": {"required_action": dict, "tools": list, "metadata": dict, "usage": dict},
     "run_steps": {"step_details": dict, "usage": dict, "metadata": dict},
 }
-_JSON_KIND = {list: "an array", dict: "an object"}
+_JSON_KIND: dict[type, str] = {list: "an array", dict: "an object"}
 
 
 def _check_shape(obj: dict[str, Any], where: str, key: str) -> None:

@@ -166,7 +166,7 @@ def _respond(emulator: Emulator, body: dict[str, Any], context: list[dict[str, A
     else:
         text, limit = reply.text, body.get("max_output_tokens")
         cut = limit is not None and output_tokens > limit
-        if cut:
+        if limit is not None and cut:
             # Cut off at the limit, as the run engine cuts a reply at max_completion_tokens.
             text = text[: limit * 4]
             output_tokens = model.count_tokens(text)

@@ -147,12 +147,13 @@ class RunEngine:
             return None
         progress = self.store.progress.get(run_id) or self._recover_progress(run)
         status = run["status"]
+        start = float(progress["phase_start"])
         if status == "queued":
-            return progress["phase_start"] + self.duration * QUEUED_SHARE
+            return start + self.duration * QUEUED_SHARE
         if status == "in_progress":
-            return progress["phase_start"] + self.duration
+            return start + self.duration
         if status == "cancelling":
-            return (progress["cancel_start"] or progress["phase_start"]) + self.duration * CANCELLING_SHARE
+            return float(progress["cancel_start"] or start) + self.duration * CANCELLING_SHARE
         if status == "requires_action" and run.get("expires_at") is not None:
             return float(run["expires_at"])
         return None
@@ -255,7 +256,7 @@ class RunEngine:
         if limit is None:
             return False
         prompt = deterministic.prompt_tokens(run["instructions"], self._inputs(run))
-        return progress["prompt_tokens"] + prompt > limit
+        return bool(int(progress["prompt_tokens"]) + prompt > limit)
 
     def _complete(self, run: dict[str, Any], progress: dict[str, Any], when: int) -> list[Event]:
         messages = self._inputs(run)

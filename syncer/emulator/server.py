@@ -110,7 +110,7 @@ def running_server(config: EmulatorConfig | None = None, host: str = "127.0.0.1"
     bound_port = sock.getsockname()[1]
     server = _server(app)
     # Signal handlers can only be installed from the main thread.
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
                               name="syncer-emulator")
     thread.start()

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from syncer import markers
+from syncer.api.client import AssistantsClient
 from syncer.errors import (
     APIConnectionError,
     InternalServerError,
@@ -62,7 +63,7 @@ class ApplyResult:
 
 
 async def plan_directory(
-    client: Any,
+    client: AssistantsClient,
     directory: str | Path,
     *,
     prune: bool = False,
@@ -75,7 +76,7 @@ async def plan_directory(
     return build_plan(configs, await live_assistants(client), prune=prune, adopt=adopt)
 
 
-async def _check_still_ours(client: Any, action: Action) -> dict[str, Any] | None:
+async def _check_still_ours(client: AssistantsClient, action: Action) -> dict[str, Any] | None:
     """The live assistant, re-read; raises if it is no longer what the plan saw; None if gone."""
     try:
         live = await client.request("GET", f"/assistants/{action.assistant_id}")
@@ -98,7 +99,7 @@ async def _check_still_ours(client: Any, action: Action) -> dict[str, Any] | Non
     return live
 
 
-async def perform(client: Any, action: Action) -> str:
+async def perform(client: AssistantsClient, action: Action) -> str:
     """One action's API call(s); returns the assistant's id."""
     if action.kind == "create":
         try:
@@ -126,7 +127,7 @@ async def perform(client: Any, action: Action) -> str:
 
 
 async def apply_plan(
-    client: Any, plan: Plan, progress: Callable[[str], None] | None = None
+    client: AssistantsClient, plan: Plan, progress: Callable[[str], None] | None = None
 ) -> ApplyResult:
     """Perform every change of ``plan`` in order; stops at the first failure (see module doc)."""
     result = ApplyResult()
@@ -151,13 +152,13 @@ async def apply_plan(
     return result
 
 
-async def _carrying_marker(client: Any, name: str) -> list[dict[str, Any]]:
+async def _carrying_marker(client: AssistantsClient, name: str) -> list[dict[str, Any]]:
     """The assistants (oldest first) whose marker is ``name``."""
     return [a for a in await live_assistants(client) if marker_of(a) == name]
 
 
 async def _remove_duplicates(
-    client: Any, names: set[str], progress: Callable[[str], None] | None
+    client: AssistantsClient, names: set[str], progress: Callable[[str], None] | None
 ) -> list[str]:
     """Delete all but the oldest assistant carrying each marker this run created.
 

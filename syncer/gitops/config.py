@@ -29,6 +29,7 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+from pydantic_core import ErrorDetails
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -289,7 +290,7 @@ def _data_location(data: Any, loc: Location) -> Location:
     return tuple(kept)
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: ErrorDetails) -> str:
     kind = error.get("type", "")
     context = error.get("ctx") or {}
     if kind == "extra_forbidden":
@@ -353,18 +354,18 @@ def _parse_file(path: Path, problems: list[str], environ: Any) -> list[_Document
                     f"{path}:{line}: (document): expected a mapping of assistant fields, got {kind}"
                 )
                 continue
-            line = node.lc.line + 1 if node.lc.line is not None else 1
+            start = node.lc.line + 1 if node.lc.line is not None else 1
             lines: dict[Location, int] = {}
             expansion: list[tuple[Location, int, str]] = []
-            data = _plain(node, (), lines, line, expansion, environ)
+            data = _plain(node, (), lines, start, expansion, environ)
             for loc, at, message in expansion:
                 problems.append(f"{path}:{at}: {_field_name(loc)}: {message}")
-            documents.append(_Document(path, line, data, lines))
+            documents.append(_Document(path, start, data, lines))
     except MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
-        at = f"{mark.line + 1}:{mark.column + 1}" if mark else "1:1"
+        where = f"{mark.line + 1}:{mark.column + 1}" if mark else "1:1"
         what = error.problem or error.context or "invalid YAML"
-        problems.append(f"{path}:{at}: (yaml): syntax error: {' '.join(str(what).split())}")
+        problems.append(f"{path}:{where}: (yaml): syntax error: {' '.join(str(what).split())}")
     except YAMLError as error:
         problems.append(f"{path}:1: (yaml): syntax error: {' '.join(str(error).split())}")
     return documents

@@ -98,7 +98,7 @@ def _loads_back(text: str, expected: dict[str, Any]) -> bool:
         loaded = YAML(typ="safe").load(text)
     except Exception:
         return False
-    return _unescape(loaded) == expected
+    return bool(_unescape(loaded) == expected)
 
 
 def _unescape(value: Any) -> Any:

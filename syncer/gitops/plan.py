@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from syncer import markers
+from syncer.api.client import AssistantsClient
 from syncer.canonical import canonical_json
 from syncer.gitops.config import API_FIELDS, LoadedConfig
 
@@ -402,10 +403,10 @@ def build_plan(
     return Plan(actions=actions, unchanged=unchanged, unmanaged=unmanaged, prune=prune)
 
 
-async def live_assistants(client: Any) -> list[dict[str, Any]]:
+async def live_assistants(client: AssistantsClient) -> list[dict[str, Any]]:
     """Every assistant on the server as raw JSON, oldest first."""
     return [a async for a in _paginate(client)]
 
 
-def _paginate(client: Any) -> AsyncIterator[dict[str, Any]]:
+def _paginate(client: AssistantsClient) -> AsyncIterator[dict[str, Any]]:
     return client.paginate("/assistants", order="asc", limit=100)

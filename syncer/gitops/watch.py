@@ -11,10 +11,10 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from watchfiles import awatch
 
+from syncer.api.client import AssistantsClient
 from syncer.errors import ConfigError, SyncerError
 from syncer.gitops.apply import apply_plan, plan_directory
 from syncer.gitops.config import load_configs
@@ -33,7 +33,7 @@ class CycleResult:
 
 
 async def run_cycle(
-    client: Any, directory: Path, output: Output, *, prune: bool = False, apply: bool = False
+    client: AssistantsClient, directory: Path, output: Output, *, prune: bool = False, apply: bool = False
 ) -> CycleResult:
     """Validate, plan and (with ``apply``) apply once; reports through ``output``, never raises
     for bad files or server errors."""
@@ -70,7 +70,7 @@ def _relevant(path: str) -> bool:
 
 
 async def watch(
-    client: Any,
+    client: AssistantsClient,
     directory: Path,
     output: Output,
     *,

@@ -248,8 +248,9 @@ class Store:
                     self._write_state(update, now)
         return result
 
-    def _existing(self, table: str, ids: list[str], columns: list[str]) -> dict[str, dict]:
-        found: dict[str, dict] = {}
+    def _existing(self, table: str, ids: list[str],
+                  columns: list[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
         names = ", ".join(f"[{c}]" for c in columns)
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
@@ -280,7 +281,7 @@ class Store:
         unknown = [row for row in rows if not known.issuperset(row)]
         if not unknown:
             return
-        new_values: dict[str, list] = {}
+        new_values: dict[str, list[Any]] = {}
         for row in unknown:
             for key, value in row.items():
                 if key not in known:
@@ -356,7 +357,7 @@ def _file_identity(path: str) -> tuple[int, int] | None:
 Mode = Literal["read", "write", "create"]
 
 
-def open_mirror(path: str | Path, mode: Mode = "read", *, missing_hint: str | None = None,
+def open_mirror(path: str | os.PathLike[str], mode: Mode = "read", *, missing_hint: str | None = None,
                 mirror_only: bool = True, lock: str | None = None,
                 lock_timeout: float = 0.0) -> Store:
     """The one way into a mirror file. Use as ``with open_mirror(path, mode) as store:``.

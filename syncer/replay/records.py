@@ -19,6 +19,7 @@ from typing import Any
 
 from syncer.errors import UsageError
 from syncer.mirror.schema import epoch, timestamp
+from syncer.mirror.store import Store
 from syncer.replay.types import Replay, Summary, ThreadResult, TurnResult
 
 
@@ -32,7 +33,7 @@ def _json(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False)
 
 
-def mirrors_server(store: Any, base_url: str) -> bool:
+def mirrors_server(store: Store, base_url: str) -> bool:
     """Whether the mirror belongs to the server at ``base_url`` (then new threads are tracked)."""
     return store.meta().get("base_url", "").rstrip("/") == base_url.rstrip("/")
 
@@ -40,9 +41,9 @@ def mirrors_server(store: Any, base_url: str) -> bool:
 class MirrorRecorder:
     """Writes a replay's progress into the mirror as it happens; tracks new threads."""
 
-    def __init__(self, store: Any, *, track_threads: bool):
+    def __init__(self, store: Store, *, track_threads: bool):
         self.store = store
-        self.conn: sqlite3.Connection = store.db.conn
+        self.conn: sqlite3.Connection = store.conn
         self.track_threads = track_threads
 
     def _write(self, sql: str, params: tuple[Any, ...] | dict[str, Any]) -> None:

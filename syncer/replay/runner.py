@@ -18,7 +18,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from pydantic import BaseModel
+
 from syncer import markers
+from syncer.api.client import AssistantsClient
 from syncer.api.models import FINAL_RUN_STATUSES
 from syncer.canonical import canonical_arguments
 from syncer.errors import (
@@ -120,8 +123,9 @@ def new_replay_id() -> str:
 
 def _data(obj: Any) -> dict[str, Any]:
     """An API object (pydantic model from the client, or a dict) as plain JSON data."""
-    if hasattr(obj, "model_dump"):
-        return obj.model_dump(mode="json")
+    if isinstance(obj, BaseModel):
+        data: dict[str, Any] = obj.model_dump(mode="json")
+        return data
     return dict(obj)
 
 
@@ -210,7 +214,7 @@ def last_turn_plan(plan: ThreadPlan) -> ThreadPlan:
 class ThreadReplayer:
     """Replays one recorded thread on a new thread of ``client``'s server."""
 
-    def __init__(self, client: Any, replay: Replay, plan: ThreadPlan, options: ReplayOptions,
+    def __init__(self, client: AssistantsClient, replay: Replay, plan: ThreadPlan, options: ReplayOptions,
                  recorder: Recorder):
         self.client = client
         self.replay = replay
@@ -434,7 +438,7 @@ def dry_run(replay: Replay, plans: Sequence[ThreadPlan], options: ReplayOptions)
             if not turn.replayable:
                 status, detail = "not_replayable", turn.reason
             thread.turns.append(TurnResult(
-                thread_id=plan.thread_id, index=turn.index, status=status,  # type: ignore[arg-type]
+                thread_id=plan.thread_id, index=turn.index, status=status,
                 messages=turn.messages, recorded=turn.baseline, detail=detail,
                 run_settings=turn.run_settings,
             ))
@@ -448,7 +452,7 @@ def dry_run(replay: Replay, plans: Sequence[ThreadPlan], options: ReplayOptions)
 
 
 async def run_replay(
-    client: Any,
+    client: AssistantsClient | None,
     plans: Sequence[ThreadPlan],
     options: ReplayOptions,
     recorder: Recorder | None = None,
@@ -471,7 +475,7 @@ async def run_replay(
         id=replay_id or new_replay_id(), started_at=time.time(), base_url=base_url,
         target=options.target_label, options=options.describe(), threshold=options.threshold,
     )
-    if options.dry_run:
+    if options.dry_run or client is None:
         return dry_run(replay, plans, options)
     recorder.started(replay)
     results: dict[str, ThreadResult] = {}

@@ -54,7 +54,7 @@ async def replay_from_mirror(
     *,
     assistant: str | None = None,
     config_dir: str | Path = "assistants",
-    client: Any = None,
+    client: AssistantsClient | None = None,
     on_thread_done: Callable[[ThreadResult], None] | None = None,
 ) -> Replay:
     """Replay the selected threads on the server in ``settings``; returns the stored replay.
@@ -80,7 +80,7 @@ async def replay_from_mirror(
         store.close()
 
 
-async def _replay(client: Any, store: Any, plans: list[ThreadPlan], options: ReplayOptions,
+async def _replay(client: AssistantsClient, store: Any, plans: list[ThreadPlan], options: ReplayOptions,
                   assistant: str | None, config_dir: str | Path, settings: Any,
                   on_thread_done: Callable[[ThreadResult], None] | None) -> Replay:
     replay_id = new_replay_id()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from syncer import markers
+from syncer.api.client import AssistantsClient
 from syncer.errors import NotFoundError, UsageError
 from syncer.gitops.config import load_configs
 from syncer.replay.runner import _data
@@ -28,7 +29,7 @@ class Target:
 
 
 async def resolve_target(
-    client: Any, name_or_id: str, config_dir: str | Path, replay_id: str
+    client: AssistantsClient, name_or_id: str, config_dir: str | Path, replay_id: str
 ) -> Target:
     """Resolve ``--assistant``; may create a temporary assistant from a config."""
     if name_or_id.startswith("asst_"):
@@ -65,7 +66,7 @@ def _find_config(name: str, directory: Path) -> Any:
     return None
 
 
-async def delete_quietly(client: Any, assistant_id: str) -> bool:
+async def delete_quietly(client: AssistantsClient, assistant_id: str) -> bool:
     """Delete a temporary assistant; a 404 (already gone) is fine."""
     try:
         await client.delete_assistant(assistant_id)
@@ -74,7 +75,7 @@ async def delete_quietly(client: Any, assistant_id: str) -> bool:
     return True
 
 
-async def cleanup(client: Any) -> list[str]:
+async def cleanup(client: AssistantsClient) -> list[str]:
     """Delete every assistant marked ``syncer:replay`` (left behind by a crashed replay)."""
     leftovers = [
         data["id"]
@@ -85,6 +86,6 @@ async def cleanup(client: Any) -> list[str]:
     return [aid for aid in leftovers if await delete_quietly(client, aid)]
 
 
-async def _all_assistants(client: Any) -> Any:
+async def _all_assistants(client: AssistantsClient) -> Any:
     async for assistant in client.list_assistants(order="asc"):
         yield _data(assistant)

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Strict
 
-from syncer.api.models.conversations import InputItem, Item
+from syncer.api.models.conversations import InputItem, Item, MessageItem, OutputTextPart
 from syncer.api.models.fields import (
     UNION_TAG,
     APIModel,
@@ -202,9 +202,9 @@ class Response(APIModel):
         return "".join(
             part.text
             for item in self.output
-            if item.type == "message"
+            if isinstance(item, MessageItem)
             for part in item.content
-            if part.type == "output_text"
+            if isinstance(part, OutputTextPart)
         )
 
 

@@ -128,7 +128,7 @@ class ChatBackend:
                 f"the model backend stopped sending mid-answer (timed out after {self.settings.timeout:g} s)",
             ) from None
         except httpx.TransportError as exc:
-            reason = self._client._redact(str(exc)) or type(exc).__name__
+            reason = self._client.redact(str(exc)) or type(exc).__name__
             raise BackendFailure("server_error", f"the model backend's stream broke ({reason})") from None
         finally:
             await response.aclose()
