@@ -103,6 +103,12 @@ class ClientSettings(BaseModel):
         """True when pointed at OpenAI's public service (whose Assistants API is shut down)."""
         return urlsplit(self.base_url).hostname == PUBLIC_API_HOST
 
+    @property
+    def server_key(self) -> str:
+        """How id maps (restore_map, migrate_map) name this server: the base URL, plus the
+        organisation and project when set. Never the key."""
+        return server_key(self.base_url, self.organization, self.project)
+
     def default_headers(self) -> dict[str, str]:
         """Headers sent with every request, except ``Authorization`` (added per request)."""
         headers = {
@@ -129,3 +135,13 @@ class ClientSettings(BaseModel):
     def secret(self) -> str | None:
         """The API key in clear, for the Authorization header and for redaction only."""
         return self.api_key.get_secret_value() if self.api_key is not None else None
+
+
+def server_key(base_url: str, organization: str | None = None, project: str | None = None) -> str:
+    """A server as id maps name it: its base URL, plus ``org=`` / ``project=`` when set."""
+    key = base_url.rstrip("/")
+    if organization:
+        key += f" org={organization}"
+    if project:
+        key += f" project={project}"
+    return key

@@ -36,6 +36,7 @@ from typing import Any
 from syncer import markers
 from syncer.api.client import AssistantsClient
 from syncer.api.models import MAX_METADATA_PAIRS
+from syncer.api.settings import server_key
 from syncer.errors import (
     APIError,
     APIStatusError,
@@ -285,12 +286,8 @@ class RestorePlan:
 
 def target_key(settings: Any) -> str:
     """How the map names a target server: its base URL, plus organisation/project if set."""
-    key = str(settings.base_url).rstrip("/")
-    if getattr(settings, "organization", None):
-        key += f" org={settings.organization}"
-    if getattr(settings, "project", None):
-        key += f" project={settings.project}"
-    return key
+    return server_key(str(settings.base_url), getattr(settings, "organization", None),
+                      getattr(settings, "project", None))
 
 
 def _map(conn: sqlite3.Connection, kind: str, target: str) -> dict[str, sqlite3.Row]:
