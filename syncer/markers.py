@@ -6,7 +6,8 @@ meaning across the product:
 - ``MANAGED`` (``syncer:name``): the assistant belongs to a GitOps config of that name;
 - ``REPLAY`` (``syncer:replay``): a temporary object a replay created (assistants, threads);
 - ``REPLAY_OF`` (``syncer:replay_of``): on a replay's thread, the recorded thread it re-runs;
-- ``SOURCE`` (``syncer:source``): on a restored object, the id of the archived original.
+- ``SOURCE`` (``syncer:source``): on a restored object, the id of the archived original;
+- ``THREAD_ID`` (``syncer:thread_id``): on a conversation `syncer migrate` made, the thread it holds.
 
 Every key starts with ``PREFIX``: configs may not set such keys themselves.
 """
@@ -21,6 +22,7 @@ MANAGED = "syncer:name"
 REPLAY = "syncer:replay"
 REPLAY_OF = "syncer:replay_of"
 SOURCE = "syncer:source"
+THREAD_ID = "syncer:thread_id"
 
 
 def metadata_of(obj: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -14,7 +14,7 @@ The shape is a contract (the demo, the docs, Datasette and the archive commands 
 - ``tracked_threads`` (the thread registry), ``sync_state`` (cursors, one row per list),
   ``syncs`` (one row per sync), ``meta`` (which server the mirror belongs to), ``migrations``;
   ``replays`` and ``replay_turns`` (written by `syncer replay`), ``restore_map`` (by `syncer
-  restore`).
+  restore`), ``migrate_map`` (by `syncer migrate`).
 - Every timestamp syncer itself writes (``first_seen_at``, ``last_seen_at``, ``deleted_at``,
   syncs, replays, maps, migrations) is one format: ISO 8601 UTC with microseconds,
   ``2026-11-30T12:00:00.000000Z`` (``timestamp()`` below), sortable as text. API
@@ -171,6 +171,19 @@ def _m003_restore_map(db: sqlite_utils.Database) -> None:
         {"kind": str, "source_id": str, "target": str, "target_id": str, "status": str,
          "updated_at": str},
         pk=("kind", "source_id", "target"),
+        if_not_exists=True,
+    )
+
+
+@migration(5, "migrate_map: mirrored threads to the conversations migrate made on a target server")
+def _m005_migrate_map(db: sqlite_utils.Database) -> None:
+    # Owned by `syncer migrate` (syncer/migrate/mapping.py). status: pending (the create may
+    # have been sent), created (conversation made, items under way), done. items_done: items
+    # known to be on the conversation; target: the server's base URL (plus organisation/project).
+    db.table("migrate_map").create(
+        {"thread_id": str, "target": str, "conversation_id": str, "status": str,
+         "items_done": int, "items_total": int, "updated_at": str},
+        pk=("thread_id", "target"),
         if_not_exists=True,
     )
 
