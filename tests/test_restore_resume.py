@@ -54,6 +54,7 @@ class LosingProxy:
         self.counts: Counter[str] = Counter()
         self.created: dict[str, list[str]] = defaultdict(list)
         self.target: tuple[str, int] | None = None
+        self.forward_held = True
         self.held = threading.Event()
         self.release = threading.Event()
         proxy = self
@@ -66,14 +67,19 @@ class LosingProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() not in ("host", "content-length", "connection")}
-                answer = httpx.request(self.command, proxy.upstream + self.path, headers=headers,
-                                       content=body, timeout=30)
-                route = f"{self.command} " + re.sub(r"/threads/[^/?]+/", "/threads/{id}/",
+                route = f"{self.command} " + re.sub(r"/(threads|conversations)/[^/?]+/", r"/\1/{id}/",
                                                      self.path.split("?")[0])
                 proxy.counts[route] += 1
+                held = proxy.target == (route, proxy.counts[route])
+                if held and not proxy.forward_held:
+                    proxy.held.set()  # held before the server sees it
+                    proxy.release.wait(30)
+                    return
+                answer = httpx.request(self.command, proxy.upstream + self.path, headers=headers,
+                                       content=body, timeout=30)
                 if self.command == "POST" and answer.status_code == 200:
-                    proxy.created[route].append(answer.json()["id"])
-                if proxy.target == (route, proxy.counts[route]):
+                    proxy.created[route].append(answer.json().get("id"))
+                if held:
                     proxy.held.set()
                     proxy.release.wait(30)
                     return
@@ -90,8 +96,11 @@ class LosingProxy:
         self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def lose_answer(self, route: str, n: int) -> None:
+    def lose_answer(self, route: str, n: int, *, forward: bool = True) -> None:
+        """Hold the n-th ``route`` request from now: carried out, its answer lost (or, with
+        ``forward=False``, never reaching the server)."""
         self.held.clear()
+        self.forward_held = forward
         self.target = (route, self.counts[route] + n)
 
     def close(self) -> None:

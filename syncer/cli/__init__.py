@@ -3,7 +3,7 @@
 ``main`` holds the group and the shared options; each other module adds one family of commands.
 """
 
-from syncer.cli import archive, emulator, gitops, mirror, replay  # noqa: F401  (they register commands)
+from syncer.cli import archive, emulator, gitops, migrate, mirror, replay  # noqa: F401  (they register commands)
 from syncer.cli.main import cli
 
 __all__ = ["cli"]

@@ -31,6 +31,10 @@ from syncer.emulator.generate import sample_account_path
 from syncer.errors import SyncerError
 from syncer.gitops.apply import apply_plan, plan_directory
 from syncer.gitops.config import load_configs
+from syncer.migrate.execute import MigrateReport
+from syncer.migrate.execute import execute as execute_migration
+from syncer.migrate.plan import build_plan as plan_migration
+from syncer.migrate.plan import open_source
 from syncer.mirror import query as queries
 from syncer.mirror.schema import TABLE_ORDER
 from syncer.mirror.store import open_mirror
@@ -321,3 +325,44 @@ def restore_into_second_server(demo: Demo) -> None:
         f"again finds {after['second_run_creates']} objects to create. Not restorable: "
         f"{len(skipped)} part(s)" + (f", e.g. {skipped[0].line()}" if skipped else "") + ".")
     demo.notes["restored_ids"] = dict(report.ids)
+
+
+# --- migrate ---
+
+
+@step("Leave the Assistants API: migrate the mirror into Conversations")
+def migrate_to_conversations(demo: Demo) -> None:
+    """Every mirrored thread becomes a conversation (function calls kept); the summary table,
+    then one response created on a migrated conversation."""
+    db = demo.notes.get("db")
+    if not isinstance(db, str | Path) or not Path(db).is_file():
+        db = demo.workdir / "migrate-mirror.db"
+        _sync(demo, db, [t["id"] for t in json.loads(sample_account_path().read_text())["threads"]])
+
+    async def migrate() -> tuple[MigrateReport, int, str]:
+        store = open_source(str(db))
+        try:
+            settings = ClientSettings.from_env(base_url=demo.base_url, api_key=demo.api_key)
+            async with AssistantsClient(settings) as client:
+                plan = await plan_migration(store.conn, client)
+                report = await execute_migration(store.conn, client, plan)
+                again = (await plan_migration(store.conn, client)).write_requests
+                conversation = next(iter(report.conversations.values()), None)
+                reply = ""
+                if conversation:
+                    response = await client.create_response({
+                        "model": "gpt-4o", "conversation": conversation,
+                        "input": "Thanks. Anything else I should know?"})
+                    reply = response.output_text
+                return report, again, reply
+        finally:
+            store.close()
+
+    demo.console.print(f"$ syncer migrate --from {Path(db).name} --yes")
+    report, again, reply = asyncio.run(migrate())
+    for line in render.migrate_summary(report.planned, created=report.created):
+        demo.console.print(Text.from_ansi(line))
+    demo.console.print(
+        f"{report.requests} requests. migrate_map records each conversation: migrating again "
+        f"sends {again} write requests. A response on a migrated conversation: {reply[:80]!r}")
+    demo.notes["conversations"] = dict(report.conversations)

@@ -70,3 +70,37 @@ def mirror_status(data: dict[str, Any]) -> list[str]:
     else:
         lines.append("No sync yet")
     return lines
+
+
+def migrate_summary(summary: dict[str, Any], *, dry_run: bool = False,
+                    created: dict[str, int] | None = None) -> list[str]:
+    """`syncer migrate`'s summary table: threads, messages, function calls, what was not
+    carried and why, and the requests (to send, or sent)."""
+    threads = summary["threads"]
+    rows = [
+        ("threads", f"{threads['selected']:,}",
+         f"{threads['create']} to create, {threads['resume']} to finish, "
+         f"{threads['already']} already migrated, {threads['blocked']} blocked"),
+        ("messages", f"{summary['messages']:,}", "as message items"),
+        ("function calls", f"{summary['function_calls']:,}",
+         "as function_call + function_call_output, original call_id"),
+        ("items", f"{summary['items']:,}", f"{summary['items_to_send']:,} to send"),
+    ]
+    if threads.get("replays_left_out"):
+        rows.append(("replay threads", f"{threads['replays_left_out']:,}",
+                     "left out (a replay made them; name one with --thread)"))
+    for entry in summary["not_carried"]:
+        rows.append(("not carried", f"{entry['count']:,}", entry["why"]))
+    width = max(len(r[0]) for r in rows)
+    count_width = max(len(r[1]) for r in rows)
+    verb = "would migrate" if dry_run else "migrate"
+    lines = [click.style(f"syncer {verb} into {summary['target']}", bold=True)]
+    lines += [f"  {name:<{width}}  {count:>{count_width}}  {note}" for name, count, note in rows]
+    requests = summary["requests"]
+    if created is None:
+        lines.append(f"  {requests['writes']} write requests ({requests['lookups']} reads to plan)"
+                     + (" — dry run, nothing written." if dry_run else ""))
+    else:
+        lines.append(f"  created {created['conversations']} conversations and "
+                     f"{created['items']} items")
+    return lines

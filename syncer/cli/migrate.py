@@ -1,0 +1,111 @@
+"""`syncer migrate`: mirrored threads → conversations on a Responses-API server."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+import click
+
+from syncer.api.client import AssistantsClient
+from syncer.cli import render
+from syncer.cli.main import (
+    cli,
+    client_settings,
+    connection_options,
+    db_option,
+    echo_json,
+    json_option,
+    silent_option,
+    status,
+)
+from syncer.errors import UsageError
+from syncer.migrate.execute import execute
+from syncer.migrate.plan import build_plan, open_source
+
+
+@cli.command()
+@click.option("--from", "from_", type=click.Path(dir_okay=False),
+              help="The mirror to migrate from (default: the one given by --db).")
+@click.option("--thread", "thread_ids", multiple=True, metavar="ID",
+              help="Migrate this thread (repeatable; default: every mirrored thread).")
+@click.option("--dry-run", is_flag=True, help="Show the counts and requests; write nothing.")
+@click.option("-y", "--yes", is_flag=True, help="Migrate without asking (required without a terminal).")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Threads migrated at the same time (items stay in order).")
+@db_option
+@json_option
+@silent_option
+@connection_options
+def migrate(from_: str | None, thread_ids: tuple[str, ...], dry_run: bool, yes: bool,
+            concurrency: int, db_path: str, json_: bool, silent: bool, **connection: Any) -> None:
+    """Turn mirrored threads into Conversations on a Responses-API server.
+
+    Each thread becomes one conversation (metadata syncer:thread_id): its messages in order,
+    and each run's function calls with their recorded outputs before the reply, with the
+    original call_ids. 20 items a request. The mirror alone is read: the source server may be
+    gone. migrate_map in the mirror makes a rerun write nothing twice and finish a migration
+    that was interrupted. What cannot be carried is counted with the reason. Exits 1 if any
+    thread failed.
+    """
+
+    source = from_ or db_path
+    settings = client_settings(**connection)
+
+    async def run() -> int:
+        store = open_source(source, dry_run=dry_run)
+        try:
+            async with AssistantsClient(settings) as client:
+                plan = await build_plan(store.conn, client, list(thread_ids) or None)
+                summary = plan.summary()
+                for line in summary["blocked"]:
+                    status(f"Blocked: {line}")
+                for orphan in plan.possible_orphans:
+                    status(f"Warning: {orphan}: an earlier migration was interrupted while creating "
+                           "its conversation; one may exist on the target without being recorded "
+                           "(possible orphan); it is created again")
+                if dry_run:
+                    if json_:
+                        echo_json({**summary, "dry_run": True})
+                    else:
+                        _echo_lines(render.migrate_summary(summary, dry_run=True))
+                        _echo_not_carried(summary)
+                    return 0
+                status(f"Migrating {summary['threads']['selected']} threads into {plan.target}: "
+                       f"{summary['items_to_send']} items to send in {plan.write_requests} "
+                       "write requests", silent or json_)
+                if plan.write_requests and not yes:
+                    if not sys.stdin.isatty():
+                        raise UsageError("refusing to migrate without --yes: stdin is not a terminal")
+                    if not click.confirm("Migrate into this server?", err=True):
+                        status("Migration cancelled; nothing written.")
+                        return 1
+                report = await execute(store.conn, client, plan, concurrency=concurrency,
+                                       progress=lambda line: status(line, silent))
+        finally:
+            store.close()
+        summary = report.as_dict()
+        if json_:
+            echo_json({**summary, "dry_run": False})
+        else:
+            for line in report.errors:
+                click.echo(f"Error: {line}", err=True)
+            _echo_lines(render.migrate_summary(summary, created=report.created))
+            _echo_not_carried(summary)
+            click.echo(f"{report.requests} requests sent.")
+        return 1 if report.errors else 0
+
+    sys.exit(asyncio.run(run()))
+
+
+def _echo_lines(lines: list[str], err: bool = False) -> None:
+    for line in lines:
+        click.echo(line, err=err)
+
+
+def _echo_not_carried(summary: dict[str, Any]) -> None:
+    for entry in summary["not_carried"]:
+        click.echo(f"Not carried: {entry['why']} ({entry['count']}):")
+        for where in entry["where"]:
+            click.echo(f"  - {where}")

@@ -1,0 +1,118 @@
+"""Carrying out a migration plan, crash-safe through ``migrate_map``.
+
+Per thread: the intent is recorded (``pending``) before the conversation is created with its
+metadata and first 20 items; its id is recorded (``created``) as soon as it is known; the rest
+of the items go 20 a request, ``items_done`` recorded after each; ``done`` at the end. A kill
+at any moment leaves the map saying what the next run must check: a ``pending`` row is a
+possible orphan (conversations cannot be listed), a ``created`` one is completed from what the
+server holds (`syncer.migrate.plan.count_sent`). Threads go concurrently, but creates one at a
+time, so a kill orphans at most one conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from syncer.api.client import AssistantsClient
+from syncer.api.models.conversations import MAX_CONVERSATION_ITEMS
+from syncer.errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    AuthenticationError,
+    MirrorError,
+    PermissionDeniedError,
+)
+from syncer.migrate.mapping import forget, record
+from syncer.migrate.plan import MigratePlan, ThreadPlan
+
+Progress = Callable[[str], None]
+#: Errors that stop the whole migration (every other one stops its thread only).
+FATAL = (AuthenticationError, PermissionDeniedError, APIConnectionError)
+
+
+@dataclass
+class MigrateReport:
+    plan: MigratePlan
+    planned: dict[str, Any] = field(default_factory=dict)  # the plan's summary before it ran
+    conversations: dict[str, str] = field(default_factory=dict)  # thread id → conversation id
+    created: dict[str, int] = field(default_factory=lambda: {"conversations": 0, "items": 0})
+    errors: list[str] = field(default_factory=list)
+    requests: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.planned, "created": dict(self.created), "errors": list(self.errors),
+                "conversations": dict(self.conversations), "requests_sent": self.requests}
+
+
+async def execute(conn: sqlite3.Connection, client: AssistantsClient, plan: MigratePlan,
+                  progress: Progress | None = None, *, concurrency: int = 4) -> MigrateReport:
+    """Create and fill the conversations the plan needs, recording each step in ``migrate_map``."""
+    report = MigrateReport(plan=plan, planned=plan.summary())
+    say = progress or (lambda _line: None)
+    start = client.requests_sent
+    create_lock = asyncio.Lock()
+    slots = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(thread: ThreadPlan) -> None:
+        async with slots:
+            try:
+                await _migrate_thread(conn, client, plan.target, thread, report, say, create_lock)
+            except FATAL:
+                raise
+            except (APIError, MirrorError) as error:
+                report.errors.append(f"thread {thread.thread_id}: {error}")
+
+    for thread in plan.threads:
+        if thread.error:
+            report.errors.append(f"thread {thread.thread_id}: {thread.error}")
+    try:
+        await asyncio.gather(*(one(t) for t in plan.threads if not t.error))
+    finally:
+        report.requests = client.requests_sent - start
+    return report
+
+
+async def _migrate_thread(conn: sqlite3.Connection, client: AssistantsClient, target: str,
+                          thread: ThreadPlan, report: MigrateReport, say: Progress,
+                          create_lock: asyncio.Lock) -> None:
+    items = thread.thread.items
+    total = len(items)
+    if thread.status == "done":
+        report.conversations[thread.thread_id] = thread.conversation_id or ""
+        return
+    if thread.conversation_id is None:
+        first = items[:MAX_CONVERSATION_ITEMS]
+        async with create_lock:
+            record(conn, thread.thread_id, target, None, "pending", 0, total)
+            try:
+                created = await client.create_conversation(
+                    {"metadata": thread.thread.metadata, "items": first})
+            except APIStatusError as error:
+                if error.status_code < 500:  # refused: nothing was created, no orphan
+                    forget(conn, thread.thread_id, target)
+                raise
+            thread.conversation_id, thread.items_done = created.id, len(first)
+            record(conn, thread.thread_id, target, created.id, "created", len(first), total)
+        report.created["conversations"] += 1
+        report.created["items"] += len(first)
+    else:
+        # Until it is done again, the next run must list the conversation rather than trust
+        # the map: a kill may land while items are being added.
+        record(conn, thread.thread_id, target, thread.conversation_id, "created",
+               thread.items_done, total)
+    conversation_id = thread.conversation_id
+    report.conversations[thread.thread_id] = conversation_id
+    while thread.items_done < total:
+        chunk = items[thread.items_done:thread.items_done + MAX_CONVERSATION_ITEMS]
+        await client.create_conversation_items(conversation_id, {"items": chunk})
+        thread.items_done += len(chunk)
+        report.created["items"] += len(chunk)
+        record(conn, thread.thread_id, target, conversation_id, "created", thread.items_done, total)
+    record(conn, thread.thread_id, target, conversation_id, "done", total, total)
+    say(f"thread {thread.thread_id} → {conversation_id} ({total} items)")
+
