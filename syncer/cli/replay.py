@@ -22,6 +22,7 @@ from syncer.cli.main import (
 )
 from syncer.errors import UsageError
 from syncer.replay.compare import exit_code
+from syncer.replay.judge import Judge, judge_settings, load_rubric
 from syncer.replay.report import check_report_path, print_report, summary_line, write_report
 from syncer.replay.runner import ReplayOptions
 from syncer.replay.session import Selection, cleanup_temporary, compare_stored, replay_from_mirror
@@ -68,6 +69,12 @@ class _BadArgumentsExitOne(click.Command):
 @click.option("--dry-run", is_flag=True, help="List what would be sent and the runs it costs.")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.8, show_default=True,
               help="Minimum similarity for a turn to pass.")
+@click.option("--judge", "judge_model", metavar="MODEL",
+              help="Grade each turn with this chat model (SYNCER_JUDGE_BASE_URL, "
+                   "SYNCER_JUDGE_API_KEY; default: the connection's): a turn passes on the "
+                   "judge's verdict and its tool calls; similarity is reported only.")
+@click.option("--rubric", "rubric_path", type=click.Path(exists=True, dir_okay=False),
+              help="Replace the judge's rubric with this file (first line `rubric: ID`).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False),
               help="Also write a report: .xml JUnit, .md Markdown, else JSON.")
 @click.option("--compare", "compare_ids", nargs=2, metavar="REPLAY_ID REPLAY_ID",
@@ -81,18 +88,24 @@ class _BadArgumentsExitOne(click.Command):
 def replay(thread_ids: tuple[str, ...], all_threads: bool, query: str | None, limit: int | None,
            assistant: str | None, config_dir: str, model: str | None,
            instructions_file: str | None, mode: str, run_timeout: float, on_missing_tool: str,
-           concurrency: int, dry_run: bool, threshold: float, report_path: str | None,
+           concurrency: int, dry_run: bool, threshold: float, judge_model: str | None,
+           rubric_path: str | None, report_path: str | None,
            compare_ids: tuple[str, str] | None, cleanup_: bool, db_path: str,
            base_url: str | None, api_key: str | None, max_retries: int | None,
            timeout: float | None, json_: bool, silent: bool) -> None:
     """Replay recorded threads from the mirror against an assistant and report what changed.
 
-    Exit codes: 0 every turn passed, 1 error, 3 at least one regression.
+    Exit codes: 0 every turn passed, 1 error (a judge that failed included), 3 at least one
+    regression (with --judge: the judge's fail, or changed tool calls).
     """
 
 
 
     chosen = [bool(thread_ids), all_threads, query is not None]
+    if rubric_path and not judge_model:
+        raise UsageError("--rubric goes with --judge MODEL")
+    if judge_model is not None and (cleanup_ or compare_ids):
+        raise UsageError("--judge grades a replay as it runs: not with --cleanup or --compare")
     if report_path:
         check_report_path(report_path)
     if cleanup_:
@@ -130,6 +143,10 @@ def replay(thread_ids: tuple[str, ...], all_threads: bool, query: str | None, li
             extra={"instructions_file": instructions_file} if instructions_file else {},
         )
         settings = client_settings(base_url, api_key, max_retries, timeout)
+        if judge_model is not None:
+            rubric = load_rubric(rubric_path)
+            if not dry_run:  # a dry run sends nothing: no judge key needed
+                options.judge = Judge(judge_model, judge_settings(settings), rubric)
         selection = Selection(list(thread_ids), all_threads, query, limit)
         status(f"dry run from {db_path}: nothing is sent" if dry_run
                else f"replaying from {db_path} on {settings.base_url}", silent)

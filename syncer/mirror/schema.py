@@ -250,6 +250,23 @@ def _m004_timestamps(db: sqlite_utils.Database) -> None:
                "WHERE length(updated_at) = 20 AND updated_at LIKE '%Z'")
 
 
+@migration(6, "replay_turns: the judge's verdict (syncer replay --judge)")
+def _m006_replay_judge(db: sqlite_utils.Database) -> None:
+    # Written by `syncer replay --judge` (syncer/replay/records.py); NULL for turns not judged.
+    # judge_verdict: pass | fail | error; scores are the rubric's 1-5 for each reply.
+    table = db.table("replay_turns")
+    existing = set(table.columns_dict)
+    for column, kind in REPLAY_JUDGE_COLUMNS.items():
+        if column not in existing:
+            table.add_column(column, kind)
+
+
+REPLAY_JUDGE_COLUMNS: dict[str, type] = {
+    "judge_verdict": str, "judge_score": int, "judge_recorded_score": int,
+    "judge_reason": str, "judge_model": str, "judge_rubric": str,
+}
+
+
 def ensure_shape(db: sqlite_utils.Database) -> None:
     """Create whatever part of ``SHAPE`` is missing (tables, columns, indexes, FTS). Idempotent."""
     for name, spec in BOOKKEEPING_TABLES.items():

@@ -22,6 +22,7 @@ from syncer.replay.types import (
     TrajectoryDiff,
     TurnResult,
     TurnStatus,
+    Verdict,
 )
 
 _WHITESPACE = re.compile(r"\s+")
@@ -92,6 +93,22 @@ def judge(
     return ("pass" if passed else "regression"), score, diff
 
 
+def with_verdict(result: TurnResult, verdict: Verdict) -> TurnResult:
+    """``result`` judged by an LLM judge (``--judge``): it passes on the judge's verdict and an
+    identical trajectory with the same final run status; similarity stays reported but no
+    longer decides. A judge that failed makes the turn an ``error``, never a pass."""
+    if verdict.label == "error":
+        return result.model_copy(update={"status": "error", "judge": verdict,
+                                         "detail": verdict.error})
+    same_end = (
+        result.recorded is not None and result.new is not None
+        and (result.recorded.status or "completed") == (result.new.status or "completed")
+    )
+    trajectory_ok = result.trajectory is None or result.trajectory.identical
+    status: TurnStatus = "pass" if verdict.passed and trajectory_ok and same_end else "regression"
+    return result.model_copy(update={"status": status, "judge": verdict})
+
+
 # Which `Summary` counter each turn status adds to.
 _SUMMARY_FIELD = {
     "pass": "passed",
@@ -114,6 +131,8 @@ def summarize(replay: Replay) -> Summary:
             setattr(summary, counter, getattr(summary, counter) + 1)
         if turn.new is not None and turn.new.run_id:
             summary.runs += 1
+        if turn.judge is not None:
+            summary.judged += 1
     summary.errors += sum(1 for t in replay.threads if t.error and not t.turns)
     if replay.status == "dry_run":
         summary.runs = summary.planned + summary.no_baseline

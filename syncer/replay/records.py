@@ -69,8 +69,10 @@ class MirrorRecorder:
             " new_thread_id, recorded_run_id, new_run_id, status, similarity, metric,"
             " trajectory_identical, recorded_reply, new_reply, recorded_tool_calls,"
             " new_tool_calls, recorded_usage, new_usage, recorded_duration_s, new_duration_s,"
-            " detail, result, recorded_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " detail, result, recorded_at, judge_verdict, judge_score, judge_recorded_score,"
+            " judge_reason, judge_model, judge_rubric)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            " ?, ?, ?, ?, ?, ?)",
             (
                 f"{replay.id}:{turn.thread_id}:{turn.index}", replay.id, turn.thread_id,
                 turn.index, thread.new_thread_id, rec.run_id if rec else None,
@@ -80,7 +82,7 @@ class MirrorRecorder:
                 _json(rec.tool_calls) if rec else None, _json(new.tool_calls) if new else None,
                 _json(rec.usage) if rec else None, _json(new.usage) if new else None,
                 rec.duration_s if rec else None, new.duration_s if new else None,
-                turn.detail, turn.model_dump_json(), timestamp(),
+                turn.detail, turn.model_dump_json(), timestamp(), *_judge_columns(turn),
             ),
         )
 
@@ -96,6 +98,15 @@ class MirrorRecorder:
              _json(threads), _json(replay.summary),
              replay.error, replay.id),
         )
+
+
+def _judge_columns(turn: TurnResult) -> tuple[Any, ...]:
+    """``judge_verdict … judge_rubric`` of a turn row (all NULL when the turn was not judged)."""
+    verdict = turn.judge
+    if verdict is None:
+        return (None,) * 6
+    return (verdict.label, verdict.score, verdict.recorded_score,
+            verdict.error or verdict.reason, verdict.model, verdict.rubric)
 
 
 def load_replay(conn: sqlite3.Connection, replay_id: str) -> Replay:

@@ -15,6 +15,7 @@ import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -81,6 +82,33 @@ def _short_trajectory(turn: TurnResult) -> str:
     return f"≠ {diff.count_recorded}→{diff.count_new}"
 
 
+def _judge(turn: TurnResult) -> str:
+    """The judge's verdict in a few characters: ``pass 4 vs 3`` (new vs recorded), ``error``."""
+    verdict = turn.judge
+    if verdict is None:
+        return "-"
+    if verdict.label == "error":
+        return "error"
+    return f"{verdict.label} {verdict.score} vs {verdict.recorded_score}"
+
+
+def judge_line(turn: TurnResult) -> str:
+    """The judge's verdict in one line: label, scores, reason, model and rubric."""
+    verdict = turn.judge
+    if verdict is None:
+        return "not judged"
+    if verdict.label == "error":
+        return f"error: {verdict.error} ({verdict.model}, rubric {verdict.rubric})"
+    return (f"{verdict.label}, new {verdict.score} vs recorded {verdict.recorded_score}: "
+            f"{verdict.reason} ({verdict.model}, rubric {verdict.rubric})")
+
+
+def judge_options(replay: Replay) -> dict[str, Any] | None:
+    """The replay's judge (model, base URL, rubric, pass score) when it had one."""
+    judge = replay.options.get("judge")
+    return judge if isinstance(judge, dict) else None
+
+
 def failure_reasons(turn: TurnResult, threshold: float, *, short: bool = False) -> list[str]:
     """Why a turn failed (or was skipped), one phrase each (``short``: for the table)."""
     reasons: list[str] = []
@@ -88,7 +116,10 @@ def failure_reasons(turn: TurnResult, threshold: float, *, short: bool = False) 
         reasons.append(turn.detail or "a tool call had no recorded output")
     if turn.trajectory is not None and not turn.trajectory.identical:
         reasons.append("tool calls differ" if short else "tool calls " + _trajectory(turn))
-    if turn.similarity is not None and turn.similarity < threshold:
+    if turn.judge is not None and turn.judge.label == "fail":
+        # Judged: the judge's verdict decides, not similarity.
+        reasons.append(f"judge: {turn.judge.reason}" if short else "judge: " + judge_line(turn))
+    if turn.judge is None and turn.similarity is not None and turn.similarity < threshold:
         reasons.append(
             f"text below {threshold}" if short
             else f"similarity {turn.similarity:.3f} < {threshold}"
@@ -118,6 +149,9 @@ def print_report(replay: Replay, console: Console) -> None:
         table.add_column("status", no_wrap=True)
         table.add_column("similarity", justify="right", no_wrap=True)
         table.add_column("tool calls", no_wrap=True)
+        judged = any(t.judge is not None for t in thread.turns)
+        if judged:
+            table.add_column("judge", no_wrap=True)
         table.add_column("tokens", no_wrap=True)
         table.add_column("seconds", no_wrap=True)
         table.add_column("why", ratio=1)
@@ -133,6 +167,7 @@ def print_report(replay: Replay, console: Console) -> None:
                 f"[{style}]{label}[/{style}]" if style else label,
                 _similarity(turn),
                 _short_trajectory(turn),
+                *([_judge(turn)] if judged else []),
                 f"{_tokens(turn.recorded)}→{_tokens(turn.new)}",
                 f"{_seconds(turn.recorded, 1)}→{_seconds(turn.new, 1)}",
                 detail,
@@ -157,6 +192,13 @@ def summary_line(replay: Replay) -> str:
         parts.append(f"{s.errors} error")
     if s.planned:
         parts.append(f"{s.planned} planned")
+    judge = judge_options(replay)
+    if judge is not None:
+        return (
+            f"replay {replay.id}: {s.threads} threads, {s.turns} turns: {', '.join(parts)}; "
+            f"{s.runs} runs; judged by {judge.get('model')} (rubric {judge.get('rubric')}), "
+            f"{s.judged} turns; similarity reported ({replay.metric})"
+        )
     return (
         f"replay {replay.id}: {s.threads} threads, {s.turns} turns: {', '.join(parts)}; "
         f"{s.runs} runs; threshold {replay.threshold} ({replay.metric})"
@@ -237,6 +279,10 @@ def junit_xml(replay: Replay) -> str:
         ET.SubElement(props, "property", name="new_thread_id", value=thread.new_thread_id or "")
         ET.SubElement(props, "property", name="metric", value=replay.metric)
         ET.SubElement(props, "property", name="threshold", value=str(replay.threshold))
+        judge = judge_options(replay)
+        if judge is not None:
+            ET.SubElement(props, "property", name="judge_model", value=str(judge.get("model")))
+            ET.SubElement(props, "property", name="judge_rubric", value=str(judge.get("rubric")))
         if thread_case:
             case = ET.SubElement(suite, "testcase", classname=thread.thread_id, name="thread")
             ET.SubElement(case, "error", message=thread.error or "error")
@@ -260,7 +306,9 @@ def junit_xml(replay: Replay) -> str:
             out = ET.SubElement(case, "system-out")
             out.text = (
                 f"similarity: {_similarity(turn)} ({replay.metric})\n"
-                f"trajectory: {_trajectory(turn)}\n" + _side_by_side_text(turn)
+                f"trajectory: {_trajectory(turn)}\n"
+                + (f"judge: {judge_line(turn)}\n" if turn.judge is not None else "")
+                + _side_by_side_text(turn)
             )
     ET.indent(root)
     text = ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
@@ -299,11 +347,19 @@ def _cell(text: str) -> str:
 def markdown(replay: Replay) -> str:
     """A Markdown report: summary, then per thread a table and side-by-side replies per turn."""
     s = replay.summary
+    judge = judge_options(replay)
+    rule = (
+        f"- similarity: {replay.metric}; pass at ≥ {replay.threshold} with an identical tool-call trajectory"
+        if judge is None else
+        f"- judge: {judge.get('model')} at {judge.get('base_url')}, rubric {judge.get('rubric')}; "
+        f"pass on the judge's verdict with an identical tool-call trajectory "
+        f"({s.judged} turns judged); similarity ({replay.metric}) reported only"
+    )
     out = [
         f"# Replay {replay.id}",
         "",
         f"- target: {replay.target or 'the assistant of each recorded turn'}",
-        f"- similarity: {replay.metric}; pass at ≥ {replay.threshold} with an identical tool-call trajectory",
+        rule,
         f"- {s.threads} threads, {s.turns} turns: {s.passed} pass, {s.regressions} regression, "
         f"{s.missing_tool} missing tool, {s.no_baseline} no baseline, "
         f"{s.not_replayable} not replayable, {s.errors} error",
@@ -315,14 +371,17 @@ def markdown(replay: Replay) -> str:
             out += [f"Replayed in `{thread.new_thread_id}`.", ""]
         if thread.error:
             out += [f"**Error:** {_cell(thread.error)}", ""]
+        judge_header = ("judge new vs rec | ", "--- | ") if judge is not None else ("", "")
         out += [
-            "| turn | status | similarity | tool calls | tokens rec→new | seconds rec→new |",
-            "| --- | --- | --- | --- | --- | --- |",
+            "| turn | status | similarity | tool calls | " + judge_header[0]
+            + "tokens rec→new | seconds rec→new |",
+            "| --- | --- | --- | --- | " + judge_header[1] + "--- | --- |",
         ]
         for turn in thread.turns:
+            judge_cell = f"{_judge(turn)} | " if judge is not None else ""
             out.append(
                 f"| {turn.index + 1} | {turn.status} | {_similarity(turn)} | "
-                f"{_cell(_trajectory(turn))} | {_tokens(turn.recorded)}→{_tokens(turn.new)} | "
+                f"{_cell(_trajectory(turn))} | {judge_cell}{_tokens(turn.recorded)}→{_tokens(turn.new)} | "
                 f"{_seconds(turn.recorded)}→{_seconds(turn.new)} |"
             )
         out.append("")
@@ -340,6 +399,8 @@ def _markdown_turn(turn: TurnResult, threshold: float) -> list[str]:
     if turn.run_settings:
         settings = ", ".join(f"`{k}`" for k in sorted(turn.run_settings))
         out += [f"Sent again from the recorded run: {settings}.", ""]
+    if turn.judge is not None:
+        out += [f"Judge: {_cell(judge_line(turn))}", ""]
     if turn.status != "pass":
         for reason in failure_reasons(turn, threshold):
             out.append(f"- {_cell(reason)}")

@@ -77,6 +77,7 @@ class ReplayOptions:
     dry_run: bool = False
     target_label: str | None = None  # what the user named with --assistant, for reports
     extra: dict[str, Any] = field(default_factory=dict)
+    judge: Grader | None = None  # --judge: grades each turn (syncer.replay.judge.Judge)
 
     def describe(self) -> dict[str, Any]:
         """The options as stored with the replay and shown in reports."""
@@ -88,8 +89,17 @@ class ReplayOptions:
             "on_missing_tool": self.on_missing_tool,
             "mode": self.mode,
             "concurrency": self.concurrency,
+            **({"judge": self.judge.describe()} if self.judge is not None else {}),
             **self.extra,
         }
+
+
+class Grader(Protocol):
+    """Judges a replayed turn (``--judge``; see judge.py): returns it with a verdict."""
+
+    def describe(self) -> dict[str, Any]: ...
+    async def grade(self, result: TurnResult, history: Sequence[Turn]) -> TurnResult: ...
+    async def aclose(self) -> None: ...
 
 
 class Recorder(Protocol):
@@ -240,9 +250,11 @@ class ThreadReplayer:
         self.result.new_thread_id = thread["id"]
         self.recorder.thread_created(self.replay, self.plan.thread_id, thread["id"])
         fallback = self.plan.default_assistant()
-        for turn in self.plan.turns:
+        for position, turn in enumerate(self.plan.turns):
             try:
                 result = await self._turn(thread["id"], turn, fallback)
+                if self.options.judge is not None:
+                    result = await self.options.judge.grade(result, self.plan.turns[:position])
             except asyncio.CancelledError:
                 # Ctrl-C, or another thread's fatal error: do not leave this thread's run
                 # working (and spending tokens) on the server. Bounded, best effort.
@@ -252,8 +264,9 @@ class ThreadReplayer:
                 raise
             self.result.turns.append(result)
             self.recorder.turn_done(self.replay, self.result, result)
-            if result.status == "error":
+            if result.status == "error" and result.judge is None:
                 # The new thread may still hold an active run: later turns cannot be sent.
+                # (A turn the judge failed on has a finished run: the thread goes on.)
                 self.result.error = f"stopped at turn {turn.index + 1}: {result.detail}"
                 return
 

@@ -98,6 +98,8 @@ async def _replay(client: AssistantsClient, store: Any, plans: list[ThreadPlan],
             on_thread_done=on_thread_done,
         )
     finally:
+        if options.judge is not None:
+            await options.judge.aclose()
         if target is not None and target.temporary:
             await delete_quietly(client, target.assistant_id)
 

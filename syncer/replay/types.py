@@ -14,12 +14,12 @@ from pydantic import BaseModel, Field
 # Turn outcomes. Only ``regression`` and ``missing_tool`` make `syncer replay` exit 3;
 # ``error`` makes it exit 1; the others are reported but never fail a build.
 TurnStatus = Literal[
-    "pass",            # trajectory identical and similarity >= threshold
-    "regression",      # trajectory differs or similarity < threshold
+    "pass",            # trajectory identical and similarity >= threshold (--judge: the judge's pass)
+    "regression",      # trajectory differs or similarity < threshold (--judge: the judge's fail)
     "missing_tool",    # the new run asked for a tool call with no recorded output (--on-missing-tool fail)
     "no_baseline",     # trailing user messages with no recorded run: replayed, never judged
     "not_replayable",  # the recorded run used code_interpreter / file_search
-    "error",           # the server failed or the run did not settle in time
+    "error",           # the server failed, the run did not settle in time, or the judge failed
     "planned",         # --dry-run: what would be sent
 ]
 FAILING_STATUSES = frozenset({"regression", "missing_tool"})
@@ -89,6 +89,31 @@ class TrajectoryDiff(BaseModel):
     count_new: int = 0
 
 
+class Verdict(BaseModel):
+    """An LLM judge's grade of a turn's new reply against the recorded one (``--judge``).
+
+    ``passed`` is None when the judge failed (``error`` says why; the turn is then an
+    ``error``, never a pass). Scores are the rubric's 1-5 for each reply; ``reason`` is the
+    judge's one line. ``order`` is the blind A/B order the judge saw the replies in.
+    """
+
+    passed: bool | None = None
+    score: int | None = None           # the new reply's score (1-5)
+    recorded_score: int | None = None  # the recorded reply's score (1-5)
+    reason: str = ""
+    model: str = ""
+    rubric: str = ""                   # the rubric's version id
+    order: Literal["recorded-first", "new-first"] | None = None
+    error: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``pass``, ``fail`` or ``error``: what tables and the mirror show."""
+        if self.error is not None or self.passed is None:
+            return "error"
+        return "pass" if self.passed else "fail"
+
+
 class TurnResult(BaseModel):
     """A replayed turn, compared with its baseline."""
 
@@ -104,6 +129,7 @@ class TurnResult(BaseModel):
     new_thread_id: str | None = None
     detail: str | None = None  # the error, the missing call, or why the turn is not replayable
     run_settings: dict[str, Any] = Field(default_factory=dict)  # recorded run-level parameters sent
+    judge: Verdict | None = None  # --judge: the judge's verdict (None: not judged)
 
     @property
     def name(self) -> str:
@@ -133,6 +159,7 @@ class Summary(BaseModel):
     errors: int = 0
     planned: int = 0
     runs: int = 0  # runs created (or, for --dry-run, that would be created)
+    judged: int = 0  # --judge: turns the judge was asked about (failed judgements included)
 
 
 class Replay(BaseModel):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import socket
 import threading
 import time
@@ -131,6 +132,48 @@ def check_request(body: Any) -> str | None:
             return "Invalid 'tools': each tool needs type function and a function name."
     if "stream_options" in body and not body.get("stream"):
         return "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+    if "response_format" in body:
+        return check_response_format(body["response_format"])
+    return None
+
+
+def check_response_format(value: Any) -> str | None:
+    """The real endpoint's 400 for a bad ``response_format`` (structured outputs' strict rules)."""
+    kind = value.get("type") if isinstance(value, dict) else None
+    if kind not in ("text", "json_object", "json_schema"):
+        return "Invalid value for 'response_format.type': expected text, json_object or json_schema."
+    if kind != "json_schema":
+        return None
+    spec = value.get("json_schema")
+    if not isinstance(spec, dict):
+        return "Missing required parameter: 'response_format.json_schema'."
+    name = spec.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", name):
+        return "Invalid 'response_format.json_schema.name': must match ^[a-zA-Z0-9_-]{1,64}$."
+    schema = spec.get("schema")
+    if not isinstance(schema, dict):
+        return "Missing required parameter: 'response_format.json_schema.schema'."
+    if spec.get("strict"):
+        return _strict_schema_problem(name, schema, ())
+    return None
+
+
+def _strict_schema_problem(name: str, schema: dict[str, Any], where: tuple[str, ...]) -> str | None:
+    """Strict mode: every object closes ``additionalProperties`` and requires all its properties."""
+    context = f"Invalid schema for response_format '{name}': In context={where}, "
+    if schema.get("type") == "object":
+        if schema.get("additionalProperties") is not False:
+            return context + "'additionalProperties' is required to be supplied and to be false."
+        properties = schema.get("properties") or {}
+        missing = [key for key in properties if key not in (schema.get("required") or [])]
+        if missing:
+            return context + f"'required' is required to be supplied and to be an array including every key in properties. Missing '{missing[0]}'."
+        for key, sub in properties.items():
+            problem = _strict_schema_problem(name, sub, (*where, "properties", key))
+            if problem:
+                return problem
+    if schema.get("type") == "array" and isinstance(schema.get("items"), dict):
+        return _strict_schema_problem(name, schema["items"], (*where, "items"))
     return None
 
 

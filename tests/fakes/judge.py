@@ -1,0 +1,43 @@
+"""A fake LLM judge for `syncer replay --judge`, served by the strict fake Chat Completions server.
+
+    with FakeChatServer(grading(lambda reply: 5 if "Sunny" in reply else 1)) as judge:
+        ...  # SYNCER_JUDGE_BASE_URL=judge.base_url
+
+`grading(score)` answers each judge request with the verdict object, scoring the two replies
+it was shown (``## Reply A`` / ``## Reply B`` of the request's last message) with ``score``.
+The server checks the request like the real endpoint (``response_format`` strict schema
+included) and records it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from fakes.chat_server import Reply
+
+_SECTION = re.compile(r"^## Reply ([AB])\n(.*?)(?=\n\n## |\Z)", re.S | re.M)
+
+
+def replies_shown(body: dict[str, Any]) -> dict[str, str]:
+    """``{"A": text, "B": text}``: the replies a judge request showed."""
+    return dict(_SECTION.findall(body["messages"][-1]["content"]))
+
+
+def verdict(score_a: int, score_b: int, reason: str = "Reply A and Reply B differ.") -> Reply:
+    """A judge's answer as the structured output it was asked for."""
+    return Reply(text=json.dumps({"reply_a_score": score_a, "reply_b_score": score_b,
+                                  "reason": reason}))
+
+
+def grading(score: Callable[[str], int], reason: str = "Reply A says {A}; Reply B says {B}.") -> Callable[[dict[str, Any]], Reply]:
+    """A judge that scores each shown reply with ``score(text)``."""
+
+    def answer(body: dict[str, Any]) -> Reply:
+        shown = replies_shown(body)
+        a, b = score(shown["A"]), score(shown["B"])
+        return verdict(a, b, reason.format(A=a, B=b))
+
+    return answer
