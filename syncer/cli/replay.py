@@ -143,13 +143,16 @@ def replay(thread_ids: tuple[str, ...], all_threads: bool, query: str | None, li
             extra={"instructions_file": instructions_file} if instructions_file else {},
         )
         settings = client_settings(base_url, api_key, max_retries, timeout)
+        judged_by = ""
         if judge_model is not None:
             rubric = load_rubric(rubric_path)
             if not dry_run:  # a dry run sends nothing: no judge key needed
-                options.judge = Judge(judge_model, judge_settings(settings), rubric)
+                judge = Judge(judge_model, judge_settings(settings), rubric)
+                options.judge = judge
+                judged_by = f", judged by {judge_model} at {judge.settings.base_url}"
         selection = Selection(list(thread_ids), all_threads, query, limit)
         status(f"dry run from {db_path}: nothing is sent" if dry_run
-               else f"replaying from {db_path} on {settings.base_url}", silent)
+               else f"replaying from {db_path} on {settings.base_url}{judged_by}", silent)
         done: list[str] = []
 
         def progress(thread: Any) -> None:

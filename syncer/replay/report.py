@@ -83,13 +83,13 @@ def _short_trajectory(turn: TurnResult) -> str:
 
 
 def _judge(turn: TurnResult) -> str:
-    """The judge's verdict in a few characters: ``pass 4 vs 3`` (new vs recorded), ``error``."""
+    """The judge's verdict in a few characters: ``pass 4/3`` (new/recorded score), ``error``."""
     verdict = turn.judge
     if verdict is None:
         return "-"
     if verdict.label == "error":
         return "error"
-    return f"{verdict.label} {verdict.score} vs {verdict.recorded_score}"
+    return f"{verdict.label} {verdict.score}/{verdict.recorded_score}"
 
 
 def judge_line(turn: TurnResult) -> str:
@@ -371,7 +371,7 @@ def markdown(replay: Replay) -> str:
             out += [f"Replayed in `{thread.new_thread_id}`.", ""]
         if thread.error:
             out += [f"**Error:** {_cell(thread.error)}", ""]
-        judge_header = ("judge new vs rec | ", "--- | ") if judge is not None else ("", "")
+        judge_header = ("judge new/rec | ", "--- | ") if judge is not None else ("", "")
         out += [
             "| turn | status | similarity | tool calls | " + judge_header[0]
             + "tokens rec→new | seconds rec→new |",
