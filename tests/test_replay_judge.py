@@ -10,11 +10,14 @@ import json
 import logging
 
 import pytest
+import sqlite_utils
 from fakes.chat_server import FakeChatServer, Reply, check_response_format
 from fakes.judge import grading, replies_shown, verdict
 
 from syncer.api.settings import ClientSettings
 from syncer.errors import UsageError
+from syncer.mirror.schema import MIGRATIONS, REPLAY_JUDGE_COLUMNS
+from syncer.mirror.store import open_mirror
 from syncer.replay.compare import with_verdict
 from syncer.replay.judge import (
     RESPONSE_FORMAT,
@@ -253,3 +256,25 @@ async def test_a_judge_request_the_endpoint_refuses_is_an_error_not_a_retry():
         await judge.aclose()
     assert len(server.requests) == 1
     assert result.status == "error" and "does not support json_schema" in result.detail
+
+
+def test_migration_6_adds_the_verdict_columns_to_replay_turns_once(tmp_path):
+    # A mirror from before the judge: migrations 1-4 only, one replay turn stored.
+    db = sqlite_utils.Database(tmp_path / "old.db")
+    db.table("migrations").create({"id": int, "name": str, "applied_at": str}, pk="id")
+    for number, name, fn in sorted(MIGRATIONS, key=lambda m: m[0]):
+        if number <= 4:
+            fn(db)
+            db.table("migrations").insert({"id": number, "name": name, "applied_at": "x"})
+    db.execute("INSERT INTO replays (id, status, started_at) VALUES ('rpl_1', 'complete', 'x')")
+    db.execute("INSERT INTO replay_turns (id, replay_id, recorded_thread_id, turn_index, status,"
+               " result, recorded_at) VALUES ('t', 'rpl_1', 'thread_1', 0, 'pass', '{}', 'x')")
+    db.conn.commit()
+    db.close()
+    with open_mirror(tmp_path / "old.db", "write") as store:
+        conn = store.db.conn
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(replay_turns)")}
+        assert set(REPLAY_JUDGE_COLUMNS) <= columns
+        assert conn.execute("SELECT judge_verdict, judge_score FROM replay_turns").fetchall() == [
+            (None, None)]
+        assert 6 in {row[0] for row in conn.execute("SELECT id FROM migrations")}
