@@ -22,6 +22,21 @@ Order = Literal["asc", "desc"]
 FetchPage = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
+def check_object(obj: Any, where: str) -> dict[str, Any]:
+    """``obj`` if it is an API object (a JSON object with a string ``id``), else
+    ``APIResponseError`` saying what ``where`` held instead."""
+    if not isinstance(obj, dict):
+        raise APIResponseError(f"{where} is not an object (a JSON {_json_kind(obj)})")
+    if not isinstance(obj.get("id"), str) or not obj["id"]:
+        raise APIResponseError(f"{where} is an object without an 'id'")
+    return obj
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {str: "string", bool: "boolean", int: "number", float: "number", list: "array"}
+    return "null" if value is None else kinds.get(type(value), type(value).__name__)
+
+
 @dataclass(frozen=True)
 class Page:
     """One answer of a list endpoint: raw objects and the cursors around them."""
@@ -36,6 +51,8 @@ class Page:
         data = body.get("data")
         if not isinstance(data, list):
             raise APIResponseError("list answer has no 'data' array")
+        for number, item in enumerate(data, 1):
+            check_object(item, f"item {number} of a list page")
         # Older or partial servers may omit the cursors; the ids of the data say the same.
         first_id = body.get("first_id") or (data[0].get("id") if data else None)
         last_id = body.get("last_id") or (data[-1].get("id") if data else None)

@@ -75,9 +75,11 @@ def backup(
         raise UsageError(f"{out}: is the mirror itself; choose another file")
 
     source = open_mirror(db_path, "read", mirror_only=False).conn
+    writing = False  # past this point a SQLite error is the copy's (a full disk), not the source's
     try:
         with atomic_path(out) as tmp:
             target = sqlite3.connect(tmp)
+            writing = True
             try:
                 # pages=-1: everything in one step, i.e. one read transaction on the source,
                 # so a concurrent sync cannot make the copy restart or mix two states.
@@ -91,12 +93,19 @@ def backup(
                 tables = table_counts(target)
             finally:
                 target.close()
+                for suffix in ("-journal", "-wal", "-shm"):  # a failed copy leaves none behind
+                    with contextlib.suppress(FileNotFoundError):
+                        Path(f"{tmp}{suffix}").unlink()
             # Sidecars of the file being replaced belong to another database: SQLite would take a
             # leftover -journal for a hot journal of the new file and "roll it back" into it.
             for suffix in ("-journal", "-wal", "-shm"):
                 with contextlib.suppress(FileNotFoundError):
                     Path(f"{out}{suffix}").unlink()
     except sqlite3.DatabaseError as error:
+        if writing and isinstance(error, sqlite3.OperationalError) and str(error) in (
+                "disk I/O error", "database or disk is full"):
+            raise MirrorError(f"{out}: cannot write the backup ({error}: is the disk full?); "
+                              "nothing was left behind") from None
         raise MirrorError(f"{db_path}: backup failed ({error})") from None
     except OSError as error:  # a folder we may not write to, a full disk
         raise MirrorError(f"{out}: cannot write the backup ({error.strerror or error})") from None

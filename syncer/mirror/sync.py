@@ -54,8 +54,8 @@ from typing import Any
 
 from syncer.api.client import AssistantsClient
 from syncer.api.models import ACTIVE_RUN_STATUSES
-from syncer.api.pagination import Page
-from syncer.errors import APIError, BadRequestError, NotFoundError
+from syncer.api.pagination import Page, check_object
+from syncer.errors import APIError, BadRequestError, NotFoundError, SyncerError
 from syncer.mirror.schema import timestamp
 from syncer.mirror.store import PageResult, StateUpdate, Store
 
@@ -128,6 +128,7 @@ class MirrorSync:
         recorded as the mirror's only once it has answered.
         """
         settings = self.client.settings
+        settings.require_key()  # no key: nothing to record, nothing written
         self.store.check_server(settings.base_url, settings.organization, settings.project,
                                 force=self.force)
         started = time.monotonic()
@@ -166,9 +167,14 @@ class MirrorSync:
 
             await asyncio.gather(self._guard("assistants", rest_of_assistants()),
                                  *(one_thread(thread_id) for thread_id in thread_ids))
+            # Written into a file that is no longer the mirror: nothing of it would remain.
+            self.store.check_file()
             status = "ok" if report.ok else "failed"
-        except APIError as error:
+        except SyncerError as error:
             report.errors.append(str(error))
+            raise
+        except Exception as error:  # a bug: its name goes into the log, the traceback stays
+            report.errors.append(f"{type(error).__name__}: {error}")
             raise
         finally:
             report.requests = self.client.requests_sent - requests_before
@@ -222,6 +228,9 @@ class MirrorSync:
         async with self._slots:
             return await self.client.request("GET", path, params=params)
 
+    async def _get_object(self, path: str) -> dict[str, Any]:
+        return check_object(await self._get(path), f"the answer to GET {path}")
+
     async def _pages(self, path: str, *, after: str | None = None) -> AsyncIterator[Page]:
         """Forward pages, each request taking a slot (not held while the page is written)."""
         pages = self.client.pages(path, order="asc", limit=PAGE_SIZE, after=after)
@@ -238,7 +247,7 @@ class MirrorSync:
 
     async def _thread(self, thread_id: str) -> None:
         try:
-            thread = await self._get(f"/threads/{thread_id}")
+            thread = await self._get_object(f"/threads/{thread_id}")
         except NotFoundError as error:
             if self.store.is_mirrored("threads", thread_id):
                 self.report.deleted += self.store.thread_deleted(thread_id)
@@ -268,7 +277,7 @@ class MirrorSync:
         await self._list("runs", thread_id, f"{base}/runs", "runs", runs_need_steps)
         # Runs that were active at the last sync but are not among those just read.
         for run_id in self._active_runs(thread_id, seen_runs):
-            run = await self._get(f"{base}/runs/{run_id}")
+            run = await self._get_object(f"{base}/runs/{run_id}")
             self._write("runs", [run], before_commit=runs_need_steps)
         await _all(*(self._list("steps", run_id, f"{base}/runs/{run_id}/steps", "run_steps",
                                 clear_pending=True)
