@@ -17,6 +17,7 @@ from syncer.api.settings import ClientSettings
 from syncer.cli import cli
 from syncer.emulator import EmulatorConfig, running_server
 from syncer.emulator.generate import generate_account
+from syncer.mirror.lock import acquire
 
 KEY = "sk-migrate-secret-key"
 
@@ -229,3 +230,17 @@ def test_a_conversation_deleted_on_the_target_is_migrated_afresh(mirrored):
     second = migrated(db, server.base_url)[thread_id]
     assert second != first
     assert listed_items(sdk, second) == expected_items(data, thread_id)
+
+
+def test_a_second_migration_of_one_mirror_is_refused_while_the_first_runs(mirrored):
+    server, db, _data = mirrored
+    server.reset_stats()
+    held = acquire(str(db), "migrate", command="syncer migrate (the other one)")
+    try:
+        code, out = migrate(db, server.base_url, "--yes")
+        dry_code, dry = migrate(db, server.base_url, "--dry-run", "--json")  # a reader: not blocked
+    finally:
+        held.release()
+    assert code == 1 and out.count("\n") == 1 and "(syncer migrate (the other one))" in out, out
+    assert server.stats()["writes"] == 0
+    assert dry_code == 0 and dry["threads"]["create"] == 7

@@ -17,6 +17,7 @@ from syncer.cli.main import (
     db_option,
     echo_json,
     json_option,
+    lock_timeout_option,
     silent_option,
     status,
 )
@@ -34,12 +35,14 @@ from syncer.migrate.plan import build_plan, open_source
 @click.option("-y", "--yes", is_flag=True, help="Migrate without asking (required without a terminal).")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
               help="Threads migrated at the same time (items stay in order).")
+@lock_timeout_option
 @db_option
 @json_option
 @silent_option
 @connection_options
 def migrate(from_: str | None, thread_ids: tuple[str, ...], dry_run: bool, yes: bool,
-            concurrency: int, db_path: str, json_: bool, silent: bool, **connection: Any) -> None:
+            concurrency: int, lock_timeout: float, db_path: str, json_: bool, silent: bool,
+            **connection: Any) -> None:
     """Turn mirrored threads into Conversations on a Responses-API server.
 
     Each thread becomes one conversation (metadata syncer:thread_id): its messages in order,
@@ -47,14 +50,14 @@ def migrate(from_: str | None, thread_ids: tuple[str, ...], dry_run: bool, yes: 
     original call_ids. 20 items a request. The mirror alone is read: the source server may be
     gone. migrate_map in the mirror makes a rerun write nothing twice and finish a migration
     that was interrupted. What cannot be carried is counted with the reason. Exits 1 if any
-    thread failed.
+    thread failed. One migration at a time per mirror (--lock-timeout to wait for the other).
     """
 
     source = from_ or db_path
     settings = client_settings(**connection)
 
     async def run() -> int:
-        store = open_source(source, dry_run=dry_run)
+        store = open_source(source, dry_run=dry_run, lock_timeout=lock_timeout)
         try:
             async with AssistantsClient(settings) as client:
                 plan = await build_plan(store.conn, client, list(thread_ids) or None)

@@ -36,11 +36,16 @@ from syncer.mirror.store import Store, open_mirror
 PROBE_ID = "conv_syncer_probe"
 
 
-def open_source(path: str, *, dry_run: bool = False) -> Store:
+def open_source(path: str, *, dry_run: bool = False, lock_timeout: float = 0.0) -> Store:
     """The mirror to migrate from: read-only for a dry run, else upgraded by the migrations
-    (``migrate_map`` is one). Rows come back as ``sqlite3.Row``; the connection is autocommit."""
-    store = open_mirror(path, "read" if dry_run else "write",
-                        missing_hint="give the mirror with --from or --db")
+    (``migrate_map`` is one) with the migrate lock held until the store is closed
+    (``syncer.mirror.lock``: a second migration from this mirror is refused, or waits up to
+    ``lock_timeout`` s). Rows come back as ``sqlite3.Row``; the connection is autocommit."""
+    hint = "give the mirror with --from or --db"
+    if dry_run:
+        store = open_mirror(path, "read", missing_hint=hint)
+    else:
+        store = open_mirror(path, "write", missing_hint=hint, lock="migrate", lock_timeout=lock_timeout)
     store.conn.row_factory = sqlite3.Row
     return store
 
