@@ -147,7 +147,11 @@ async def test_a_missing_key_fails_at_the_first_request_not_before():
     assert requests == []
 
 
-def test_timeouts_are_600_s_overall_and_5_s_to_connect():
-    client = AssistantsClient(ClientSettings(api_key=KEY))
-    timeout = client._http.timeout
-    assert (timeout.connect, timeout.read, timeout.write, timeout.pool) == (5.0, 600.0, 600.0, 600.0)
+async def test_timeouts_are_600_s_overall_and_5_s_to_connect():
+    """What each request carries to the transport (httpx's per-request timeout extension)."""
+    seen: list[dict[str, float]] = []
+    transport = httpx.MockTransport(
+        lambda r: seen.append(r.extensions["timeout"]) or httpx.Response(200, json={}))
+    async with AssistantsClient(ClientSettings(api_key=KEY), transport=transport) as client:
+        await client.request("GET", "/assistants")
+    assert seen == [{"connect": 5.0, "read": 600.0, "write": 600.0, "pool": 600.0}]

@@ -201,7 +201,7 @@ def message_body(obj: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str]]
 
 
 @dataclass
-class ThreadPlan:
+class ThreadRestore:
     """One archived thread: what is already on the target and what remains to send."""
 
     source: dict[str, Any]
@@ -240,7 +240,7 @@ class RestorePlan:
     target: str
     assistants_new: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
     assistants_found: list[tuple[str, str, str]] = field(default_factory=list)  # src, tgt, how
-    threads: list[ThreadPlan] = field(default_factory=list)
+    threads: list[ThreadRestore] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     possible_orphans: list[str] = field(default_factory=list)
     not_selected_deleted: int = 0
@@ -248,7 +248,7 @@ class RestorePlan:
     target_is_source: bool = False  # restoring into the account the archive mirrors
 
     @property
-    def threads_new(self) -> list[ThreadPlan]:
+    def threads_new(self) -> list[ThreadRestore]:
         return [t for t in self.threads if t.status == "new"]
 
     @property
@@ -375,7 +375,7 @@ def _interrupted_create(items: list[dict[str, Any]], body: dict[str, Any], since
     return None
 
 
-async def build_plan(
+async def plan_restore(
     conn: sqlite3.Connection,
     client: AssistantsClient,
     *,
@@ -443,7 +443,7 @@ async def build_plan(
                 )
                 if mbody is not None:
                     messages.append((message["id"], mbody))
-            thread = ThreadPlan(source=obj, body=body, messages=messages)
+            thread = ThreadRestore(source=obj, body=body, messages=messages)
             row = mapped.get(obj["id"])
             if row is not None and row["target_id"]:
                 thread.target_id = row["target_id"]
@@ -478,7 +478,7 @@ async def build_plan(
 
 
 async def _count_restored(client: AssistantsClient, plan: RestorePlan | None,
-                          thread: ThreadPlan) -> list[tuple[str, str]]:
+                          thread: ThreadRestore) -> list[tuple[str, str]]:
     """The thread's messages already on the target, (source id, target id), oldest first.
 
     They go in order, so they are the first of the archived ones; a message restore did not
@@ -554,7 +554,7 @@ async def execute(
     create_lock = asyncio.Lock()
     slots = asyncio.Semaphore(max(1, concurrency))
 
-    async def one(thread: ThreadPlan) -> None:
+    async def one(thread: ThreadRestore) -> None:
         async with slots:
             try:
                 await _restore_thread(conn, client, target, thread, report, say, create_lock)
@@ -571,7 +571,7 @@ async def execute(
     return report
 
 
-async def _restore_thread(conn: sqlite3.Connection, client: AssistantsClient, target: str, thread: ThreadPlan,
+async def _restore_thread(conn: sqlite3.Connection, client: AssistantsClient, target: str, thread: ThreadRestore,
                           report: RestoreReport, say: Progress, create_lock: asyncio.Lock) -> None:
     source_id = thread.source["id"]
     if thread.status == "done":

@@ -14,7 +14,7 @@ from syncer.api.client import AssistantsClient
 from syncer.archive.backup import backup as take_backup
 from syncer.archive.export import export
 from syncer.archive.export import load as load_export
-from syncer.archive.restore import build_plan, execute, open_archive
+from syncer.archive.restore import execute, open_archive, plan_restore
 from syncer.cli.main import (
     cli,
     client_settings,
@@ -149,7 +149,7 @@ def restore(from_: str | None, assistants_: bool, threads_: bool, thread_ids: tu
         conn = store.conn
         try:
             async with AssistantsClient(settings) as client:
-                plan = await build_plan(
+                plan = await plan_restore(
                     conn, client, assistants=everything or assistants_,
                     threads=everything or threads_, thread_ids=list(thread_ids) or None,
                     include_deleted=include_deleted)

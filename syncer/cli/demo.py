@@ -24,7 +24,7 @@ from ruamel.yaml import YAML
 from syncer.api.client import AssistantsClient
 from syncer.api.models import Assistant
 from syncer.api.settings import ClientSettings
-from syncer.archive.restore import RestoreReport, build_plan, execute, open_archive
+from syncer.archive.restore import RestoreReport, execute, open_archive, plan_restore
 from syncer.cli import render
 from syncer.emulator import EmulatorConfig, running_server
 from syncer.emulator.generate import sample_account_path
@@ -199,7 +199,6 @@ def gitops_plan_apply(demo: Demo) -> None:
         demo.console.print(
             f"{total - len(loaded)} other assistants on the account carry no syncer:name marker: "
             "plan and apply never touch them.")
-        demo.notes["gitops_dir"] = configs
 
     asyncio.run(run())
 
@@ -294,7 +293,7 @@ def restore_into_second_server(demo: Demo) -> None:
         try:
             settings = ClientSettings.from_env(base_url=base_url, api_key="sk-demo-second")
             async with AssistantsClient(settings) as client:
-                plan = await build_plan(conn, client)
+                plan = await plan_restore(conn, client)
                 report = await execute(conn, client, plan)
                 counts = {"assistants": len([a async for a in client.paginate("/assistants")])}
                 threads = [report.ids[t.source["id"]] for t in plan.threads]
@@ -304,7 +303,7 @@ def restore_into_second_server(demo: Demo) -> None:
                     len([m async for m in client.paginate(f"/threads/{t}/messages")])
                     for t in threads])
                 # The id map at work: planning the same restore again finds nothing to create.
-                counts["second_run_creates"] = (await build_plan(conn, client)).write_requests
+                counts["second_run_creates"] = (await plan_restore(conn, client)).write_requests
                 return report, counts
         finally:
             store.close()

@@ -23,7 +23,7 @@ from syncer.cli.main import (
 )
 from syncer.errors import UsageError
 from syncer.gitops.apply import apply_plan, plan_directory
-from syncer.gitops.config import load_configs
+from syncer.gitops.config import DEFAULT_DIRECTORY, load_configs
 from syncer.gitops.importer import write_configs
 from syncer.gitops.plan import live_assistants
 from syncer.gitops.watch import watch as watch_directory
@@ -31,7 +31,7 @@ from syncer.gitops.watch import watch as watch_directory
 # --- gitops: plan, apply, import, watch -----------------------------------------------------
 
 gitops_dir_argument = click.argument(
-    "directory", default="assistants", type=click.Path(file_okay=False)
+    "directory", default=DEFAULT_DIRECTORY, type=click.Path(file_okay=False)
 )
 prune_option = click.option(
     "--prune", is_flag=True, help="Delete managed assistants that no longer have a config."
@@ -153,7 +153,7 @@ def apply(directory: str, prune: bool, adopt: bool, yes: bool, json_: bool, sile
 
 @cli.command("import")
 @click.argument("assistant_ids", nargs=-1)
-@click.option("--out", "out_dir", default="assistants", show_default=True,
+@click.option("--out", "out_dir", default=DEFAULT_DIRECTORY, show_default=True,
               type=click.Path(file_okay=False), help="Where to write the files.")
 @click.option("--all", "all_", is_flag=True, help="Import every assistant on the server.")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")

@@ -21,6 +21,7 @@ from syncer.cli.main import (
     status,
 )
 from syncer.errors import UsageError
+from syncer.gitops.config import DEFAULT_DIRECTORY
 from syncer.replay.compare import exit_code
 from syncer.replay.judge import Judge, judge_settings, load_rubric
 from syncer.replay.report import check_report_path, print_report, summary_line, write_report
@@ -50,7 +51,7 @@ class _BadArgumentsExitOne(click.Command):
 @click.option("--assistant", metavar="NAME_OR_ID",
               help="Target: an asst_ id, a config name in --config-dir (created as a temporary "
                    "assistant), or a managed assistant's name. Default: each turn's own assistant.")
-@click.option("--config-dir", type=click.Path(file_okay=False), default="assistants",
+@click.option("--config-dir", type=click.Path(file_okay=False), default=DEFAULT_DIRECTORY,
               show_default=True, help="Where --assistant NAME looks for configs.")
 @click.option("--model", help="Run-level model override.")
 @click.option("--instructions-file", type=click.Path(exists=True, dir_okay=False),

@@ -268,7 +268,8 @@ REPLAY_JUDGE_COLUMNS: dict[str, type] = {
 
 
 def ensure_shape(db: sqlite_utils.Database) -> None:
-    """Create whatever part of ``SHAPE`` is missing (tables, columns, indexes, FTS). Idempotent."""
+    """Create whatever part of the declared shape is missing (tables, columns, indexes, FTS).
+    Idempotent."""
     for name, spec in BOOKKEEPING_TABLES.items():
         table = db.table(name)
         if not table.exists():

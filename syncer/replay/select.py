@@ -27,7 +27,6 @@ from syncer.replay.types import InputMessage, Outcome, ToolCall, Turn
 Row = Mapping[str, Any]
 
 # Tool types whose results replay cannot reproduce from recorded outputs.
-UNREPLAYABLE_TOOLS = ("code_interpreter", "file_search")
 _TERMINAL_TIMES = ("completed_at", "failed_at", "cancelled_at", "incomplete_at", "expired_at")
 
 

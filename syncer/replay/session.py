@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from syncer.api.client import AssistantsClient
+from syncer.gitops.config import DEFAULT_DIRECTORY
 from syncer.mirror.store import open_mirror
 from syncer.replay import records, select
 from syncer.replay.compare import compare_replays
@@ -53,7 +54,7 @@ async def replay_from_mirror(
     options: ReplayOptions,
     *,
     assistant: str | None = None,
-    config_dir: str | Path = "assistants",
+    config_dir: str | Path = DEFAULT_DIRECTORY,
     client: AssistantsClient | None = None,
     on_thread_done: Callable[[ThreadResult], None] | None = None,
 ) -> Replay:
