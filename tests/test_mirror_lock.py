@@ -129,16 +129,18 @@ def test_concurrent_restores_into_one_server_create_nothing_twice(tmp_path):
     # Slow answers keep the first restore busy while the others start.
     with running_server(EmulatorConfig(api_key=KEY_B, latency_ms=300)) as target:
         first = _restore(source, target.base_url)
-        waiting = _restore(source, target.base_url, "--lock-timeout", "120")
         lock = Path(lock_path(str(source), "restore"))
         deadline = time.monotonic() + 60
         while not (lock.exists() and lock.read_text()):
             assert time.monotonic() < deadline and first.poll() is None, first.communicate()
             time.sleep(0.02)
         holder = json.loads(lock.read_text())["pid"]
-        # A third restore (in this process) while one holds the archive: refused at once.
+        assert holder == first.pid
+        # A second restore (in this process) while the first holds the archive: refused at once.
         with pytest.raises(MirrorError, match=rf"another restore holds this mirror: pid {holder} "):
             open_archive(str(source))
+        # A third waits for the first to finish.
+        waiting = _restore(source, target.base_url, "--lock-timeout", "120")
         outcomes = {}
         for process in (first, waiting):
             out, err = process.communicate(timeout=120)
