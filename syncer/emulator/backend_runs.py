@@ -339,6 +339,7 @@ class BackendRunEngine(RunEngine):
             "type": "tool_calls", "tool_calls": [_function_call(c, None) for c in progress["calls"]],
         })
         step["usage"] = usage  # this completion's; kept when the step completes
+        self.store.save("step", step)
         progress["tool_step"] = step["id"]
         run["status"] = "requires_action"
         run["required_action"] = {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": [
@@ -359,6 +360,7 @@ class BackendRunEngine(RunEngine):
     def _end(self, run: dict[str, Any], progress: dict[str, Any], status: str, when: int,
              error: dict[str, str] = RUN_FAILURE) -> list[Event]:
         events = self._finish(run, progress, status, when, error)
+        self.store.save("run", run)
         self.store.active_run.pop(run["thread_id"], None)
         return events
 

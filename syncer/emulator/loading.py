@@ -72,12 +72,12 @@ def load_account(
             ordered = sorted(items, key=lambda o: o["created_at"])
             added = 0
             for obj in ordered:
-                if store.get(kind, obj["id"]) is not None:
+                if store.has(kind, obj["id"]):
                     continue
                 parent = ""
                 if parent_field is not None and parent_kind is not None:
                     parent = obj[parent_field]
-                    if store.get(parent_kind, parent) is None:
+                    if not store.has(parent_kind, parent):
                         raise UsageError(
                             f"{source}: {key}: {obj['id']}: {parent_field} {parent!r} is not in the account"
                         )
