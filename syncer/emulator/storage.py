@@ -142,6 +142,7 @@ class ObjectStore:
         self._db.insert(obj["id"], kind, parent, obj.get("created_at", 0), self._seq, encode(obj),
                         self.progress.encoded(obj["id"]), run_id or None)
         self._live[(kind, obj["id"])] = held
+        self._release_settled(kind, obj)
         return held
 
     def save(self, kind: str, obj: dict[str, Any]) -> None:
@@ -152,8 +153,7 @@ class ObjectStore:
             held.clear()
             held.update(obj)
         self._db.update(object_id, encode(obj), self.progress.encoded(object_id))
-        if kind == "response" or (kind == "run" and obj.get("status") not in ACTIVE_RUN_STATUSES):
-            self.progress.release(object_id)  # written with it; read again from the file if needed
+        self._release_settled(kind, obj)
 
     def delete(self, kind: str, object_id: str) -> None:
         """Delete an object; a thread takes its messages, runs and steps with it."""
@@ -177,6 +177,11 @@ class ObjectStore:
         self._db.close()
 
     # --- internals -------------------------------------------------------------------------------
+
+    def _release_settled(self, kind: str, obj: dict[str, Any]) -> None:
+        """A response's record and a finished run's are written: read them from the file if needed."""
+        if kind == "response" or (kind == "run" and obj.get("status") not in ACTIVE_RUN_STATUSES):
+            self.progress.release(obj["id"])
 
     def _hold(self, kind: str, object_id: str, data: str) -> Obj:
         found = self._live.get((kind, object_id))
