@@ -26,7 +26,7 @@ import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast, overload
 
 from syncer.api.models import ACTIVE_RUN_STATUSES
 from syncer.emulator.collection import DEFAULT_LIMIT, Page
@@ -279,13 +279,18 @@ class Progress:
         self._db = db
         self._held: dict[str, dict[str, Any]] = {}
 
-    def get(self, object_id: str, default: Any = None) -> Any:
+    @overload
+    def get(self, object_id: str) -> dict[str, Any] | None: ...
+    @overload
+    def get(self, object_id: str, default: dict[str, Any]) -> dict[str, Any]: ...
+
+    def get(self, object_id: str, default: dict[str, Any] | None = None) -> dict[str, Any] | None:
         found = self._held.get(object_id)
         if found is None:
             kind, extra = self._db.extra(object_id)
             if extra is None:
                 return default
-            found = json.loads(extra)
+            found = cast(dict[str, Any], json.loads(extra))
             if kind == "run":  # changed in place while the run moves; responses' are read only
                 self._held[object_id] = found
         return found
@@ -294,7 +299,7 @@ class Progress:
         found = self.get(object_id)
         if found is None:
             raise KeyError(object_id)
-        return found  # type: ignore[no-any-return]
+        return found
 
     def __setitem__(self, object_id: str, record: dict[str, Any]) -> None:
         self._held[object_id] = record
