@@ -18,6 +18,7 @@ costs no more than from Python lists (bench/bench_emulator.py).
 
 from __future__ import annotations
 
+import copy
 import json
 import secrets
 import sqlite3
@@ -66,6 +67,11 @@ class Obj(dict):  # type: ignore[type-arg]
     """An API object as a dict that the identity map can hold weakly."""
 
     __slots__ = ("__weakref__",)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        # A snapshot (an event's object) is a plain dict: copy's fast path for dicts, not the
+        # generic reconstruction a dict subclass would get.
+        return {key: copy.deepcopy(value, memo) for key, value in self.items()}
 
 
 def encode(obj: dict[str, Any]) -> str:
