@@ -210,8 +210,8 @@ def main(argv: list[str] | None = None) -> int:
                 memory = measure(args, ["--load", str(account)], str(account), paths)
                 results[f"memory_{scale:g}x"] = memory
                 rows.append((f"no --state (--load), {scale:g}x: pages/s, p95, CPU/req, RSS",
-                             f"{memory['requests_per_s']:.0f}, {memory['p95_ms']:.1f} ms, "
-                             f"{memory['cpu_ms_per_request']:.2f} ms, {memory['peak_rss_mb']:.0f} MB",
+                             (f"{memory['requests_per_s']:.0f}, {memory['p95_ms']:.1f} ms, "
+                             f"{memory['cpu_ms_per_request']:.2f} ms, {memory['peak_rss_mb']:.0f} MB"),
                              "-", "-"))
     results["load_after"] = os.getloadavg()
     print(f"{args.clients} clients, 100-item pages, {args.seconds:g} s per walk; load average "

@@ -143,8 +143,8 @@ CASES += [
      "missing_required_parameter", "model", "Missing required parameter: 'model'."),
     ("unknown tool type", "/assistants", {"model": "m", "tools": [{"type": "retrieval"}]},
      "invalid_value", "tools[0].type",
-     "Invalid value: 'retrieval'. Supported values are: 'code_interpreter', 'file_search', "
-     "and 'function'."),
+     ("Invalid value: 'retrieval'. Supported values are: 'code_interpreter', 'file_search', "
+     "and 'function'.")),
     ("code_interpreter files 21", "/assistants",
      {"model": "m", "tool_resources": {"code_interpreter": {"file_ids": ["f"] * 21}}},
      "array_above_max_length", "tool_resources.code_interpreter.file_ids",
@@ -162,8 +162,8 @@ CASES += [
      "Invalid value: 'system'. Supported values are: 'user' and 'assistant'."),
     ("message content type", "/threads/{thread}/messages", {"role": "user", "content": 1},
      "invalid_type", "content",
-     "Invalid type for 'content': expected one of a string or array of objects, but got an "
-     "integer instead."),
+     ("Invalid type for 'content': expected one of a string or array of objects, but got an "
+     "integer instead.")),
     ("modify message content", "/threads/{thread}/messages/{message}", {"content": "x"},
      "unknown_parameter", "content", "Unknown parameter: 'content'."),
     ("additional_instructions 256001", "/threads/{run_thread}/runs",

@@ -28,8 +28,8 @@ ROUND = ToolRound((ToolCall("call_a", "get_weather", '{"city": "Paris"}'),
 
 
 def turn(**changes) -> Turn:
-    values = dict(model="gpt-4o", instructions="Be brief.",
-                  history=[("user", "Hi"), ("assistant", "Hello"), ("user", "Weather?")])
+    values = {"model": "gpt-4o", "instructions": "Be brief.",
+                  "history": [("user", "Hi"), ("assistant", "Hello"), ("user", "Weather?")]}
     values.update(changes)
     return Turn(**values)
 
@@ -118,7 +118,7 @@ def test_assembler_joins_text_tool_call_pieces_by_index_and_the_usage_chunk():
         {"choices": [{"index": 0, "delta": {"tool_calls": [
             {"index": 0, "id": "call_x", "type": "function", "function": {"name": "a", "arguments": '{"k"'}}]}}]},
         {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 1, "function": {"arguments": "{}"}}]}}]},
-        {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": ': 1}'}}]}}]},
+        {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": ": 1}"}}]}}]},
         {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
         {"choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19}},
     ]

@@ -76,7 +76,7 @@ def test_the_architecture_page_names_every_module_under_its_package(module: Path
                    if re.match(rf"\s*{re.escape(package)}/(\s|$)", line)]
         assert heading, f"docs/architecture.md has no `{package}/` for {module}"
         where = heading[0]
-    assert re.search(rf"(^|\s){re.escape(module.name)}(\s|$)", "\n".join(lines[where:]), re.M), (
+    assert re.search(rf"(^|\s){re.escape(module.name)}(\s|$)", "\n".join(lines[where:]), re.MULTILINE), (
         f"docs/architecture.md does not list {module}")
 
 

@@ -78,7 +78,7 @@ def test_mentions_become_function_calls_with_json_arguments():
         ("@get_time {not json}", [("get_time", "{}")]),
         ("@get_time [1, 2]", [("get_time", "{}")]),
         ("write to me@get_time.example", []),
-        ("@get_time\n{\"tz\": \"UTC\"}", [("get_time", '{"tz": "UTC"}')]),
+        ('@get_time\n{"tz": "UTC"}', [("get_time", '{"tz": "UTC"}')]),
     ],
 )
 def test_mention_edge_cases(text, expected):

@@ -30,7 +30,7 @@ def test_state_file_keeps_everything_across_a_restart(tmp_path):
             {"role": "user", "content": f"message {i}"} for i in range(5)]}).json()
         messages = api.get(f"/threads/{thread['id']}/messages", params={"order": "asc"}).json()["data"]
         api.delete(f"/threads/{thread['id']}/messages/{messages[1]['id']}")
-        api.post(f"/threads/{thread['id']}/messages", json={"role": "user", "content": "@lookup {\"q\": 1}"})
+        api.post(f"/threads/{thread['id']}/messages", json={"role": "user", "content": '@lookup {"q": 1}'})
         run = api.post(f"/threads/{thread['id']}/runs", json={"assistant_id": assistant["id"]}).json()
         waiting = api.get(f"/threads/{thread['id']}/runs/{run['id']}").json()
         assert waiting["status"] == "requires_action"
@@ -160,7 +160,7 @@ def test_loading_twice_into_a_state_file_adds_nothing_the_second_time(tmp_path):
     counts = load_account_file(first, sample_account_path())
     first.close()
     second = Store(path)
-    assert load_account_file(second, sample_account_path()) == {key: 0 for key in counts}
+    assert load_account_file(second, sample_account_path()) == dict.fromkeys(counts, 0)
     assert len(second.objects["message"]) == counts["messages"]
     second.close()
 
@@ -176,8 +176,8 @@ def test_loading_twice_into_a_state_file_adds_nothing_the_second_time(tmp_path):
          "thread_id 'thread_x' is not in the account"),
         # Nested fields left as JSON text (e.g. copied from a raw SQL dump) are refused, not
         # served until a run trips over them with a 500.
-        ('{"threads": [{"id": "thread_1", "created_at": 1}], "runs": [{"id": "run_1", '
-         '"created_at": 1, "thread_id": "thread_1", "required_action": "{}"}]}',
+        (('{"threads": [{"id": "thread_1", "created_at": 1}], "runs": [{"id": "run_1", '
+         '"created_at": 1, "thread_id": "thread_1", "required_action": "{}"}]}'),
          "runs[0]: required_action: "),
     ],
 )

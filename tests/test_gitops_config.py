@@ -186,6 +186,6 @@ def test_a_document_that_is_not_a_mapping_says_what_it_is(tmp_path):
         load_configs(tmp_path)
     assert caught.value.problems == [
         f"{tmp_path / 'a.yaml'}:1: (document): expected a mapping of assistant fields, got a list",
-        f"{tmp_path / 'a.yaml'}:5: (document): expected a mapping of assistant fields, "
-        "got a single value ('just text')",
+        (f"{tmp_path / 'a.yaml'}:5: (document): expected a mapping of assistant fields, "
+        "got a single value ('just text')"),
     ]

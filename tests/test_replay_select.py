@@ -39,7 +39,7 @@ def test_turns_group_consecutive_user_messages_up_to_each_run():
         msg("m1", "user", "hi", 100, metadata={"k": "v"}),
         msg("m2", "user", "are you there?", 100),
         msg("m3", "assistant", "Hello.", 100, run_id="r1"),
-        msg("m4", "user", "@get_weather {\"city\": \"Paris\"}", 100),
+        msg("m4", "user", '@get_weather {"city": "Paris"}', 100),
         msg("m5", "assistant", "Sunny.", 100, run_id="r2"),
         msg("m6", "user", "thanks", 100),
     ]

@@ -284,8 +284,8 @@ def test_deletions_are_marked_and_rows_kept(account, tmp_path):
         assert [h["deleted"] for h in json.loads(hits.stdout)] == [True]
         expected = asyncio.run(server_objects(server.base_url, [big, empty, waiting]))
         conn.close()
-    live = {t: [o for o in objs] for t, objs in expected.items()}
-    live["threads"] = [o for o in live["threads"]]
+    live = {t: list(objs) for t, objs in expected.items()}
+    live["threads"] = list(live["threads"])
     assert_exact_mirror_subset(db, live)
 
 

@@ -79,8 +79,8 @@ def migrate_summary(summary: dict[str, Any], *, dry_run: bool = False,
     threads = summary["threads"]
     rows = [
         ("threads", f"{threads['selected']:,}",
-         f"{threads['create']} to create, {threads['resume']} to finish, "
-         f"{threads['already']} already migrated, {threads['blocked']} blocked"),
+         (f"{threads['create']} to create, {threads['resume']} to finish, "
+         f"{threads['already']} already migrated, {threads['blocked']} blocked")),
         ("messages", f"{summary['messages']:,}", "as message items"),
         ("function calls", f"{summary['function_calls']:,}",
          "as function_call + function_call_output, original call_id"),
@@ -89,8 +89,8 @@ def migrate_summary(summary: dict[str, Any], *, dry_run: bool = False,
     if threads.get("replays_left_out"):
         rows.append(("replay threads", f"{threads['replays_left_out']:,}",
                      "left out (a replay made them; name one with --thread)"))
-    for entry in summary["not_carried"]:
-        rows.append(("not carried", f"{entry['count']:,}", entry["why"]))
+    rows.extend(("not carried", f"{entry['count']:,}", entry["why"])
+                for entry in summary["not_carried"])
     width = max(len(r[0]) for r in rows)
     count_width = max(len(r[1]) for r in rows)
     verb = "would migrate" if dry_run else "migrate"

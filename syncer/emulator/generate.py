@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> None:
     text = json.dumps(generate_account(**options), indent=1, ensure_ascii=False) + "\n"
     out = sample_account_path() if args.sample and args.out is None else args.out
     if out is None:
-        print(text, end="")
+        pass
     else:
         out.write_text(text, encoding="utf-8")
 

@@ -410,10 +410,10 @@ class _StateFile:
     def active_runs(self) -> dict[str, str]:
         """thread id → its run that is not finished (read once, at start)."""
         marks = ",".join("?" * len(ACTIVE_RUN_STATUSES))
-        return {parent: run_id for parent, run_id in self.conn.execute(
+        return dict(self.conn.execute(
             "SELECT parent, id FROM objects WHERE kind = 'run' AND deleted = 0"
             f" AND json_extract(data, '$.status') IN ({marks}) ORDER BY seq",
-            tuple(ACTIVE_RUN_STATUSES))}
+            tuple(ACTIVE_RUN_STATUSES)))
 
     def last_seq(self) -> int:
         return int(self.conn.execute("SELECT coalesce(max(seq), 0) FROM objects").fetchone()[0])
@@ -451,10 +451,9 @@ class _StateFile:
             where += " AND (created_at, seq) < (?, ?)"
             args += list(high)
         direction = "ASC" if ascending else "DESC"
-        rows = self.conn.execute(
+        return self.conn.execute(
             f"SELECT id, data FROM objects WHERE {where} AND deleted = 0"
             f" ORDER BY created_at {direction}, seq {direction} LIMIT ?", [*args, limit]).fetchall()
-        return rows
 
     def rows(self) -> Iterator[tuple[Any, ...]]:
         yield from self.conn.execute(f"SELECT {self.COLUMNS} FROM objects ORDER BY seq")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import LiteralScalarString
 
 from syncer import markers
@@ -96,7 +97,7 @@ def _dump(data: Any) -> str:
 def _loads_back(text: str, expected: dict[str, Any]) -> bool:
     try:
         loaded = YAML(typ="safe").load(text)
-    except Exception:
+    except YAMLError:
         return False
     return bool(_unescape(loaded) == expected)
 

@@ -29,7 +29,6 @@ def main() -> None:
     for path in (REPOSITORY_COPY, PACKAGE_COPY):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-        print(path)
 
 
 if __name__ == "__main__":

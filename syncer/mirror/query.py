@@ -56,7 +56,7 @@ def parse_since(value: str) -> int:
         if len(value) == 10:
             moment = datetime.combine(date.fromisoformat(value), datetime.min.time())
         else:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(value)
     except ValueError:
         raise UsageError(f"--since: {value!r} is not a date (YYYY-MM-DD or ISO 8601)") from None
     if moment.tzinfo is None:
@@ -188,8 +188,7 @@ def transcript(store: Store, thread_id: str) -> dict[str, Any]:
             message_id = (details.get("message_creation") or {}).get("message_id")
             if message_id and pending.get(step["run_id"]):
                 calls_before.setdefault(message_id, []).extend(pending.pop(step["run_id"]))
-    for run_id, calls in pending.items():
-        leftover[run_id] = calls
+    leftover.update(pending)
 
     last_message_of_run: dict[str, str] = {}
     for message in messages:

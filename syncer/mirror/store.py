@@ -156,12 +156,11 @@ class Store:
 
     def untrack_threads(self, ids: Iterable[str]) -> list[str]:
         """Stop syncing these threads (their mirrored rows stay); returns those removed."""
-        removed = []
+        removed: list[str] = []
         with self._transaction():
-            for thread_id in ids:
-                if self.db.execute("DELETE FROM tracked_threads WHERE id = ?",
-                                   [thread_id]).rowcount:
-                    removed.append(thread_id)
+            removed.extend(
+                thread_id for thread_id in ids
+                if self.db.execute("DELETE FROM tracked_threads WHERE id = ?", [thread_id]).rowcount)
         return removed
 
     def tracked_threads(self) -> list[dict[str, Any]]:

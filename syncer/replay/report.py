@@ -360,9 +360,9 @@ def markdown(replay: Replay) -> str:
         "",
         f"- target: {replay.target or 'the assistant of each recorded turn'}",
         rule,
-        f"- {s.threads} threads, {s.turns} turns: {s.passed} pass, {s.regressions} regression, "
+        (f"- {s.threads} threads, {s.turns} turns: {s.passed} pass, {s.regressions} regression, "
         f"{s.missing_tool} missing tool, {s.no_baseline} no baseline, "
-        f"{s.not_replayable} not replayable, {s.errors} error",
+        f"{s.not_replayable} not replayable, {s.errors} error"),
         "",
     ]
     for thread in replay.threads:
@@ -392,8 +392,7 @@ def markdown(replay: Replay) -> str:
 
 def _markdown_turn(turn: TurnResult, threshold: float) -> list[str]:
     out = [f"### {turn.thread_id} · {turn.name}: {turn.status}", ""]
-    for message in turn.messages:
-        out.append(f"> **{message.role}:** {_cell(message.text)}")
+    out.extend(f"> **{message.role}:** {_cell(message.text)}" for message in turn.messages)
     if turn.messages:
         out.append("")
     if turn.run_settings:

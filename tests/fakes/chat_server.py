@@ -235,7 +235,8 @@ class FakeChatServer:
 
     async def _wait(self, seconds: float) -> None:
         end = time.monotonic() + seconds
-        while not self.closing and time.monotonic() < end:
+        while not self.closing and time.monotonic() < end:  # noqa: ASYNC110
+            # `closing` is set from the server's own thread: no asyncio.Event to wait on.
             await asyncio.sleep(min(0.05, max(0.0, end - time.monotonic())))
 
     async def _timings(self, request: Request) -> Response:
@@ -363,10 +364,9 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=20)
     args = parser.parse_args()
     text = " ".join(f"token{i}" for i in range(args.tokens))
-    with FakeChatServer(lambda body: Reply(text=text, first_token=args.first_token, pace=args.pace)) as fake:
-        print(fake.base_url, flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            sys.stdin.read()
+    with (FakeChatServer(lambda body: Reply(text=text, first_token=args.first_token, pace=args.pace)),
+          contextlib.suppress(KeyboardInterrupt)):
+        sys.stdin.read()
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from typing import Any
 
 from fakes.chat_server import Reply
 
-_SECTION = re.compile(r"^## Reply ([AB])\n(.*?)(?=\n\n## |\Z)", re.S | re.M)
+_SECTION = re.compile(r"^## Reply ([AB])\n(.*?)(?=\n\n## |\Z)", re.DOTALL | re.MULTILINE)
 
 
 def replies_shown(body: dict[str, Any]) -> dict[str, str]:

@@ -317,6 +317,6 @@ async def _sse_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:
             continue
         if line.startswith("data:"):
             value = line[5:]
-            data.append(value[1:] if value.startswith(" ") else value)
+            data.append(value.removeprefix(" "))
     if data:
         yield "\n".join(data)
