@@ -222,16 +222,16 @@ def replay_changed_config(demo: Demo) -> None:
             store.claim_server(demo.base_url, None, None)
             for table in TABLE_ORDER:
                 store.write_page(table, account[table])
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    # The recorded thread with the most function calls, and the assistant that answered it.
-    row = conn.execute(
-        "SELECT r.thread_id, r.assistant_id, count(s.id) AS calls FROM runs r"
-        " LEFT JOIN run_steps s ON s.run_id = r.id AND s.type = 'tool_calls'"
-        " GROUP BY r.thread_id ORDER BY calls DESC, r.thread_id LIMIT 1").fetchone()
-    assistant = dict(conn.execute("SELECT * FROM assistants WHERE id = ?",
-                                  [row["assistant_id"]]).fetchone())
-    conn.close()
+    with open_mirror(db, "read") as store:
+        conn = store.conn
+        conn.row_factory = sqlite3.Row
+        # The recorded thread with the most function calls, and the assistant that answered it.
+        row = conn.execute(
+            "SELECT r.thread_id, r.assistant_id, count(s.id) AS calls FROM runs r"
+            " LEFT JOIN run_steps s ON s.run_id = r.id AND s.type = 'tool_calls'"
+            " GROUP BY r.thread_id ORDER BY calls DESC, r.thread_id LIMIT 1").fetchone()
+        assistant = dict(conn.execute("SELECT * FROM assistants WHERE id = ?",
+                                      [row["assistant_id"]]).fetchone())
 
     configs = demo.workdir / "replay-configs"
     configs.mkdir(exist_ok=True)
@@ -281,11 +281,10 @@ def restore_into_second_server(demo: Demo) -> None:
         db = demo.workdir / "restore-mirror.db"
         _sync(demo, db, [t["id"] for t in json.loads(sample_account_path().read_text())["threads"]])
 
-    archive = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    before = {table: archive.execute(
-        f"SELECT count(*) FROM [{table}] WHERE deleted_at IS NULL").fetchone()[0]
-        for table in ("assistants", "threads", "messages", "runs", "run_steps")}
-    archive.close()
+    with open_mirror(db, "read") as archive:
+        before = {table: archive.conn.execute(
+            f"SELECT count(*) FROM [{table}] WHERE deleted_at IS NULL").fetchone()[0]
+            for table in ("assistants", "threads", "messages", "runs", "run_steps")}
 
     async def restore_and_count(base_url: str) -> tuple[RestoreReport, dict[str, int]]:
         store = open_archive(str(db))
