@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 
-from syncer.errors import ConfigError
-from syncer.gitops.config import expand_variables, load_configs
+from syncer.errors import ConfigError, UsageError
+from syncer.gitops.config import check_allow_env, expand_variables, load_configs
 from syncer.markers import MANAGED as MARKER_KEY
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -57,25 +58,25 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_variables_defaults_and_literal_dollar():
-    env = {"MODEL": "gpt-4o", "EMPTY": ""}
-    assert expand_variables("${MODEL}", env) == "gpt-4o"
-    assert expand_variables("${MISSING:-fallback}", env) == "fallback"
-    assert expand_variables("${EMPTY:-fallback}", env) == "fallback"
-    assert expand_variables("a $${B} c ${MODEL}", env) == "a ${B} c gpt-4o"
+    env = {"SYNCER_VAR_MODEL": "gpt-4o", "EMPTY": ""}
+    assert expand_variables("${SYNCER_VAR_MODEL}", env) == "gpt-4o"
+    assert expand_variables("${SYNCER_VAR_MISSING:-fallback}", env) == "fallback"
+    assert expand_variables("${EMPTY:-fallback}", env, allow_env={"EMPTY"}) == "fallback"
+    assert expand_variables("a $${B} c ${SYNCER_VAR_MODEL}", env) == "a ${B} c gpt-4o"
     assert expand_variables("$5 and $HOME stay", env) == "$5 and $HOME stay"
 
 
 def test_unset_variable_names_the_variable():
-    with pytest.raises(ValueError, match="environment variable NOPE is not set"):
-        expand_variables("x ${NOPE} y", {})
+    with pytest.raises(ValueError, match="environment variable SYNCER_VAR_NOPE is not set"):
+        expand_variables("x ${SYNCER_VAR_NOPE} y", {})
 
 
 def test_variables_come_from_the_environment(tmp_path, monkeypatch):
-    monkeypatch.setenv("SYNCER_TEST_MODEL", "gpt-4.1")
-    monkeypatch.setenv("SYNCER_TEST_TEMPERATURE", "0.25")
+    monkeypatch.setenv("SYNCER_VAR_TEST_MODEL", "gpt-4.1")
+    monkeypatch.setenv("SYNCER_VAR_TEST_TEMPERATURE", "0.25")
     write(
         tmp_path / "a.yaml",
-        "name: A\nmodel: ${SYNCER_TEST_MODEL}\ntemperature: ${SYNCER_TEST_TEMPERATURE}\n",
+        "name: A\nmodel: ${SYNCER_VAR_TEST_MODEL}\ntemperature: ${SYNCER_VAR_TEST_TEMPERATURE}\n",
     )
     [config] = load_configs(tmp_path)
     # A number from a variable arrives as text and is sent as a number.
@@ -86,13 +87,13 @@ def test_variables_come_from_the_environment(tmp_path, monkeypatch):
 
 
 def test_good_fixture_directory_loads_with_lines_and_marker(monkeypatch):
-    monkeypatch.delenv("SUPPORT_MODEL", raising=False)
-    monkeypatch.setenv("SUPPORT_TIER", "platinum")
+    monkeypatch.delenv("SYNCER_VAR_SUPPORT_MODEL", raising=False)
+    monkeypatch.setenv("SYNCER_VAR_SUPPORT_TIER", "platinum")
     configs = {c.name: c for c in load_configs(GOOD)}
     assert sorted(configs) == ["Researcher", "Summarizer", "Support agent", "Triage"]
     support = configs["Support agent"]
     assert support.where == f"{GOOD / 'support.yaml'}:2"
-    assert support.fields["model"] == "gpt-4o"  # ${SUPPORT_MODEL:-gpt-4o}
+    assert support.fields["model"] == "gpt-4o"  # ${SYNCER_VAR_SUPPORT_MODEL:-gpt-4o}
     assert support.fields["metadata"] == {"team": "support", "tier": "platinum"}
     assert support.fields["instructions"] == (GOOD / "prompts" / "support.md").read_text()
     assert "instructions_file" not in support.fields
@@ -167,7 +168,7 @@ def test_corpus_is_large_and_every_entry_declares_its_problem():
 
 @pytest.mark.parametrize("entry", bad_entries(), ids=lambda p: p.name)
 def test_bad_config_is_reported_with_file_line_and_field(entry, tmp_path, monkeypatch):
-    monkeypatch.delenv("SYNCER_TEST_SURELY_UNSET_MODEL", raising=False)
+    monkeypatch.delenv("SYNCER_VAR_SURELY_UNSET_MODEL", raising=False)
     directory = copy_entry(entry, tmp_path)
     expected = expectations(directory)
     with pytest.raises(ConfigError) as caught:
@@ -189,3 +190,106 @@ def test_a_document_that_is_not_a_mapping_says_what_it_is(tmp_path):
         (f"{tmp_path / 'a.yaml'}:5: (document): expected a mapping of assistant fields, "
         "got a single value ('just text')"),
     ]
+
+
+# --- which variables a config may read (issue 13, item 6) ---------------------------------------
+
+
+def test_only_syncer_var_variables_expand_by_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYNCER_VAR_MODEL", "gpt-4.1")
+    monkeypatch.setenv("HOME_MODEL", "gpt-x")
+    write(tmp_path / "a.yaml", "name: A\nmodel: ${SYNCER_VAR_MODEL}\n")
+    write(tmp_path / "b.yaml", "name: B\nmodel: m\n\ndescription: ${HOME_MODEL:-x}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_configs(tmp_path)
+    assert caught.value.problems == [
+        (f"{tmp_path / 'b.yaml'}:4: description: environment variable HOME_MODEL is not allowed "
+        "in configs (use a SYNCER_VAR_ name, or allow it with --allow-env HOME_MODEL)")
+    ]
+    configs = load_configs(tmp_path, allow_env=["HOME_MODEL"])
+    assert [c.fields.get("description") for c in configs] == [None, "gpt-x"]
+    assert configs[0].fields["model"] == "gpt-4.1"
+
+
+@pytest.mark.parametrize(
+    "name", ["OPENAI_API_KEY", "OPENAI_BASE_URL", "SYNCER_BACKEND_API_KEY", "SYNCER_JUDGE_API_KEY"]
+)
+def test_secrets_never_expand_and_never_reach_the_error(tmp_path, monkeypatch, name):
+    monkeypatch.setenv(name, "sk-distinctive-secret-0xC0FFEE")
+    write(tmp_path / "a.yaml", f'name: A\nmodel: m\ninstructions: "key is ${{{name}}}"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_configs(tmp_path)
+    [problem] = caught.value.problems
+    assert problem.startswith(f"{tmp_path / 'a.yaml'}:3: instructions: environment variable {name} ")
+    assert "never" in problem and "0xC0FFEE" not in problem
+    # --allow-env cannot open them either.
+    with pytest.raises(UsageError, match=f"--allow-env {name}: .*never"):
+        load_configs(tmp_path, allow_env=[name])
+
+
+def test_allow_env_names_must_be_variable_names():
+    with pytest.raises(UsageError, match="--allow-env 'A-B': not a variable name"):
+        check_allow_env(["A-B"])
+    assert check_allow_env(["X", "X", "Y_1"]) == frozenset({"X", "Y_1"})
+
+
+# --- YAML features a config must not use (issue 13, item 10) ------------------------------------
+
+ALIAS_BOMB = """\
+name: Bomb
+model: m
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+metadata: {bomb: *i}
+"""
+
+
+def test_an_alias_bomb_is_refused_before_it_expands(tmp_path):
+    write(tmp_path / "bomb.yaml", ALIAS_BOMB)
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as caught:
+        load_configs(tmp_path)
+    assert time.monotonic() - started < 2
+    path = tmp_path / "bomb.yaml"
+    assert caught.value.problems == [
+        (f"{path}:3: (yaml): anchors and aliases (&, *) are not supported in configs; "
+        "write the value out")
+    ]
+
+
+def test_a_merge_key_is_an_alias_too(tmp_path):
+    write(tmp_path / "a.yaml", "base: &base {model: m}\n---\n<<: *base\nname: A\n")
+    with pytest.raises(ConfigError) as caught:
+        load_configs(tmp_path)
+    assert [p.split(": (yaml)")[0] for p in caught.value.problems] == [f"{tmp_path / 'a.yaml'}:1"]
+
+
+@pytest.mark.parametrize(
+    ("value", "tag"),
+    [
+        ('!!python/object/apply:os.system ["echo hi"]', "!!python/object/apply:os.system"),
+        ("!!python/name:os.system", "!!python/name:os.system"),
+        ("!!binary aGVsbG8=", "!!binary"),
+        ("!include other.yaml", "!include"),
+    ],
+)
+def test_tags_beyond_plain_data_are_a_line_not_a_traceback(tmp_path, value, tag):
+    write(tmp_path / "a.yaml", f"name: A\n\nmodel: {value}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_configs(tmp_path)
+    assert caught.value.problems == [
+        f"{tmp_path / 'a.yaml'}:3: (yaml): the tag {tag} is not supported in configs"
+    ]
+
+
+def test_plain_data_tags_still_load(tmp_path):
+    write(tmp_path / "a.yaml", "name: !!str A\nmodel: !!str 4\ntemperature: !!float 1\n")
+    [config] = load_configs(tmp_path)
+    assert config.fields == {"name": "A", "model": "4", "temperature": 1.0}

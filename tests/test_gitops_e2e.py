@@ -216,7 +216,7 @@ def test_field_removed_from_the_file_goes_back_to_the_default(server, configs):
 def test_metadata_edits_keep_the_marker(server, configs):
     assert syncer(server, "apply", str(configs), "--yes").exit_code == 0
     support = configs / "support.yaml"
-    support.write_text(support.read_text().replace("  tier: ${SUPPORT_TIER:-gold}\n", ""))
+    support.write_text(support.read_text().replace("  tier: ${SYNCER_VAR_SUPPORT_TIER:-gold}\n", ""))
     plan = plan_json(server, configs)
     assert plan["actions"][0]["changes"] == [
         {
@@ -390,7 +390,7 @@ def corpus() -> list[Path]:
 def test_every_bad_file_exits_1_naming_file_line_and_field_with_zero_writes(
     server, tmp_path, monkeypatch, command
 ):
-    monkeypatch.delenv("SYNCER_TEST_SURELY_UNSET_MODEL", raising=False)
+    monkeypatch.delenv("SYNCER_VAR_SURELY_UNSET_MODEL", raising=False)
     checked = 0
     for entry in corpus():
         directory = tmp_path / command / entry.name
@@ -444,3 +444,42 @@ def test_apply_on_a_terminal_asks_first(server, configs):
     assert code == 0, output
     assert "No changes: the account matches the configs (4 managed assistants)." in output
     assert server.stats()["writes"] == 4
+
+
+# --- what a config may read from the environment (issue 13, item 6) ----------------------------
+
+
+def test_a_config_cannot_copy_the_api_key_into_plan_or_server(server, tmp_path):
+    directory = tmp_path / "assistants"
+    directory.mkdir()
+    (directory / "a.yaml").write_text('name: A\nmodel: m\ninstructions: "key is ${OPENAI_API_KEY}"\n')
+    for command in (["plan"], ["apply", "--yes"]):
+        result = syncer(server, *command, str(directory))
+        assert result.exit_code == 1
+        assert result.stderr.startswith(
+            f"Error: {directory / 'a.yaml'}:3: instructions: environment variable OPENAI_API_KEY "
+            "is never readable from a config"
+        )
+        assert KEY not in result.output
+        result = syncer(server, *command, str(directory), "--allow-env", "OPENAI_API_KEY")
+        assert (result.exit_code, KEY in result.output) == (1, False)
+        assert "Error: --allow-env OPENAI_API_KEY: keys and connection settings" in result.stderr
+    assert server.stats()["requests"] == 0
+
+
+def test_allow_env_lets_a_named_variable_through(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("TEAM_MODEL", "gpt-4.1-mini")
+    directory = tmp_path / "assistants"
+    directory.mkdir()
+    (directory / "a.yaml").write_text("name: A\nmodel: ${TEAM_MODEL}\n")
+    refused = syncer(server, "plan", str(directory))
+    assert refused.exit_code == 1 and "--allow-env TEAM_MODEL" in refused.stderr
+    result = syncer(server, "apply", str(directory), "--yes", "--allow-env", "TEAM_MODEL")
+    assert result.exit_code == 0, result.output
+    assert [a["model"] for a in server.assistants()] == ["gpt-4.1-mini"]
+
+
+@pytest.mark.parametrize("command", ["plan", "apply", "watch", "replay"])
+def test_every_command_that_reads_configs_takes_allow_env(command):
+    result = CliRunner().invoke(cli, [command, "--help"])
+    assert "--allow-env NAME" in result.output

@@ -13,6 +13,7 @@ import click
 from syncer import markers
 from syncer.api.client import AssistantsClient
 from syncer.cli.main import (
+    allow_env_option,
     cli,
     client_settings,
     connection_options,
@@ -23,7 +24,7 @@ from syncer.cli.main import (
 )
 from syncer.errors import UsageError
 from syncer.gitops.apply import apply_plan, plan_directory
-from syncer.gitops.config import DEFAULT_DIRECTORY, load_configs
+from syncer.gitops.config import DEFAULT_DIRECTORY, check_allow_env, load_configs
 from syncer.gitops.importer import write_configs
 from syncer.gitops.plan import live_assistants
 from syncer.gitops.watch import watch as watch_directory
@@ -58,11 +59,12 @@ def _emit_plan(plan: Any, json_: bool, heading: str | None = None) -> None:
 @adopt_option
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 2 when there are changes (0: none, 1: error or conflict).")
+@allow_env_option
 @json_option
 @silent_option
 @connection_options
-def plan(directory: str, prune: bool, adopt: bool, detailed_exitcode: bool, json_: bool,
-         silent: bool, **connection: Any) -> None:
+def plan(directory: str, prune: bool, adopt: bool, detailed_exitcode: bool,
+         allow_env: tuple[str, ...], json_: bool, silent: bool, **connection: Any) -> None:
     """Show what `syncer apply` would change to make the account match DIRECTORY's configs.
 
     DIRECTORY (default ./assistants) holds *.yaml files, one assistant per YAML document.
@@ -70,7 +72,7 @@ def plan(directory: str, prune: bool, adopt: bool, detailed_exitcode: bool, json
     or a conflict with an unmanaged assistant, 2 changes present (only with --detailed-exitcode).
     """
 
-    configs = load_configs(directory)  # no server call when any file is invalid
+    configs = load_configs(directory, allow_env=allow_env)  # no server call if any is invalid
     status(f"{len(configs)} configs in {directory}", silent or json_)
 
     async def run() -> Any:
@@ -91,11 +93,12 @@ def plan(directory: str, prune: bool, adopt: bool, detailed_exitcode: bool, json
 @prune_option
 @adopt_option
 @click.option("-y", "--yes", is_flag=True, help="Apply without asking (required without a terminal).")
+@allow_env_option
 @json_option
 @silent_option
 @connection_options
-def apply(directory: str, prune: bool, adopt: bool, yes: bool, json_: bool, silent: bool,
-          **connection: Any) -> None:
+def apply(directory: str, prune: bool, adopt: bool, yes: bool, allow_env: tuple[str, ...],
+          json_: bool, silent: bool, **connection: Any) -> None:
     """Make the account match DIRECTORY's configs: show the plan, confirm, apply, re-plan.
 
     Only assistants carrying syncer's marker (metadata syncer:name) are ever changed or
@@ -103,7 +106,7 @@ def apply(directory: str, prune: bool, adopt: bool, yes: bool, json_: bool, sile
     duplicates. Exits 1 on any error, a conflict, or when the re-plan still shows changes.
     """
 
-    configs = load_configs(directory)
+    configs = load_configs(directory, allow_env=allow_env)
     status(f"{len(configs)} configs in {directory}", silent or json_)
 
     async def run() -> int:
@@ -195,8 +198,10 @@ def import_(assistant_ids: tuple[str, ...], out_dir: str, all_: bool, force: boo
 @click.option("--debounce", type=click.IntRange(0, 60_000), default=300, show_default=True,
               help="Group a burst of changes for at most this many milliseconds (a batch is "
                    "handled once 50 ms pass without a change).")
+@allow_env_option
 @connection_options
-def watch(directory: str, prune: bool, apply_: bool, debounce: int, **connection: Any) -> None:
+def watch(directory: str, prune: bool, apply_: bool, debounce: int, allow_env: tuple[str, ...],
+          **connection: Any) -> None:
     """Re-validate and re-plan DIRECTORY on every change (and apply with --apply).
 
     Problems are printed and watching goes on; stop with Ctrl-C.
@@ -205,6 +210,7 @@ def watch(directory: str, prune: bool, apply_: bool, debounce: int, **connection
 
     if not os.path.isdir(directory):
         raise UsageError(f"{directory}: no such directory")
+    check_allow_env(allow_env)  # a forbidden name is refused before watching starts
 
     def output(text: str, problem: bool) -> None:
         click.echo(text, err=problem)
@@ -212,7 +218,7 @@ def watch(directory: str, prune: bool, apply_: bool, debounce: int, **connection
     async def run() -> None:
         async with AssistantsClient(client_settings(**connection)) as client:
             await watch_directory(client, Path(directory), output, prune=prune, apply=apply_,
-                                  debounce_ms=debounce)
+                                  debounce_ms=debounce, allow_env=allow_env)
 
     try:
         asyncio.run(run())

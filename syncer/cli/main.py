@@ -115,6 +115,11 @@ lock_timeout_option = click.option(
          "(0: refuse at once, naming it).")
 json_option = click.option("--json", "json_", is_flag=True, help="Machine-readable output.")
 silent_option = click.option("-s", "--silent", is_flag=True, help="No progress on stderr.")
+allow_env_option = click.option(
+    "--allow-env", "allow_env", multiple=True, metavar="NAME",
+    help="Let configs read ${NAME} besides SYNCER_VAR_* variables (repeatable; never OPENAI_* "
+         "or a key).",
+)
 
 
 def run_async(fn: F) -> F:

@@ -11,6 +11,7 @@ import click
 from rich.console import Console
 
 from syncer.cli.main import (
+    allow_env_option,
     cli,
     client_settings,
     connection_options,
@@ -21,7 +22,7 @@ from syncer.cli.main import (
     status,
 )
 from syncer.errors import UsageError
-from syncer.gitops.config import DEFAULT_DIRECTORY
+from syncer.gitops.config import DEFAULT_DIRECTORY, check_allow_env
 from syncer.replay.compare import exit_code
 from syncer.replay.judge import Judge, judge_settings, load_rubric
 from syncer.replay.report import check_report_path, print_report, summary_line, write_report
@@ -53,6 +54,7 @@ class _BadArgumentsExitOne(click.Command):
                    "assistant), or a managed assistant's name. Default: each turn's own assistant.")
 @click.option("--config-dir", type=click.Path(file_okay=False), default=DEFAULT_DIRECTORY,
               show_default=True, help="Where --assistant NAME looks for configs.")
+@allow_env_option
 @click.option("--model", help="Run-level model override.")
 @click.option("--instructions-file", type=click.Path(exists=True, dir_okay=False),
               help="Run-level instructions override, read from this file.")
@@ -87,7 +89,8 @@ class _BadArgumentsExitOne(click.Command):
 @json_option
 @silent_option
 def replay(thread_ids: tuple[str, ...], all_threads: bool, query: str | None, limit: int | None,
-           assistant: str | None, config_dir: str, model: str | None,
+           assistant: str | None, config_dir: str, allow_env: tuple[str, ...],
+           model: str | None,
            instructions_file: str | None, mode: str, run_timeout: float, on_missing_tool: str,
            concurrency: int, dry_run: bool, threshold: float, judge_model: str | None,
            rubric_path: str | None, report_path: str | None,
@@ -142,6 +145,7 @@ def replay(thread_ids: tuple[str, ...], all_threads: bool, query: str | None, li
             mode=mode,  # type: ignore[arg-type]
             concurrency=concurrency, threshold=threshold, dry_run=dry_run,
             extra={"instructions_file": instructions_file} if instructions_file else {},
+            allow_env=tuple(check_allow_env(allow_env)),
         )
         settings = client_settings(base_url, api_key, max_retries, timeout)
         judged_by = ""

@@ -4,7 +4,11 @@ One assistant per YAML document; a file may hold several documents. Loading happ
 passes so that every problem in every file is reported at once, before any API call:
 
 1. parse each ``*.yaml``/``*.yml`` file with ruamel.yaml (round-trip mode keeps the line and
-   column of every key and item), expanding ``${VAR}`` / ``${VAR:-default}`` in string values;
+   column of every key and item), expanding ``${VAR}`` / ``${VAR:-default}`` in string values.
+   Configs are plain data: anchors and aliases (an alias bomb expands a few lines into
+   gigabytes) and tags beyond the core schema (``!!python/...``, ``!include``) are refused from
+   the event stream, before anything is built. Only ``SYNCER_VAR_*`` variables and those named
+   with ``--allow-env`` expand; keys and connection settings never do (:data:`SECRET_VARIABLES`);
 2. validate each document against :class:`AssistantConfig` (the API's own limits come from
    ``syncer.api.models``) and read its ``instructions_file``;
 3. check names are unique across all documents.
@@ -14,9 +18,11 @@ Problems are ``path:line: field: message`` strings collected into one :class:`Co
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import re
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,8 +37,9 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent, NodeEvent
 
 from syncer import markers
 from syncer.api.models import (
@@ -51,7 +58,7 @@ from syncer.api.models import (
     ResponseFormat,
     ToolResources,
 )
-from syncer.errors import ConfigError
+from syncer.errors import ConfigError, UsageError
 
 CONFIG_SUFFIXES = (".yaml", ".yml")
 DEFAULT_DIRECTORY = "assistants"
@@ -185,16 +192,48 @@ class LoadedConfig:
 
 _REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _VARIABLE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+#: A config may read these variables without being told (a file merged into the repository must
+#: not be able to copy CI secrets to the server: the allow-list is opt-in).
+VARIABLE_PREFIX = "SYNCER_VAR_"
+#: Never readable from a config, not even with --allow-env: the keys and the connection.
+SECRET_VARIABLES = ("SYNCER_BACKEND_API_KEY", "SYNCER_JUDGE_API_KEY", "SYNCER_EMULATOR_API_KEY")
+SECRET_PREFIXES = ("OPENAI_",)
 
 
 class _ExpansionError(ValueError):
     pass
 
 
-def expand_variables(text: str, environ: dict[str, str] | os._Environ[str] | None = None) -> str:
+def is_secret_variable(name: str) -> bool:
+    """Whether ``name`` holds a key or a connection setting (never expanded in a config)."""
+    return name in SECRET_VARIABLES or name.startswith(SECRET_PREFIXES)
+
+
+def check_allow_env(names: Iterable[str]) -> frozenset[str]:
+    """The ``--allow-env`` names, checked: variable names, none of them a secret."""
+    allowed = set()
+    for name in names:
+        if not _VARIABLE_NAME.fullmatch(name):
+            raise UsageError(f"--allow-env {name!r}: not a variable name")
+        if is_secret_variable(name):
+            raise UsageError(
+                f"--allow-env {name}: keys and connection settings can never be read by a config"
+            )
+        allowed.add(name)
+    return frozenset(allowed)
+
+
+def expand_variables(
+    text: str,
+    environ: Mapping[str, str] | None = None,
+    allow_env: Collection[str] = (),
+) -> str:
     """``text`` with ``${VAR}`` and ``${VAR:-default}`` replaced; ``$${`` becomes a literal ``${``.
 
-    Raises ``ValueError`` naming the variable when it is unset and has no default.
+    Only ``SYNCER_VAR_*`` and the ``allow_env`` names may be read, never a secret. Raises
+    ``ValueError`` naming the variable when it may not be read, or is unset with no default.
     """
     env = os.environ if environ is None else environ
 
@@ -209,6 +248,18 @@ def expand_variables(text: str, environ: dict[str, str] | os._Environ[str] | Non
         if not variable:
             raise _ExpansionError(f"malformed variable reference '${{{body}}}'")
         name, default = variable.group(1), variable.group(2)
+        # Checked before the value is looked at, defaults included: what a file may read must
+        # not depend on what happens to be set.
+        if is_secret_variable(name):
+            raise _ExpansionError(
+                f"environment variable {name} is never readable from a config (keys and "
+                "connection settings stay out of configs)"
+            )
+        if not name.startswith(VARIABLE_PREFIX) and name not in allow_env:
+            raise _ExpansionError(
+                f"environment variable {name} is not allowed in configs (use a {VARIABLE_PREFIX} "
+                f"name, or allow it with --allow-env {name})"
+            )
         value = env.get(name)
         # Like the shell's ${VAR:-default}: the default also covers a set-but-empty variable.
         if value is None or (value == "" and default is not None):
@@ -231,7 +282,7 @@ def _plain(
     lines: dict[Location, int],
     line: int,
     problems: list[tuple[Location, int, str]],
-    environ: Any,
+    expand: Callable[[str], str],
 ) -> Any:
     """Plain Python data from a ruamel node; records 1-based lines and expansion problems."""
     lines[loc] = line
@@ -239,17 +290,19 @@ def _plain(
         out: dict[Any, Any] = {}
         for key, value in node.items():
             key_line = node.lc.key(key)[0] + 1 if key in node.lc.data else line
-            out[key] = _plain(value, (*loc, key), lines, key_line, problems, environ)
+            out[key] = _plain(value, (*loc, key), lines, key_line, problems, expand)
         return out
     if isinstance(node, CommentedSeq):
         items = []
         for index, value in enumerate(node):
             item_line = node.lc.item(index)[0] + 1 if index in node.lc.data else line
-            items.append(_plain(value, (*loc, index), lines, item_line, problems, environ))
+            items.append(_plain(value, (*loc, index), lines, item_line, problems, expand))
         return items
+    if isinstance(node, TaggedScalar):
+        node = str(node.value)  # !!str 5: the only tagged scalar the event check lets through
     if isinstance(node, str):
         try:
-            return expand_variables(str(node), environ)
+            return expand(str(node))
         except _ExpansionError as error:
             problems.append((loc, line, str(error)))
             return str(node)
@@ -326,7 +379,35 @@ def config_files(directory: Path) -> list[Path]:
     )
 
 
-def _parse_file(path: Path, problems: list[str], environ: Any) -> list[_Document]:
+#: Explicit tags that only restate plain data (``!!str 5``); any other tag is refused.
+_PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "float", "bool", "null", "map", "seq")
+)
+_SHORT_TAG = "tag:yaml.org,2002:"
+
+
+def _unsupported_yaml(yaml: YAML, text: str) -> list[tuple[int, str]]:
+    """(line, message) for anchors, aliases and tags, found in the event stream.
+
+    Events are read one at a time and nothing is built, so an alias bomb is refused in the time
+    it takes to read its few lines; a tag never reaches a constructor.
+    """
+    found: list[tuple[int, str]] = []
+    for event in yaml.parse(text):
+        line = event.start_mark.line + 1
+        if isinstance(event, AliasEvent) or (isinstance(event, NodeEvent) and event.anchor):
+            found.append(
+                (line, "anchors and aliases (&, *) are not supported in configs; write the value out")
+            )
+            break  # one line is enough: every alias of a bomb would repeat it
+        tag = getattr(event, "tag", None)
+        if tag is not None and str(tag) not in _PLAIN_TAGS:
+            shown = str(tag).replace(_SHORT_TAG, "!!", 1)
+            found.append((line, f"the tag {shown} is not supported in configs"))
+    return found
+
+
+def _parse_file(path: Path, problems: list[str], expand: Callable[[str], str]) -> list[_Document]:
     yaml = YAML(typ="rt")
     try:
         text = path.read_text(encoding="utf-8")
@@ -341,6 +422,10 @@ def _parse_file(path: Path, problems: list[str], environ: Any) -> list[_Document
         return []
     documents: list[_Document] = []
     try:
+        unsupported = _unsupported_yaml(yaml, text)
+        if unsupported:
+            problems.extend(f"{path}:{line}: (yaml): {message}" for line, message in unsupported)
+            return []
         for index, node in enumerate(yaml.load_all(text)):
             if node is None:
                 continue  # an empty document (e.g. a trailing ---)
@@ -357,7 +442,7 @@ def _parse_file(path: Path, problems: list[str], environ: Any) -> list[_Document
             start = node.lc.line + 1 if node.lc.line is not None else 1
             lines: dict[Location, int] = {}
             expansion: list[tuple[Location, int, str]] = []
-            data = _plain(node, (), lines, start, expansion, environ)
+            data = _plain(node, (), lines, start, expansion, expand)
             for loc, at, message in expansion:
                 problems.append(f"{path}:{at}: {_field_name(loc)}: {message}")
             documents.append(_Document(path, start, data, lines))
@@ -439,8 +524,19 @@ def _validate(doc: _Document, root: Path, problems: list[str]) -> LoadedConfig |
     )
 
 
-def load_configs(directory: str | Path, environ: Any = None) -> list[LoadedConfig]:
-    """Every config in ``directory``, validated; raises :class:`ConfigError` with all problems."""
+def load_configs(
+    directory: str | Path,
+    environ: Mapping[str, str] | None = None,
+    *,
+    allow_env: Iterable[str] = (),
+) -> list[LoadedConfig]:
+    """Every config in ``directory``, validated; raises :class:`ConfigError` with all problems.
+
+    ``allow_env`` names variables the files may read besides ``SYNCER_VAR_*`` (``--allow-env``).
+    """
+    expand = functools.partial(
+        expand_variables, environ=environ, allow_env=check_allow_env(allow_env)
+    )
     root_arg = Path(directory)
     if not root_arg.is_dir():
         raise ConfigError([f"{root_arg}: (directory): no such directory"])
@@ -449,7 +545,7 @@ def load_configs(directory: str | Path, environ: Any = None) -> list[LoadedConfi
     configs: list[LoadedConfig] = []
     documents: list[_Document] = []
     for path in config_files(root_arg):
-        documents.extend(_parse_file(path, problems, environ))
+        documents.extend(_parse_file(path, problems, expand))
     for doc in documents:
         loaded = _validate(doc, root, problems)
         if loaded is not None:

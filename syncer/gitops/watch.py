@@ -8,7 +8,7 @@ files and server errors are reported and the next change starts a fresh cycle.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,12 +33,18 @@ class CycleResult:
 
 
 async def run_cycle(
-    client: AssistantsClient, directory: Path, output: Output, *, prune: bool = False, apply: bool = False
+    client: AssistantsClient,
+    directory: Path,
+    output: Output,
+    *,
+    prune: bool = False,
+    apply: bool = False,
+    allow_env: Iterable[str] = (),
 ) -> CycleResult:
     """Validate, plan and (with ``apply``) apply once; reports through ``output``, never raises
     for bad files or server errors."""
     try:
-        configs = load_configs(directory)
+        configs = load_configs(directory, allow_env=allow_env)
     except ConfigError as error:
         for problem in error.problems:
             output(f"Error: {problem}", True)
@@ -78,6 +84,7 @@ async def watch(
     apply: bool = False,
     debounce_ms: int = 300,
     stop_event: asyncio.Event | None = None,
+    allow_env: Iterable[str] = (),
 ) -> None:
     """One cycle now, then one per debounced batch of changes, until ``stop_event`` is set."""
     changes = awatch(
@@ -89,7 +96,9 @@ async def watch(
     for _ in range(3):
         await asyncio.sleep(0)
     output(f"Watching {directory} (Ctrl-C to stop)", True)
-    await run_cycle(client, directory, output, prune=prune, apply=apply)
+    await run_cycle(
+        client, directory, output, prune=prune, apply=apply, allow_env=allow_env
+    )
     while True:
         try:
             batch = await pending
@@ -99,4 +108,6 @@ async def watch(
         relevant = sorted({Path(path).name for _, path in batch if _relevant(path)})
         if relevant:
             output(f"Changed: {', '.join(relevant)}", True)
-            await run_cycle(client, directory, output, prune=prune, apply=apply)
+            await run_cycle(
+                client, directory, output, prune=prune, apply=apply, allow_env=allow_env
+            )

@@ -78,6 +78,7 @@ class ReplayOptions:
     target_label: str | None = None  # what the user named with --assistant, for reports
     extra: dict[str, Any] = field(default_factory=dict)
     judge: Grader | None = None  # --judge: grades each turn (syncer.replay.judge.Judge)
+    allow_env: tuple[str, ...] = ()  # variables a config read by --assistant NAME may use
 
     def describe(self) -> dict[str, Any]:
         """The options as stored with the replay and shown in reports."""

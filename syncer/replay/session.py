@@ -87,7 +87,8 @@ async def _replay(client: AssistantsClient, store: Any, plans: list[ThreadPlan],
     replay_id = new_replay_id()
     target = None
     if assistant:
-        target = await resolve_target(client, assistant, config_dir, replay_id)
+        target = await resolve_target(client, assistant, config_dir, replay_id,
+                                      allow_env=options.allow_env)
         options.assistant_id = target.assistant_id
         options.target_label = target.label
     try:

@@ -8,6 +8,7 @@ on the server. `cleanup` deletes temporary assistants a crashed replay left behi
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,12 @@ class Target:
 
 
 async def resolve_target(
-    client: AssistantsClient, name_or_id: str, config_dir: str | Path, replay_id: str
+    client: AssistantsClient,
+    name_or_id: str,
+    config_dir: str | Path,
+    replay_id: str,
+    *,
+    allow_env: Iterable[str] = (),
 ) -> Target:
     """Resolve ``--assistant``; may create a temporary assistant from a config."""
     if name_or_id.startswith("asst_"):
@@ -38,7 +44,7 @@ async def resolve_target(
         except NotFoundError as error:
             raise UsageError(f"--assistant {name_or_id}: no such assistant on the server") from error
         return Target(name_or_id, name_or_id)
-    config = _find_config(name_or_id, Path(config_dir))
+    config = _find_config(name_or_id, Path(config_dir), allow_env)
     if config is not None:
         body = dict(config.fields)
         # Not ``syncer:name``: a temporary copy must never look managed to plan/apply/prune.
@@ -55,12 +61,11 @@ async def resolve_target(
     )
 
 
-def _find_config(name: str, directory: Path) -> Any:
+def _find_config(name: str, directory: Path, allow_env: Iterable[str]) -> Any:
     """The config named ``name`` in ``directory`` (None when the directory does not exist)."""
     if not directory.is_dir():
         return None
-
-    for config in load_configs(directory):
+    for config in load_configs(directory, allow_env=allow_env):
         if config.name == name:
             return config
     return None
