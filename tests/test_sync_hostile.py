@@ -4,6 +4,7 @@ line per problem, the rest of the sync kept, no traceback, nothing claimed that 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import shutil
@@ -151,3 +152,67 @@ def test_a_mirror_file_pulled_away_during_a_sync_fails_it(server, tmp_path, how)
 
     with pytest.raises(MirrorError, match=f"the mirror file was {how}"):
         asyncio.run(run())
+
+
+def test_field_names_that_are_not_safe_identifiers_are_refused_and_the_rest_mirrored(
+        server, tmp_path):
+    thread_id = server.thread_ids[0]
+
+    def rewrite(method: str, path: str, body):
+        if path.startswith(f"/v1/threads/{thread_id}/messages"):
+            return {**body, "data": [{**m, "new]field": 1, 'x"; DROP TABLE messages; --': 2,
+                                      "deleted_at": "2020", "fresh_field": "kept"}
+                                     for m in body["data"]]}
+        return None
+
+    db = tmp_path / "m.db"
+    with hostile_proxy(server.base_url) as proxy:
+        proxy.rewrite = rewrite
+        result = sync_cli(db, proxy.base_url, thread_id)
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("Warning: ")]
+    assert len(warnings) == 3
+    assert "'messages.new]field'" in warnings[0] and "'messages.deleted_at'" in warnings[2]
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT fresh_field, deleted_at, text FROM messages").fetchall()
+    assert rows == [("kept", None, "t0 m0"), ("kept", None, "t0 m1")]
+    conn.close()
+
+    # An export whose lines carry such a field, re-checksummed: load refuses only the field.
+    export_dir = tmp_path / "export"
+    assert CliRunner().invoke(cli, ["export", str(export_dir), "--db", str(db), "-s"]).exit_code == 0
+    lines = (export_dir / "messages.jsonl").read_text().splitlines()
+    hostile = "\n".join(json.dumps({**json.loads(line), "evil]col": 1}) for line in lines) + "\n"
+    (export_dir / "messages.jsonl").write_text(hostile)
+    manifest = json.loads((export_dir / "manifest.json").read_text())
+    manifest["tables"]["messages"]["sha256"] = hashlib.sha256(hostile.encode()).hexdigest()
+    (export_dir / "manifest.json").write_text(json.dumps(manifest))
+    loaded = tmp_path / "loaded.db"
+    result = CliRunner().invoke(cli, ["load", str(export_dir), "--db", str(loaded), "-s"])
+    assert result.exit_code == 0, result.output
+    assert "Warning: field 'messages.evil]col'" in result.output
+    assert sqlite3.connect(loaded).execute("SELECT count(*) FROM messages").fetchone()[0] == 2
+
+
+def test_force_into_another_server_keeps_the_old_servers_objects(server, tmp_path):
+    db = tmp_path / "m.db"
+    assert sync_cli(db, server.base_url, *server.thread_ids).exit_code == 0
+    live = "SELECT count(*) FROM {} WHERE deleted_at IS NULL"
+    before = {t: count(db, live.format(t)) for t in ("assistants", "threads", "messages")}
+    assert before == {"assistants": 1, "threads": 3, "messages": 6}
+    with running_server(EmulatorConfig(api_key=KEY)) as other:
+        [other_thread] = asyncio.run(seed(other.base_url, threads=1))
+        refused = sync_cli(db, other.base_url, other_thread)
+        assert refused.exit_code == 1 and "--force" in refused.output
+        for args in (["--force"], [], ["--full"]):
+            result = CliRunner().invoke(cli, [
+                "sync", "--db", str(db), "--base-url", other.base_url, "--api-key", KEY,
+                "--thread", other_thread, *args])
+            assert result.exit_code == 0, result.output
+            if args == ["--force"]:
+                assert f"instead of {server.base_url}" in result.output
+                assert "kept, never marked deleted" in result.output
+            assert "3 thread(s) of the previous server" in result.output
+            assert " 0 deleted" in result.output
+            after = {t: count(db, live.format(t)) for t in ("assistants", "threads", "messages")}
+            assert after == {"assistants": 2, "threads": 4, "messages": 8}

@@ -23,7 +23,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -228,6 +228,7 @@ class LoadResult:
 
     database: Path
     tables: dict[str, dict[str, int]]
+    refused_fields: list[str] = field(default_factory=list)  # "table.field": not safe as columns
 
 
 def load(directory: str | os.PathLike[str], db_path: str | os.PathLike[str], *,
@@ -247,6 +248,7 @@ def load(directory: str | os.PathLike[str], db_path: str | os.PathLike[str], *,
     store = open_mirror(db_path, "create")
     db = store.db
     stats: dict[str, dict[str, int]] = {}
+    refused: list[str] = []
     ok = False
     try:
         current = store.meta()
@@ -266,7 +268,7 @@ def load(directory: str | os.PathLike[str], db_path: str | os.PathLike[str], *,
         db.conn.execute("BEGIN IMMEDIATE")
         try:
             for table in OBJECT_TABLES:
-                stats[table] = _load_objects(store, table, rows(table))
+                stats[table] = _load_objects(store, table, rows(table), refused)
             for row in rows("tracked_threads"):
                 db.execute("INSERT OR IGNORE INTO tracked_threads (id, added_at, source) VALUES (?, ?, ?)",
                            [row.get("id"), row.get("added_at"), row.get("source")])
@@ -294,24 +296,26 @@ def load(directory: str | os.PathLike[str], db_path: str | os.PathLike[str], *,
             for suffix in ("", "-wal", "-shm"):
                 with contextlib.suppress(FileNotFoundError):
                     Path(f"{db_path}{suffix}").unlink()
-    return LoadResult(database=Path(db_path), tables=stats)
+    return LoadResult(database=Path(db_path), tables=stats, refused_fields=refused)
 
 
-def _load_objects(store: Any, table: str, lines: Iterable[dict[str, Any]]) -> dict[str, int]:
+def _load_objects(store: Any, table: str, lines: Iterable[dict[str, Any]],
+                  refused: list[str]) -> dict[str, int]:
     """Write one table's lines through the store, a page at a time."""
     result = {"added": 0, "updated": 0, "unchanged": 0}
     page: list[dict[str, Any]] = []
     for line in lines:
         page.append(line)
         if len(page) == 500:
-            _load_page(store, table, page, result)
+            _load_page(store, table, page, result, refused)
             page = []
     if page:
-        _load_page(store, table, page, result)
+        _load_page(store, table, page, result, refused)
     return result
 
 
-def _load_page(store: Any, table: str, lines: list[dict[str, Any]], result: dict[str, int]) -> None:
+def _load_page(store: Any, table: str, lines: list[dict[str, Any]], result: dict[str, int],
+               refused: list[str]) -> None:
     """Upsert one page of export lines, then put back their bookkeeping."""
 
     db = store.db
@@ -338,6 +342,7 @@ def _load_page(store: Any, table: str, lines: list[dict[str, Any]], result: dict
     if not objects:
         return
     written = store.write_page(table, objects)
+    refused.extend(name for name in written.refused if name not in refused)
     result["added"] += len(written.new)
     result["updated"] += len(written.changed) + len(written.unchanged)
     for object_id, kept in bookkeeping:

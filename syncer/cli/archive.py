@@ -97,11 +97,15 @@ def load(directory: str, force: bool, db_path: str, json_: bool, silent: bool) -
 
     result = load_export(directory, db_path, force=force)
     if json_:
-        echo_json({"database": str(result.database), "tables": result.tables})
+        echo_json({"database": str(result.database), "tables": result.tables,
+                   "refused_fields": result.refused_fields})
     else:
         for name, counts in result.tables.items():
             click.echo(f"{name}\tadded {counts['added']}\tupdated {counts['updated']}"
                        f"\tunchanged {counts['unchanged']}")
+    for name in result.refused_fields:
+        click.echo(f"Warning: field {name!r} in the export is not a safe column name; the rest "
+                   "of each object is loaded without it", err=True)
     added = sum(c["added"] + c["updated"] for c in result.tables.values())
     status(f"Loaded {directory} into {db_path}: {added:,} objects added or updated", silent or json_)
 

@@ -41,7 +41,9 @@ from syncer.mirror.threads import check_thread_ids, read_threads_file
 @click.option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True,
               help="Requests in flight at once (threads and their lists are synced concurrently).")
 @click.option("--force", is_flag=True,
-              help="Sync even if the mirror belongs to another server, organisation or project.")
+              help="Sync even if the mirror belongs to another server, organisation or project: "
+                   "the mirror then follows this server; what it mirrored from the other one is "
+                   "kept as it is, never marked deleted.")
 @lock_timeout_option
 @db_option
 @connection_options
@@ -100,6 +102,9 @@ async def sync(thread_ids: tuple[str, ...], threads_file: str | None, full: bool
         echo_json(report.as_dict())
     for error in report.errors:
         click.echo(f"Error: {error}", err=True)
+    for name in report.refused_fields:
+        click.echo(f"Warning: field {name!r} from the server is not a safe column name; the "
+                   "rest of each object is mirrored without it", err=True)
     status(report.summary(), silent)
     if not report.ok:
         sys.exit(1)

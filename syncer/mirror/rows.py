@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from typing import Any
 
 from syncer.api.models import message_text
@@ -26,14 +27,33 @@ dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 """Compact JSON text for nested values (one encoder, built once: this runs per field)."""
 
 
+# A field a server sends becomes a column only if its name is a plain identifier: names are
+# SQL identifiers (``new]field`` would break every statement naming it), and the mirror's own
+# columns (bookkeeping, derived text, SQLite's rowid aliases) are not the server's to write.
+_SAFE_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_RESERVED = {*BOOKKEEPING, "rowid", "oid", "_rowid_"}
+
+
+def refused_fields(table: str, obj: dict[str, Any]) -> list[str]:
+    """The fields of ``obj`` that cannot be columns (left out of its row, reported by callers)."""
+    reserved = _RESERVED | set(DERIVED_COLUMNS.get(table, ()))
+    return [key for key in obj
+            if not isinstance(key, str) or not _SAFE_FIELD.fullmatch(key)
+            or key.lower() in reserved]
+
+
 def to_row(table: str, obj: dict[str, Any]) -> dict[str, Any]:
     """The row for one API object: objects and arrays as JSON text, scalars as they are.
 
     A field that may be a string or an object (``tool_choice``, ``response_format``) is
     stored as plain text when it is a string (``auto``) and as JSON text when it is an object.
+    Fields whose names cannot be columns (``refused_fields``) are left out.
     """
     row: dict[str, Any] = {}
+    refused = refused_fields(table, obj)
     for key, value in obj.items():
+        if refused and key in refused:
+            continue
         row[key] = dumps(value) if isinstance(value, dict | list) else value
     if table == "messages":
         row["text"] = message_text(obj.get("content"))

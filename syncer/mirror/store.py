@@ -21,7 +21,7 @@ import sqlite_utils
 from syncer.errors import MirrorError
 from syncer.files import create_private
 from syncer.mirror.lock import MirrorLock, acquire
-from syncer.mirror.rows import dumps, to_row
+from syncer.mirror.rows import dumps, refused_fields, to_row
 from syncer.mirror.schema import BOOKKEEPING, apply_migrations, ensure_shape, timestamp
 
 # --- the writer -------------------------------------------------------------------------------
@@ -34,6 +34,7 @@ class PageResult:
     new: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # "table.field" names not mirrored
 
 
 @dataclass
@@ -124,20 +125,41 @@ class Store:
                 if current.get(key, "") != value:
                     raise MirrorError(
                         f"{self.path} mirrors {key} {current.get(key) or '(none)'!r}, not "
-                        f"{value or '(none)'!r}; use another --db, or --force to sync into it anyway"
+                        f"{value or '(none)'!r}; use another --db, or --force to make it follow this server (what it holds is kept, never marked deleted)"
                     )
 
     def claim_server(self, base_url: str, organization: str | None, project: str | None,
-                     *, force: bool = False) -> None:
-        """Record the server on first use; refuse another one unless ``force``."""
+                     *, force: bool = False, since: str | None = None) -> str | None:
+        """Record the server on first use; refuse another one unless ``force``.
+
+        Re-pointing the mirror to another server (``force``) records when (``since``, default
+        now) in ``meta.repointed_at``: rows first seen before then are the previous server's,
+        and a sync never marks them deleted (``repointed_at``). Returns the previous server's
+        base URL when this call re-points the mirror, else None.
+        """
         self.check_server(base_url, organization, project, force=force)
         wanted = _server_meta(base_url, organization, project)
         current = self.meta()
+        previous = None
+        if "base_url" in current and any(current.get(k, "") != v for k, v in wanted.items()):
+            previous = current["base_url"]
+            wanted = {**wanted, "repointed_at": since or timestamp(),
+                      "previous_base_url": previous}
         with self._transaction():
             self.db.table("meta").upsert_all(
                 [{"key": k, "value": v} for k, v in wanted.items()], pk="key")
             if "created_at" not in current:
                 self.db.table("meta").insert({"key": "created_at", "value": timestamp()}, pk="key")
+        return previous
+
+    def repointed_at(self) -> str | None:
+        """When the mirror was last re-pointed to another server (rows older are its)."""
+        return self.meta().get("repointed_at")
+
+    def first_seen(self, table: str, object_id: str) -> str | None:
+        row = self.db.execute(f"SELECT first_seen_at FROM [{table}] WHERE id = ?",
+                              [object_id]).fetchone()
+        return row[0] if row else None
 
     # -- the thread registry -----------------------------------------------------------------
 
@@ -214,6 +236,10 @@ class Store:
         now = timestamp()
         rows = [to_row(table, obj) for obj in objects]
         result = PageResult()
+        for obj in objects:
+            for name in refused_fields(table, obj):
+                if f"{table}.{name}" not in result.refused:
+                    result.refused.append(f"{table}.{name}")
         with self._transaction():
             if rows:
                 self._add_missing_columns(table, rows)

@@ -75,6 +75,9 @@ class SyncReport:
     deleted: int = 0
     items: int = 0
     errors: list[str] = field(default_factory=list)
+    refused_fields: list[str] = field(default_factory=list)  # "table.field": not safe as columns
+    repointed_from: str | None = None  # this sync moved the mirror from that server (--force)
+    kept_previous: int = 0  # threads of the previous server not found here: kept as they were
     seconds: float = 0.0
 
     @property
@@ -86,14 +89,23 @@ class SyncReport:
                 "threads_failed": self.threads_failed, "requests": self.requests,
                 "objects_seen": self.items, "new": self.new, "changed": self.changed,
                 "deleted": self.deleted, "errors": self.errors,
+                "refused_fields": self.refused_fields,
+                "repointed_from": self.repointed_from, "kept_previous": self.kept_previous,
                 "seconds": round(self.seconds, 3)}
 
     def summary(self) -> str:
         """The one-line summary printed at the end of a sync."""
         outcome = "ok" if self.ok else f"{len(self.errors)} error(s)"
-        return (f"Synced {self.threads} thread(s): {self.new:,} new, {self.changed:,} changed, "
+        line = (f"Synced {self.threads} thread(s): {self.new:,} new, {self.changed:,} changed, "
                 f"{self.deleted:,} deleted of {self.items:,} objects seen, "
                 f"{self.requests:,} requests in {self.seconds:.1f}s — {outcome}")
+        if self.repointed_from:
+            line += (f"; the mirror now follows this server instead of {self.repointed_from}: "
+                     "what it mirrored from there is kept, never marked deleted")
+        if self.kept_previous:
+            line += (f"; {self.kept_previous} thread(s) of the previous server, not on this one, "
+                     "kept as they were")
+        return line
 
 
 ProgressCallback = Callable[[int], None]
@@ -117,6 +129,7 @@ class MirrorSync:
         self._slots = asyncio.Semaphore(self.concurrency)
         self._on_items = on_items or (lambda n: None)
         self._on_thread = on_thread or (lambda: None)
+        self._owned_since: str | None = None
 
     # -- entry point -------------------------------------------------------------------------
 
@@ -144,8 +157,12 @@ class MirrorSync:
             # The first assistants page goes first and alone: a dead server or a bad key
             # fails here once, instead of once per thread.
             more = await self._assistants_page(assistants)
-            self.store.claim_server(settings.base_url, settings.organization, settings.project,
-                                    force=True)
+            report.repointed_from = self.store.claim_server(
+                settings.base_url, settings.organization, settings.project, force=True,
+                since=walk_started)
+            # Rows first seen before the mirror was re-pointed are another server's: absent
+            # from this one proves nothing, so they are never marked deleted.
+            self._owned_since = self.store.repointed_at()
 
             async def rest_of_assistants() -> None:
                 nonlocal more
@@ -153,7 +170,8 @@ class MirrorSync:
                     more = await self._assistants_page(assistants)
                 # The listing was complete: whatever it did not show is gone upstream.
                 report.deleted += self.store.mark_deleted(
-                    "assistants", "last_seen_at < ?", [walk_started])
+                    "assistants", f"last_seen_at < ?{self._owned()}",
+                    [walk_started, *self._owned_params()])
 
             async def one_thread(thread_id: str) -> None:
                 async with semaphore:
@@ -186,6 +204,13 @@ class MirrorSync:
                                    deleted=report.deleted, errors=report.errors)
         return report
 
+    def _owned(self) -> str:
+        """The condition that keeps rows of a previous server out of deletion marking."""
+        return " AND first_seen_at >= ?" if self._owned_since else ""
+
+    def _owned_params(self) -> list[str]:
+        return [self._owned_since] if self._owned_since else []
+
     async def _guard(self, what: str, job: Any) -> None:
         try:
             await job
@@ -195,6 +220,9 @@ class MirrorSync:
     # -- bookkeeping -----------------------------------------------------------------------
 
     def _count(self, result: PageResult) -> None:
+        for name in result.refused:
+            if name not in self.report.refused_fields:
+                self.report.refused_fields.append(name)
         self.report.new += len(result.new)
         self.report.changed += len(result.changed)
         seen = len(result.new) + len(result.changed) + len(result.unchanged)
@@ -250,6 +278,10 @@ class MirrorSync:
             thread = await self._get_object(f"/threads/{thread_id}")
         except NotFoundError as error:
             if self.store.is_mirrored("threads", thread_id):
+                first_seen = self.store.first_seen("threads", thread_id) or ""
+                if self._owned_since and first_seen < self._owned_since:
+                    self.report.kept_previous += 1  # the previous server's thread
+                    return
                 self.report.deleted += self.store.thread_deleted(thread_id)
                 return
             raise NotFoundError(
@@ -374,7 +406,8 @@ class MirrorSync:
             self._write(table, page.data, [state], before_commit)
         column = "run_id" if table == "run_steps" else "thread_id"
         self.report.deleted += self.store.mark_deleted(
-            table, f"{column} = ? AND last_seen_at < ?", [parent_id, walk_started])
+            table, f"{column} = ? AND last_seen_at < ?{self._owned()}",
+            [parent_id, walk_started, *self._owned_params()])
 
 
 async def _all(*jobs: Any) -> None:
