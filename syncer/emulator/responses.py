@@ -13,7 +13,9 @@ run gives a model backend); its reply
 becomes an assistant message, or its calls ``function_call`` items. With ``conversation``
 the input items and then the output items are appended to it. ``store: false`` keeps the
 response out of the store (it cannot be retrieved or continued). The fault script's
-``fail_runs`` counts responses with runs: the n-th one created ends ``failed``.
+``fail_runs`` counts responses with runs: the n-th one created ends ``failed``. With
+``--backend`` the backend answers (the same Chat Completions mapping as runs; the whole answer
+is awaited, then streamed) and a backend that fails for good fails the response.
 
 A stored response keeps, beside the API object, its context and input items (the store's
 ``extra`` for it), so ``previous_response_id`` and ``input_items`` survive a restart.
@@ -33,6 +35,7 @@ from starlette.responses import JSONResponse, Response
 from syncer.api.models.responses import CreateResponseRequest
 from syncer.emulator import items
 from syncer.emulator.backends import deterministic as model
+from syncer.emulator.backends.base import BackendFailure
 from syncer.emulator.collection import Collection, parse_list_params
 from syncer.emulator.conversations import append_items, conversation_items, find_conversation
 from syncer.emulator.http_errors import RequestRefused, bad_request
@@ -45,6 +48,8 @@ from syncer.emulator.validation import read_json, validate
 if TYPE_CHECKING:
     from syncer.emulator.core import Emulator
 
+#: A backend's finish_reason that ends a response ``incomplete``, and the reason it gives.
+INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_filter"}
 MUTUALLY_EXCLUSIVE = (
     "Mutually exclusive parameters: Ensure you are only providing one of: "
     "'previous_response_id' or 'conversation'."
@@ -81,7 +86,7 @@ async def create_response(request: Request) -> Response:
     new_items = [items.from_input(raw) for raw in raw_input or []]
     items.check_pairing(context + new_items)
 
-    response = _respond(emulator, body, context + new_items, conversation_id)
+    response = await _respond(emulator, body, context + new_items, conversation_id)
     with store.batch():
         if body.get("store", True) is not False:
             store.progress[response["id"]] = {"context": context, "input": new_items}
@@ -149,31 +154,39 @@ def _context(store: ObjectStore, previous_id: str | None, conversation_id: str |
     return []
 
 
-def _respond(emulator: Emulator, body: dict[str, Any], context: list[dict[str, Any]],
-             conversation_id: str | None) -> dict[str, Any]:
-    """The response object, answered by the model (or failed, when the fault script says so)."""
+async def _respond(emulator: Emulator, body: dict[str, Any], context: list[dict[str, Any]],
+                   conversation_id: str | None) -> dict[str, Any]:
+    """The response object, answered by the model: the deterministic one, or the ``--backend``
+    (failed when the backend fails for good, or when the fault script says so)."""
     now = emulator.now()
     tools = [_tool(tool) for tool in body.get("tools") or []]
     response = _response(body, now, tools, conversation_id)
     if emulator.faults.run_fails():
         response.update(status="failed", error=dict(RUN_FAILURE), usage=_usage(0, 0))
         return response
-    reply = answer(turn_for(context, response))
+    turn = turn_for(context, response)
+    backend = emulator.config.backend
+    try:
+        reply = answer(turn) if backend is None else await backend.complete(turn, lambda _text: None)
+    except BackendFailure as failure:
+        response.update(status="failed", error=failure.last_error(), usage=_usage(0, 0))
+        return response
     output_tokens = reply.completion_tokens
     if reply.tool_calls:
         response["output"] = [items.function_call(call.id, call.name, call.arguments)
                               for call in reply.tool_calls]
     else:
         text, limit = reply.text, body.get("max_output_tokens")
-        cut = limit is not None and output_tokens > limit
-        if limit is not None and cut:
+        reason = INCOMPLETE_REASONS.get(reply.finish_reason or "")
+        if limit is not None and output_tokens > limit:
             # Cut off at the limit, as the run engine cuts a reply at max_completion_tokens.
             text = text[: limit * 4]
             output_tokens = model.count_tokens(text)
-            response.update(status="incomplete", incomplete_details={"reason": "max_output_tokens"})
+            reason = "max_output_tokens"
         message = items.assistant_message(text)
-        if cut:
+        if reason is not None:
             message["status"] = "incomplete"
+            response.update(status="incomplete", incomplete_details={"reason": reason})
         response["output"] = [message]
     if response["status"] == "completed":
         response["completed_at"] = now
