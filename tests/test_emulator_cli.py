@@ -116,11 +116,14 @@ def test_knobs_from_the_command_line(tmp_path: Path):
             # --run-ms 400 with 150 ms a request: the run is seen queued/in progress first.
             assert statuses[0] == "queued" and "in_progress" in statuses and statuses[-1] == "completed"
 
-        stats = httpx.get(f"{root}/_emulator/stats").json()
+        # With --api-key the controls need the key too.
+        assert httpx.get(f"{root}/_emulator/stats").status_code == 401
+        key = {"Authorization": "Bearer sk-cli"}
+        stats = httpx.get(f"{root}/_emulator/stats", headers=key).json()
         assert stats["by_route"]["POST /v1/threads/{thread_id}/runs"] == 2
         assert stats["by_status"]["401"] == 1 and stats["writes"] == 3
-        assert httpx.post(f"{root}/_emulator/stats/reset").status_code == 200
-        assert httpx.get(f"{root}/_emulator/stats").json()["requests"] == 0
+        assert httpx.post(f"{root}/_emulator/stats/reset", headers=key).status_code == 200
+        assert httpx.get(f"{root}/_emulator/stats", headers=key).json()["requests"] == 0
     finally:
         code, _, err = stop(process)
     assert code == 0 and "Traceback" not in err and "sk-cli" not in err

@@ -31,7 +31,9 @@ def demo() -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
               help="Port (0: any free port).")
 @click.option("--api-key", envvar="SYNCER_EMULATOR_API_KEY", show_envvar=False,
-              help="Accept only this key (default: any non-empty key)  [env: SYNCER_EMULATOR_API_KEY]")
+              help="Accept only this key, on /v1 and on the /_emulator/* controls (default: any "
+                   "non-empty key). Prefer the SYNCER_EMULATOR_API_KEY environment variable: "
+                   "a flag's value shows in `ps` to every user of the machine.")
 @click.option("--latency-ms", type=click.FloatRange(0), default=0, show_default=True,
               help="Added to every /v1 response.")
 @click.option("--fault-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,

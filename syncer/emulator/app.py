@@ -4,7 +4,7 @@
     app = create_app(EmulatorConfig(run_ms=50))
     httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://emulator/v1")
 
-Outside /v1 (no key needed): ``GET /_emulator/stats`` (requests by method and route, writes,
+Outside /v1 (no key needed, unless the emulator has one): ``GET /_emulator/stats`` (requests by method and route, writes,
 faults, statuses), ``POST /_emulator/stats/reset`` and ``POST /_emulator/faults``
 (``{"fail_writes": [3], "status": 500}``: fail the 3rd write from now, before it has effect;
 also ``fail_requests``; status 429, 500, 503 or "drop").

@@ -1,7 +1,9 @@
 """Everything every /v1 request goes through before its handler, as one ASGI middleware.
 
 In order: request counters, latency, fault injection (before the request has any effect),
-the API key, the ``OpenAI-Beta`` header. Every response (also outside /v1) gets the real
+the API key, the ``OpenAI-Beta`` header. With a configured key, the control endpoints
+(``/_emulator/*``: faults, stats, reset) need it too: without one, any local process could make
+the server fail for everyone. Every response (also outside /v1) gets the real
 service's headers: ``x-request-id: req_…``, ``openai-processing-ms``, ``openai-organization``,
 ``openai-version`` and the ``x-ratelimit-*`` family.
 """
@@ -38,6 +40,8 @@ MISSING_BETA = (
 )
 #: The successor APIs' paths: they need no ``OpenAI-Beta`` header (the Assistants API does).
 SUCCESSOR_PATHS = ("/v1/responses", "/v1/conversations")
+#: The control endpoints (faults, stats, reset): they need the key when one is configured.
+CONTROL_PREFIX = "/_emulator/"
 RATE_LIMITS = {"requests": 10_000, "tokens": 30_000_000}
 
 
@@ -71,6 +75,11 @@ class EmulatorMiddleware:
             await send(message)
 
         if not is_api:
+            if path.startswith(CONTROL_PREFIX) and self.emulator.config.api_key is not None:
+                problem = self._check_key(scope)
+                if problem is not None:
+                    await _send_error(problem, send_with_headers)
+                    return
             await self.app(scope, receive, send_with_headers)
             return
 
@@ -108,8 +117,26 @@ class EmulatorMiddleware:
         return partial
 
     def _check_headers(self, scope: Scope) -> RequestRefused | None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        auth = headers.get("authorization", "")
+        problem = self._check_key(scope)
+        if problem is not None:
+            return problem
+        if scope["path"].startswith(SUCCESSOR_PATHS):
+            return None  # the Responses and Conversations APIs need no beta header
+        beta = _headers(scope).get("openai-beta")
+        if beta is None:
+            return RequestRefused(400, MISSING_BETA, code="invalid_beta")
+        if "assistants=v2" not in [part.strip() for part in beta.split(",")]:
+            return RequestRefused(
+                400,
+                f"Invalid value for 'OpenAI-Beta' header: '{beta[:40]}'. This server serves the "
+                "Assistants API v2: set the header 'OpenAI-Beta: assistants=v2'.",
+                code="invalid_beta",
+            )
+        return None
+
+    def _check_key(self, scope: Scope) -> RequestRefused | None:
+        """A 401 unless the request carries a bearer key (the configured one, if any)."""
+        auth = _headers(scope).get("authorization", "")
         scheme, _, key = auth.partition(" ")
         key = key.strip()
         if scheme.lower() != "bearer" or not key:
@@ -122,19 +149,11 @@ class EmulatorMiddleware:
                 "https://platform.openai.com/account/api-keys.",
                 code="invalid_api_key",
             )
-        if scope["path"].startswith(SUCCESSOR_PATHS):
-            return None  # the Responses and Conversations APIs need no beta header
-        beta = headers.get("openai-beta")
-        if beta is None:
-            return RequestRefused(400, MISSING_BETA, code="invalid_beta")
-        if "assistants=v2" not in [part.strip() for part in beta.split(",")]:
-            return RequestRefused(
-                400,
-                f"Invalid value for 'OpenAI-Beta' header: '{beta[:40]}'. This server serves the "
-                "Assistants API v2: set the header 'OpenAI-Beta: assistants=v2'.",
-                code="invalid_beta",
-            )
         return None
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
 
 def mask_key(key: str) -> str:
