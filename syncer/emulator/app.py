@@ -13,7 +13,6 @@ also ``fail_requests``; status 429, 500, 503 or "drop").
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -29,6 +28,7 @@ from syncer.emulator.core import Emulator
 from syncer.emulator.http_errors import RequestRefused
 from syncer.emulator.middleware import EmulatorMiddleware
 from syncer.emulator.options import EmulatorConfig
+from syncer.emulator.validation import parse_json
 
 V1_ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/v1/assistants", handlers.list_assistants),
@@ -104,7 +104,7 @@ async def _reset_stats(request: Request) -> Response:
 
 async def _script_faults(request: Request) -> Response:
     try:
-        spec = json.loads(await request.body() or b"{}")
+        spec = parse_json(await request.body() or b"{}")
         if not isinstance(spec, dict):
             raise ValueError("expected a JSON object")
         return JSONResponse(request.app.state.emulator.faults.script(spec))

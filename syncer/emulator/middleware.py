@@ -1,7 +1,9 @@
 """Everything every /v1 request goes through before its handler, as one ASGI middleware.
 
 In order: request counters, latency, fault injection (before the request has any effect),
-the API key, the ``OpenAI-Beta`` header. With a configured key, the control endpoints
+the API key, the ``OpenAI-Beta`` header, the body's size (a ``Content-Length`` above the
+configured bound is a 413 before the body is read; a chunked body is counted as it arrives and
+refused the moment it passes the bound, so no oversized body is ever held in memory). With a configured key, the control endpoints
 (``/_emulator/*``: faults, stats, reset) need it too: without one, any local process could make
 the server fail for everyone. Every response (also outside /v1) gets the real
 service's headers: ``x-request-id: req_…``, ``openai-processing-ms``, ``openai-organization``,
@@ -74,13 +76,17 @@ class EmulatorMiddleware:
                     self.emulator.stats.statuses[message["status"]] += 1
             await send(message)
 
+        limit = self.emulator.config.max_body_bytes
         if not is_api:
+            problem = None
             if path.startswith(CONTROL_PREFIX) and self.emulator.config.api_key is not None:
                 problem = self._check_key(scope)
-                if problem is not None:
-                    await _send_error(problem, send_with_headers)
-                    return
-            await self.app(scope, receive, send_with_headers)
+            if problem is None:
+                problem = _check_length(scope, limit)
+            if problem is not None:
+                await _send_error(problem, send_with_headers)
+                return
+            await self.app(scope, _bounded(receive, limit), send_with_headers)
             return
 
         emulator = self.emulator
@@ -94,12 +100,12 @@ class EmulatorMiddleware:
             emulator.stats.faults += 1
             await _answer_fault(fault, send_with_headers)
             return
-        problem = self._check_headers(scope)
+        problem = self._check_headers(scope) or _check_length(scope, limit)
         if problem is not None:
             await _send_error(problem, send_with_headers)
             return
         try:
-            await self.app(scope, receive, send_with_headers)
+            await self.app(scope, _bounded(receive, limit), send_with_headers)
         except ClientDisconnect:
             # The client left before its whole body arrived (a cancelled request): nothing
             # was done and there is nobody to answer, so this is no server error.
@@ -154,6 +160,41 @@ class EmulatorMiddleware:
 
 def _headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+def _too_large(limit: int) -> RequestRefused:
+    return RequestRefused(
+        413,
+        f"Request body too large: this server reads at most {limit:,} bytes "
+        f"({limit / 1024 / 1024:g} MiB) per request.",
+        code="request_too_large",
+    )
+
+
+def _check_length(scope: Scope, limit: int) -> RequestRefused | None:
+    """A 413 for a declared ``Content-Length`` above ``limit``; a 400 for an unreadable one."""
+    declared = _headers(scope).get("content-length")
+    if declared is None:
+        return None
+    if not declared.strip().isdigit():
+        return RequestRefused(400, f"Invalid Content-Length header: '{declared[:40]}'.")
+    return _too_large(limit) if int(declared) > limit else None
+
+
+def _bounded(receive: Receive, limit: int) -> Receive:
+    """``receive`` that refuses (413) a body the moment it has passed ``limit`` bytes."""
+    received = 0
+
+    async def receive_bounded() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise _too_large(limit)
+        return message
+
+    return receive_bounded
 
 
 def mask_key(key: str) -> str:

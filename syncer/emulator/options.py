@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 #: How long a run takes by default (queued → in_progress → completed), in milliseconds.
 DEFAULT_RUN_MS = 200
+#: The largest request body the emulator reads (32 MiB); a larger one is a 413.
+MAX_BODY_BYTES = 32 * 1024 * 1024
 
 
 @dataclass
@@ -30,6 +32,7 @@ class EmulatorConfig:
     clock       seconds since the epoch; tests inject a fake one to age runs without sleeping.
     backend     None: runs are answered by the deterministic model, paced by ``run_ms``; else a
                 model backend (``backends/chat.ChatBackend``) answers them as fast as it can.
+    max_body_bytes  the largest request body read; a larger one is refused (413) unread.
     """
 
     api_key: str | None = None
@@ -42,6 +45,7 @@ class EmulatorConfig:
     state: str | Path | None = None
     clock: Callable[[], float] = field(default=time.time, repr=False)
     backend: Backend | None = None
+    max_body_bytes: int = MAX_BODY_BYTES
 
     def __post_init__(self) -> None:
         if self.api_key == "":
