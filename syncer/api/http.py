@@ -5,6 +5,11 @@ Async httpx underneath. Every request is retried like the official SDK does (see
 API's ``error.type/code/param/message`` and the ``x-request-id``. List endpoints are walked
 lazily (``pages``/``paginate``, see ``syncer.api.pagination``).
 
+Every answer is bounded: ``settings.timeout`` bounds a whole response (headers and body, not
+each read: a server dribbling a byte at a time cannot hold a command), and
+``settings.max_response_bytes`` its decoded body (counted as it arrives, so neither a huge
+body nor a compression bomb is held in memory). An event stream's body is read by its caller.
+
 The API key lives only in ``settings`` (a ``SecretStr``) and in the ``Authorization`` header
 of each request; every message built from a server's answer goes through ``redact``.
 The typed clients (``syncer.api.client``) build on this class.
@@ -197,19 +202,17 @@ class HTTPClient:
             answer_headers: httpx.Headers | None = None
             error: APIError
             try:
-                response = await self._http.send(request, stream=stream)
-                if stream and not (response.is_success and _is_event_stream(response)):
-                    # Not an event stream after all: read it here, so that a connection
-                    # dropped mid-body is retried like any other request.
-                    try:
-                        await response.aread()
-                    except BaseException:
-                        await response.aclose()
-                        raise
-            except httpx.TimeoutException as exc:
+                async with asyncio.timeout(self.settings.timeout):
+                    response = await self._http.send(request, stream=True)
+                    if not (stream and response.is_success and _is_event_stream(response)):
+                        # Read here (also a stream that is not an event stream after all), so
+                        # that a connection dropped mid-body is retried like any other request.
+                        response = await self._read_bounded(response, method, url)
+            except (httpx.TimeoutException, TimeoutError) as exc:
+                what = (type(exc).__name__ if isinstance(exc, httpx.TimeoutException)
+                        else "no whole answer in time")
                 error = APITimeoutError(
-                    f"{method} {url} timed out ({type(exc).__name__}, "
-                    f"timeout {self.settings.timeout:g} s)",
+                    f"{method} {url} timed out ({what}, timeout {self.settings.timeout:g} s)",
                     method=method, url=url,
                 )
                 retryable = True
@@ -223,8 +226,6 @@ class HTTPClient:
             else:
                 if response.is_success:
                     return response
-                if stream:
-                    await response.aclose()
                 answer_headers = response.headers
                 error = self._status_error(response, method, path, url)
                 retryable = should_retry_status(response.status_code, response.headers)
@@ -245,6 +246,35 @@ class HTTPClient:
             )
             await self.sleep(delay)
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    async def _read_bounded(self, response: httpx.Response, method: str, url: str) -> httpx.Response:
+        """``response`` read whole, refused (`APIResponseError`) past ``max_response_bytes``."""
+        limit = self.settings.max_response_bytes
+        try:
+            declared = response.headers.get("content-length", "")
+            if (declared.isdigit() and int(declared) > limit
+                    and "content-encoding" not in response.headers):
+                raise self._too_large(response, method, url, limit)
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > limit:
+                    raise self._too_large(response, method, url, limit)
+        finally:
+            await response.aclose()
+        # A read response of its own, as httpx would have built (the body is decoded now).
+        headers = [(name, value) for name, value in response.headers.multi_items()
+                   if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+        return httpx.Response(response.status_code, headers=headers, content=bytes(body),
+                              request=response.request, extensions=response.extensions)
+
+    @staticmethod
+    def _too_large(response: httpx.Response, method: str, url: str, limit: int) -> APIResponseError:
+        return APIResponseError(
+            f"{method} {url} answered HTTP {response.status_code} with a body over {limit:,} "
+            "bytes; refused unread (raise SYNCER_MAX_RESPONSE_BYTES if the server is right)",
+            method=method, url=url, request_id=response.headers.get("x-request-id"),
+        )
 
     def _status_error(
         self, response: httpx.Response, method: str, path: str, url: str

@@ -8,7 +8,9 @@ syncer's own:
     OPENAI_ORG_ID             sent as ``OpenAI-Organization``
     OPENAI_PROJECT_ID         sent as ``OpenAI-Project``
     SYNCER_MAX_RETRIES        retries after the first attempt (default 5)
-    SYNCER_TIMEOUT            seconds for one response (default 600; connecting: 5)
+    SYNCER_TIMEOUT            seconds for one whole response, headers and body (default 600;
+                              connecting: 5); an event stream's headers, then each of its reads
+    SYNCER_MAX_RESPONSE_BYTES the largest response body read (default 256 MiB)
     SYNCER_RETRY_BASE_DELAY   first backoff delay in seconds (default 0.5; tests shorten it)
 
 An empty variable counts as unset, as in most CI systems.
@@ -37,7 +39,10 @@ ENVIRONMENT_VARIABLES: dict[str, str] = {
     "max_retries": "SYNCER_MAX_RETRIES",
     "timeout": "SYNCER_TIMEOUT",
     "retry_base_delay": "SYNCER_RETRY_BASE_DELAY",
+    "max_response_bytes": "SYNCER_MAX_RESPONSE_BYTES",
 }
+#: The largest response body read by default: a page of 100 objects at their limits, with room.
+MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 
 
 class ClientSettings(BaseModel):
@@ -54,6 +59,7 @@ class ClientSettings(BaseModel):
     connect_timeout: float = Field(5.0, gt=0)
     retry_base_delay: float = Field(0.5, ge=0)
     retry_max_delay: float = Field(8.0, ge=0)
+    max_response_bytes: int = Field(MAX_RESPONSE_BYTES, gt=0)
 
     @field_validator("base_url")
     @classmethod

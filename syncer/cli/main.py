@@ -76,7 +76,7 @@ def connection_options(fn: F) -> F:
             "--timeout",
             type=click.FloatRange(0, min_open=True),
             envvar="SYNCER_TIMEOUT",
-            help="Seconds to wait for one response (default 600).",
+            help="Seconds for one whole response, not each read (default 600).",
         ),
     ]
     for option in reversed(options):
