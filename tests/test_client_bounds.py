@@ -12,12 +12,12 @@ import time
 
 import pytest
 from click.testing import CliRunner
+from fakes.raw_server import RawServer, answer, dribble, endless, gzip_bomb
 
 from syncer.api.client import AssistantsClient
 from syncer.api.settings import ClientSettings
 from syncer.cli import cli
 from syncer.errors import APIResponseError, APITimeoutError
-from tests.fakes.raw_server import RawServer, answer, dribble, endless, gzip_bomb
 
 KEY = "sk-bounds-0123456789"
 EMPTY_PAGE = b'{"object": "list", "data": [], "first_id": null, "last_id": null, "has_more": false}'
