@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from fakes.chat_server import FakeChatServer
+from fakes.judge import grading
 
 from syncer.api.client import AssistantsClient
 from syncer.api.settings import ClientSettings
@@ -83,12 +84,12 @@ def test_no_key_is_written_printed_or_logged(tmp_path, monkeypatch, caplog):
     (configs / "helper.yaml").write_text(CONFIG)
     mirror = tmp_path / "mirror.db"
     outputs: list[str] = []
-    with FakeChatServer() as backend:
+    with FakeChatServer() as backend, FakeChatServer(grading(lambda reply: 4)) as judge:
         process, base_url, log = start_emulator(tmp_path, backend.base_url)
         try:
             env = {"OPENAI_API_KEY": API_KEY, "OPENAI_BASE_URL": base_url,
                    "SYNCER_BACKEND_API_KEY": BACKEND_KEY, "SYNCER_JUDGE_API_KEY": JUDGE_KEY,
-                   "SYNCER_DB": str(mirror)}
+                   "SYNCER_JUDGE_BASE_URL": judge.base_url, "SYNCER_DB": str(mirror)}
             for name, value in env.items():
                 monkeypatch.setenv(name, value)
 
@@ -111,7 +112,8 @@ def test_no_key_is_written_printed_or_logged(tmp_path, monkeypatch, caplog):
             run("export", str(tmp_path / "export"))
             run("load", str(tmp_path / "export"), "--db", str(tmp_path / "loaded.db"))
             run("replay", thread_id, "--run-timeout", "30")
-            run("replay", thread_id, "--json")
+            run("replay", thread_id, "--json", "--judge", "judge-1",
+                "--report", str(tmp_path / "report.xml"))
             run("restore", "--from", str(tmp_path / "backup.db"), "--assistants", "--threads",
                 "--yes", "--db", str(tmp_path / "restored.db"))
             run("migrate", "--yes")
@@ -123,6 +125,7 @@ def test_no_key_is_written_printed_or_logged(tmp_path, monkeypatch, caplog):
             process.send_signal(signal.SIGINT)
             process.wait(30)
         assert backend.requests, "the runs went to the backend"
+        assert judge.requests, "the replay was judged"
     run("sync", "--max-retries", "0", code=1)
 
     def leaks(text: str | bytes, where: str) -> list[str]:
