@@ -17,7 +17,7 @@ from fakes.raw_server import RawServer, answer, dribble, endless, gzip_bomb
 from syncer.api.client import AssistantsClient
 from syncer.api.settings import ClientSettings
 from syncer.cli import cli
-from syncer.errors import APIResponseError, APITimeoutError
+from syncer.errors import APIResponseError, APIStatusError, APITimeoutError
 
 KEY = "sk-bounds-0123456789"
 EMPTY_PAGE = b'{"object": "list", "data": [], "first_id": null, "last_id": null, "has_more": false}'
@@ -91,3 +91,11 @@ def test_the_bound_comes_from_the_environment(monkeypatch):
     assert ClientSettings.from_env().max_response_bytes == 256 * 1024 * 1024
     monkeypatch.setenv("SYNCER_MAX_RESPONSE_BYTES", "1000")
     assert ClientSettings.from_env().max_response_bytes == 1000
+
+
+@pytest.mark.parametrize("status, error", [(200, APIResponseError), (400, APIStatusError)])
+async def test_json_nested_past_the_stack_is_an_api_error_not_a_crash(status, error):
+    with RawServer(answer(b"[" * 100_000, status=status)) as server:
+        async with AssistantsClient(settings(server.base_url)) as client:
+            with pytest.raises(error):
+                await client.request("GET", "/assistants")

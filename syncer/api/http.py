@@ -283,7 +283,7 @@ class HTTPClient:
         request_id = response.headers.get("x-request-id")
         try:
             body: Any = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested past Python's stack
             body = None
         error = body.get("error") if isinstance(body, dict) else None
         error_type = code = param = None
@@ -325,7 +325,7 @@ class HTTPClient:
             return {}
         try:
             data = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested past Python's stack
             raise APIResponseError(
                 f"{method} {url} answered HTTP {response.status_code} with a body that is not JSON",
                 method=method, url=url, request_id=response.headers.get("x-request-id"),
