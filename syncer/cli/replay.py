@@ -49,6 +49,10 @@ class _BadArgumentsExitOne(click.Command):
 @click.option("--all", "all_threads", is_flag=True, help="Replay every mirrored thread.")
 @click.option("--query", metavar="FTS_QUERY", help="Replay threads whose messages match (FTS5).")
 @click.option("--limit", type=click.IntRange(1), help="At most N threads.")
+@click.option("--api", type=click.Choice(["assistants", "responses"]), default="assistants",
+              show_default=True,
+              help="Replay on the Assistants API (runs on a new thread) or the Responses API "
+                   "(chained responses carrying the assistant's configuration).")
 @click.option("--assistant", metavar="NAME_OR_ID",
               help="Target: an asst_ id, a config name in --config-dir (created as a temporary "
                    "assistant), or a managed assistant's name. Default: each turn's own assistant.")
@@ -89,7 +93,7 @@ class _BadArgumentsExitOne(click.Command):
 @json_option
 @silent_option
 def replay(thread_ids: tuple[str, ...], all_threads: bool, query: str | None, limit: int | None,
-           assistant: str | None, config_dir: str, allow_env: tuple[str, ...],
+           api: str, assistant: str | None, config_dir: str, allow_env: tuple[str, ...],
            model: str | None,
            instructions_file: str | None, mode: str, run_timeout: float, on_missing_tool: str,
            concurrency: int, dry_run: bool, threshold: float, judge_model: str | None,
@@ -144,6 +148,7 @@ def replay(thread_ids: tuple[str, ...], all_threads: bool, query: str | None, li
             on_missing_tool=on_missing_tool,  # type: ignore[arg-type]
             mode=mode,  # type: ignore[arg-type]
             concurrency=concurrency, threshold=threshold, dry_run=dry_run,
+            api=api,  # type: ignore[arg-type]
             extra={"instructions_file": instructions_file} if instructions_file else {},
             allow_env=tuple(check_allow_env(allow_env)),
         )
@@ -157,7 +162,8 @@ def replay(thread_ids: tuple[str, ...], all_threads: bool, query: str | None, li
                 judged_by = f", judged by {judge_model} at {judge.settings.base_url}"
         selection = Selection(list(thread_ids), all_threads, query, limit)
         status(f"dry run from {db_path}: nothing is sent" if dry_run
-               else f"replaying from {db_path} on {settings.base_url}{judged_by}", silent)
+               else f"replaying from {db_path} on {settings.base_url} ({api} API){judged_by}",
+               silent)
         done: list[str] = []
 
         def progress(thread: Any) -> None:

@@ -267,6 +267,15 @@ REPLAY_JUDGE_COLUMNS: dict[str, type] = {
 }
 
 
+@migration(7, "replays, replay_turns: the API replayed on (syncer replay --api)")
+def _m007_replay_api(db: sqlite_utils.Database) -> None:
+    # assistants (runs on a new thread) or responses (chained responses); rows written
+    # before this migration were all replayed on the Assistants API.
+    for name in ("replays", "replay_turns"):
+        if "api" not in db.table(name).columns_dict:
+            db.execute(f"ALTER TABLE [{name}] ADD COLUMN api TEXT NOT NULL DEFAULT 'assistants'")
+
+
 def ensure_shape(db: sqlite_utils.Database) -> None:
     """Create whatever part of the declared shape is missing (tables, columns, indexes, FTS).
     Idempotent."""

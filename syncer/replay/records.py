@@ -53,9 +53,9 @@ class MirrorRecorder:
     def started(self, replay: Replay) -> None:
         self._write(
             "INSERT INTO replays (id, status, started_at, base_url, target, threshold, metric,"
-            " options) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " options, api) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (replay.id, "running", timestamp(replay.started_at), replay.base_url, replay.target,
-             replay.threshold, replay.metric, _json(replay.options)),
+             replay.threshold, replay.metric, _json(replay.options), replay.api),
         )
 
     def thread_created(self, replay: Replay, recorded_thread_id: str, new_thread_id: str) -> None:
@@ -70,9 +70,9 @@ class MirrorRecorder:
             " trajectory_identical, recorded_reply, new_reply, recorded_tool_calls,"
             " new_tool_calls, recorded_usage, new_usage, recorded_duration_s, new_duration_s,"
             " detail, result, recorded_at, judge_verdict, judge_score, judge_recorded_score,"
-            " judge_reason, judge_model, judge_rubric)"
+            " judge_reason, judge_model, judge_rubric, api)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-            " ?, ?, ?, ?, ?, ?)",
+            " ?, ?, ?, ?, ?, ?, ?)",
             (
                 f"{replay.id}:{turn.thread_id}:{turn.index}", replay.id, turn.thread_id,
                 turn.index, thread.new_thread_id, rec.run_id if rec else None,
@@ -83,6 +83,7 @@ class MirrorRecorder:
                 _json(rec.usage) if rec else None, _json(new.usage) if new else None,
                 rec.duration_s if rec else None, new.duration_s if new else None,
                 turn.detail, turn.model_dump_json(), timestamp(), *_judge_columns(turn),
+                replay.api,
             ),
         )
 
@@ -141,5 +142,5 @@ def load_replay(conn: sqlite3.Connection, replay_id: str) -> Replay:
         options=json.loads(row["options"] or "{}"), threshold=row["threshold"],
         metric=row["metric"], threads=threads,
         summary=Summary.model_validate_json(row["summary"]) if row["summary"] else Summary(),
-        error=row["error"],
+        error=row["error"], api=row["api"],
     )

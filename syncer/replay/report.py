@@ -193,15 +193,16 @@ def summary_line(replay: Replay) -> str:
     if s.planned:
         parts.append(f"{s.planned} planned")
     judge = judge_options(replay)
+    runs = f"{s.runs} runs" if replay.api == "assistants" else f"{s.runs} turns on the Responses API"
     if judge is not None:
         return (
             f"replay {replay.id}: {s.threads} threads, {s.turns} turns: {', '.join(parts)}; "
-            f"{s.runs} runs; judged by {judge.get('model')} (rubric {judge.get('rubric')}), "
+            f"{runs}; judged by {judge.get('model')} (rubric {judge.get('rubric')}), "
             f"{s.judged} turns; similarity reported ({replay.metric})"
         )
     return (
         f"replay {replay.id}: {s.threads} threads, {s.turns} turns: {', '.join(parts)}; "
-        f"{s.runs} runs; threshold {replay.threshold} ({replay.metric})"
+        f"{runs}; threshold {replay.threshold} ({replay.metric})"
     )
 
 
@@ -277,6 +278,7 @@ def junit_xml(replay: Replay) -> str:
         props = ET.SubElement(suite, "properties")
         ET.SubElement(props, "property", name="recorded_thread_id", value=thread.thread_id)
         ET.SubElement(props, "property", name="new_thread_id", value=thread.new_thread_id or "")
+        ET.SubElement(props, "property", name="api", value=replay.api)
         ET.SubElement(props, "property", name="metric", value=replay.metric)
         ET.SubElement(props, "property", name="threshold", value=str(replay.threshold))
         judge = judge_options(replay)
@@ -359,6 +361,8 @@ def markdown(replay: Replay) -> str:
         f"# Replay {replay.id}",
         "",
         f"- target: {replay.target or 'the assistant of each recorded turn'}",
+        f"- api: {replay.api}"
+        + (" (chained responses carrying the configuration)" if replay.api == "responses" else ""),
         rule,
         (f"- {s.threads} threads, {s.turns} turns: {s.passed} pass, {s.regressions} regression, "
         f"{s.missing_tool} missing tool, {s.no_baseline} no baseline, "

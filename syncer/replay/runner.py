@@ -46,6 +46,7 @@ from syncer.replay.types import (
 )
 
 MissingTool = Literal["fail", "stub", "error-output"]
+API = Literal["assistants", "responses"]  # --api: which API the turns are replayed on
 Mode = Literal["turns", "last-turn"]
 STUB_OUTPUT = "{}"
 CANCEL_GRACE_S = 5.0  # how long an interrupted replay may spend cancelling its active runs
@@ -79,6 +80,7 @@ class ReplayOptions:
     extra: dict[str, Any] = field(default_factory=dict)
     judge: Grader | None = None  # --judge: grades each turn (syncer.replay.judge.Judge)
     allow_env: tuple[str, ...] = ()  # variables a config read by --assistant NAME may use
+    api: API = "assistants"
 
     def describe(self) -> dict[str, Any]:
         """The options as stored with the replay and shown in reports."""
@@ -90,6 +92,7 @@ class ReplayOptions:
             "on_missing_tool": self.on_missing_tool,
             "mode": self.mode,
             "concurrency": self.concurrency,
+            "api": self.api,
             **({"judge": self.judge.describe()} if self.judge is not None else {}),
             **self.extra,
         }
@@ -176,6 +179,15 @@ class RecordedOutputs:
         return None
 
 
+def missing_output(policy: MissingTool, name: str, args: str) -> str | None:
+    """What answers a call with no recorded output under ``--on-missing-tool`` (None: fail)."""
+    if policy == "stub":
+        return STUB_OUTPUT
+    if policy == "error-output":
+        return MISSING_OUTPUT % (json.dumps(name), json.dumps(args))
+    return None
+
+
 # --- one thread ------------------------------------------------------------------------------
 
 
@@ -222,8 +234,11 @@ def last_turn_plan(plan: ThreadPlan) -> ThreadPlan:
     return ThreadPlan(plan.thread_id, [merged], thread_calls=plan.recorded_calls())
 
 
-class ThreadReplayer:
-    """Replays one recorded thread on a new thread of ``client``'s server."""
+class TurnLoop:
+    """What every replayer shares: the turns in order, each judged (``--judge``) and recorded
+    as it finishes, the thread stopped at a turn that errs. A subclass says how a thread
+    starts (`_start`), how one turn is replayed (`_replay_turn`) and what an interrupted turn
+    must clean up (`_interrupted`)."""
 
     def __init__(self, client: AssistantsClient, replay: Replay, plan: ThreadPlan, options: ReplayOptions,
                  recorder: Recorder):
@@ -234,7 +249,6 @@ class ThreadReplayer:
         self.recorder = recorder
         self.result = ThreadResult(thread_id=plan.thread_id)
         self.outputs_pool = plan.recorded_calls()
-        self._run_started = False  # a run of this thread may be active on the server
 
     async def run(self) -> ThreadResult:
         try:
@@ -245,23 +259,25 @@ class ThreadReplayer:
             self.result.error = str(error)
         return self.result
 
+    async def _start(self) -> None:
+        """Prepare the thread's replay (e.g. create the new thread)."""
+
+    async def _replay_turn(self, turn: Turn, fallback: str | None) -> TurnResult:
+        raise NotImplementedError
+
+    async def _interrupted(self) -> None:
+        """Ctrl-C, or another thread's fatal error, during a turn."""
+
     async def _run(self) -> None:
-        metadata = {markers.REPLAY: self.replay.id, markers.REPLAY_OF: self.plan.thread_id}
-        thread = _data(await self.client.create_thread({"metadata": metadata}))
-        self.result.new_thread_id = thread["id"]
-        self.recorder.thread_created(self.replay, self.plan.thread_id, thread["id"])
+        await self._start()
         fallback = self.plan.default_assistant()
         for position, turn in enumerate(self.plan.turns):
             try:
-                result = await self._turn(thread["id"], turn, fallback)
+                result = await self._replay_turn(turn, fallback)
                 if self.options.judge is not None:
                     result = await self.options.judge.grade(result, self.plan.turns[:position])
             except asyncio.CancelledError:
-                # Ctrl-C, or another thread's fatal error: do not leave this thread's run
-                # working (and spending tokens) on the server. Bounded, best effort.
-                if self._run_started:
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(self._cancel_active(thread["id"]), CANCEL_GRACE_S)
+                await self._interrupted()
                 raise
             self.result.turns.append(result)
             self.recorder.turn_done(self.replay, self.result, result)
@@ -270,6 +286,33 @@ class ThreadReplayer:
                 # (A turn the judge failed on has a finished run: the thread goes on.)
                 self.result.error = f"stopped at turn {turn.index + 1}: {result.detail}"
                 return
+
+
+class ThreadReplayer(TurnLoop):
+    """Replays one recorded thread on a new thread of ``client``'s server."""
+
+    def __init__(self, client: AssistantsClient, replay: Replay, plan: ThreadPlan, options: ReplayOptions,
+                 recorder: Recorder):
+        super().__init__(client, replay, plan, options, recorder)
+        self._run_started = False  # a run of this thread may be active on the server
+        self._thread_id = ""
+
+    async def _start(self) -> None:
+        metadata = {markers.REPLAY: self.replay.id, markers.REPLAY_OF: self.plan.thread_id}
+        thread = _data(await self.client.create_thread({"metadata": metadata}))
+        self._thread_id = thread["id"]
+        self.result.new_thread_id = thread["id"]
+        self.recorder.thread_created(self.replay, self.plan.thread_id, thread["id"])
+
+    async def _replay_turn(self, turn: Turn, fallback: str | None) -> TurnResult:
+        return await self._turn(self._thread_id, turn, fallback)
+
+    async def _interrupted(self) -> None:
+        # Do not leave this thread's run working (and spending tokens) on the server.
+        # Bounded, best effort.
+        if self._run_started:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._cancel_active(self._thread_id), CANCEL_GRACE_S)
 
     async def _add_messages(self, thread_id: str, messages: Sequence[InputMessage]) -> None:
         for message in messages:
@@ -364,7 +407,7 @@ class ThreadReplayer:
                     output = recorded.match(name, args)
                     if output is None:
                         missing.append(f"{name}({args})")
-                        output = self._missing_output(name, args)
+                        output = missing_output(self.options.on_missing_tool, name, args)
                     calls.append(ToolCall(name=name, arguments=args, output=output,
                                           call_id=call.get("id")))
                     outputs.append({"tool_call_id": call.get("id"), "output": output or ""})
@@ -392,12 +435,6 @@ class ThreadReplayer:
         # With --on-missing-tool stub/error-output the turn is judged normally.
         return outcome, missing if self.options.on_missing_tool == "fail" else []
 
-    def _missing_output(self, name: str, args: str) -> str | None:
-        if self.options.on_missing_tool == "stub":
-            return STUB_OUTPUT
-        if self.options.on_missing_tool == "error-output":
-            return MISSING_OUTPUT % (json.dumps(name), json.dumps(args))
-        return None
 
     async def _cancel_active(self, thread_id: str) -> None:
         """Cancel whatever run is still active on the new thread (the client raised before
@@ -437,15 +474,20 @@ class _TurnFailed(SyncerError):
 # --- many threads ----------------------------------------------------------------------------
 
 
+ReplayerFactory = Callable[[AssistantsClient, Replay, ThreadPlan, ReplayOptions, Recorder], TurnLoop]
+
+
 def dry_run(replay: Replay, plans: Sequence[ThreadPlan], options: ReplayOptions) -> Replay:
     """What a replay would send, without a server: one planned entry per turn."""
     for plan in plans:
         thread = ThreadResult(thread_id=plan.thread_id)
         for turn in plan.turns:
             status = "planned" if turn.baseline else "no_baseline"
+            on = (options.target_label if options.api == "responses" else options.assistant_id) \
+                or (turn.baseline.assistant_id if turn.baseline else None) or plan.default_assistant()
             detail: str | None = (
-                f"{len(turn.messages)} message(s), 1 run on "
-                f"{options.assistant_id or (turn.baseline.assistant_id if turn.baseline else None) or plan.default_assistant()}"
+                f"{len(turn.messages)} message(s), 1 run on {on}" if options.api == "assistants"
+                else f"{len(turn.messages)} message(s), responses with the configuration of {on}"
             )
             if turn.run_settings:
                 detail = f"{detail}, with the recorded {', '.join(sorted(turn.run_settings))}"
@@ -474,11 +516,14 @@ async def run_replay(
     replay_id: str | None = None,
     base_url: str | None = None,
     on_thread_done: Callable[[ThreadResult], Awaitable[None] | None] | None = None,
+    replayer: ReplayerFactory | None = None,
 ) -> Replay:
     """Replay every plan (threads concurrently, turns in order) and return the replay.
 
     The recorder sees the replay start, each new thread, each finished turn and the end, so
     an interrupted replay leaves every finished turn stored and the replay marked.
+    ``replayer`` makes the replayer of each thread (default `ThreadReplayer`: the Assistants
+    API; `syncer.replay.responses` has the Responses API's).
     """
     recorder = recorder or NullRecorder()
     if options.concurrency < 1:
@@ -488,6 +533,7 @@ async def run_replay(
     replay = Replay(
         id=replay_id or new_replay_id(), started_at=time.time(), base_url=base_url,
         target=options.target_label, options=options.describe(), threshold=options.threshold,
+        api=options.api,
     )
     if options.dry_run or client is None:
         return dry_run(replay, plans, options)
@@ -497,10 +543,10 @@ async def run_replay(
 
     async def one(plan: ThreadPlan) -> None:
         async with semaphore:
-            replayer = ThreadReplayer(client, replay, plan, options, recorder)
+            one_thread = (replayer or ThreadReplayer)(client, replay, plan, options, recorder)
             # Kept from the start, so an interrupted replay still lists the thread it was on.
-            results[plan.thread_id] = replayer.result
-            await replayer.run()
+            results[plan.thread_id] = one_thread.result
+            await one_thread.run()
             if on_thread_done is not None:
                 maybe = on_thread_done(results[plan.thread_id])
                 if maybe is not None:

@@ -19,8 +19,17 @@ from syncer.gitops.config import DEFAULT_DIRECTORY
 from syncer.mirror.store import open_mirror
 from syncer.replay import records, select
 from syncer.replay.compare import compare_replays
-from syncer.replay.runner import ReplayOptions, ThreadPlan, new_replay_id, run_replay
-from syncer.replay.target import cleanup, delete_quietly, resolve_target
+from syncer.replay.response_config import load_assistants
+from syncer.replay.responses import ResponsesReplayer
+from syncer.replay.runner import (
+    Recorder,
+    ReplayerFactory,
+    ReplayOptions,
+    ThreadPlan,
+    new_replay_id,
+    run_replay,
+)
+from syncer.replay.target import cleanup, delete_quietly, resolve_target, response_target
 from syncer.replay.types import Replay, ThreadResult
 
 
@@ -65,25 +74,30 @@ async def replay_from_mirror(
     as each thread finishes (progress lines).
     """
     plans = load_plans(db_path, selection)
+    replayer: ReplayerFactory | None = None
+    if options.api == "responses":
+        replayer = responses_replayer(db_path, plans, options, assistant, config_dir)
+        assistant = None  # resolved from the mirror or a config: nothing to create on the server
     if options.dry_run:
-        options.target_label = assistant
+        options.target_label = options.target_label or assistant
         return await run_replay(None, plans, options)
 
     store = open_mirror(db_path, "write")
     try:
         if client is not None:
             return await _replay(client, store, plans, options, assistant, config_dir, settings,
-                                 on_thread_done)
+                                 on_thread_done, replayer)
         async with AssistantsClient(settings) as own:
             return await _replay(own, store, plans, options, assistant, config_dir, settings,
-                                 on_thread_done)
+                                 on_thread_done, replayer)
     finally:
         store.close()
 
 
 async def _replay(client: AssistantsClient, store: Any, plans: list[ThreadPlan], options: ReplayOptions,
                   assistant: str | None, config_dir: str | Path, settings: Any,
-                  on_thread_done: Callable[[ThreadResult], None] | None) -> Replay:
+                  on_thread_done: Callable[[ThreadResult], None] | None,
+                  replayer: ReplayerFactory | None = None) -> Replay:
     replay_id = new_replay_id()
     target = None
     if assistant:
@@ -97,13 +111,40 @@ async def _replay(client: AssistantsClient, store: Any, plans: list[ThreadPlan],
         )
         return await run_replay(
             client, plans, options, recorder, replay_id=replay_id, base_url=settings.base_url,
-            on_thread_done=on_thread_done,
+            on_thread_done=on_thread_done, replayer=replayer,
         )
     finally:
         if options.judge is not None:
             await options.judge.aclose()
         if target is not None and target.temporary:
             await delete_quietly(client, target.assistant_id)
+
+
+def responses_replayer(db_path: str | Path, plans: Sequence[ThreadPlan], options: ReplayOptions,
+                       assistant: str | None, config_dir: str | Path) -> ReplayerFactory:
+    """``--api responses``: the configurations to replay with, read from the mirror (and
+    ``--assistant``'s config), and a maker of `ResponsesReplayer`s that use them."""
+    conn = _read(db_path)
+    try:
+        wanted = {t.baseline.assistant_id for p in plans for t in p.turns
+                  if t.baseline and t.baseline.assistant_id}
+        configs = load_assistants(conn, wanted)
+        target = response_target(conn, assistant, config_dir,
+                                 allow_env=options.allow_env) if assistant else None
+    finally:
+        conn.close()
+    if target is not None:
+        options.target_label = target.source
+    used = [target] if target is not None else list(configs.values())
+    left_out = sorted({kind for config in used for kind in config.left_out})
+    if left_out:
+        options.extra["tools_left_out"] = left_out
+
+    def make(client: AssistantsClient, replay: Replay, plan: ThreadPlan, opts: ReplayOptions,
+             recorder: Recorder) -> ResponsesReplayer:
+        return ResponsesReplayer(client, replay, plan, opts, recorder, configs, target)
+
+    return make
 
 
 async def cleanup_temporary(settings: Any) -> list[str]:

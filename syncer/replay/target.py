@@ -8,6 +8,7 @@ on the server. `cleanup` deletes temporary assistants a crashed replay left behi
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from syncer import markers
 from syncer.api.client import AssistantsClient
 from syncer.errors import NotFoundError, UsageError
 from syncer.gitops.config import load_configs
+from syncer.replay.response_config import ResponseConfig, flatten, load_assistants
 from syncer.replay.runner import _data
 
 
@@ -58,6 +60,35 @@ async def resolve_target(
     raise UsageError(
         f"--assistant {name_or_id}: not an asst_ id, no config of that name in {config_dir}, "
         "and no managed assistant of that name on the server"
+    )
+
+
+def response_target(conn: sqlite3.Connection, name_or_id: str, config_dir: str | Path, *,
+                    allow_env: Iterable[str] = ()) -> ResponseConfig:
+    """``--assistant`` with ``--api responses``: a configuration, never an assistant on the
+    server (a Responses-API server has none). An ``asst_…`` id is a mirrored assistant; else
+    a config of that name in the config directory; else the mirrored managed assistant of
+    that name."""
+    if name_or_id.startswith("asst_"):
+        found = load_assistants(conn, [name_or_id])
+        if name_or_id not in found:
+            raise UsageError(f"--assistant {name_or_id}: not in the mirror")
+        return found[name_or_id]
+    config = _find_config(name_or_id, Path(config_dir), allow_env)
+    if config is not None:
+        fields, left_out = flatten(config.fields)
+        return ResponseConfig(fields, f"{name_or_id} (config {config.where})", None, left_out)
+    row = conn.execute(
+        "SELECT id FROM assistants WHERE json_extract(coalesce(metadata, '{}'), ?) = ?"
+        " ORDER BY created_at DESC LIMIT 1", (f'$."{markers.MANAGED}"', name_or_id),
+    ).fetchone()
+    if row is not None:
+        managed = load_assistants(conn, [row[0]])[row[0]]
+        managed.source = f"{name_or_id} ({managed.source})"
+        return managed
+    raise UsageError(
+        f"--assistant {name_or_id}: not an asst_ id in the mirror, no config of that name in "
+        f"{config_dir}, and no managed assistant of that name in the mirror"
     )
 
 

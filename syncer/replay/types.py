@@ -171,6 +171,7 @@ class Replay(BaseModel):
     finished_at: float | None = None
     base_url: str | None = None
     target: str | None = None  # what --assistant named, or None for "each turn's own assistant"
+    api: Literal["assistants", "responses"] = "assistants"  # --api: the API replayed on
     options: dict[str, Any] = Field(default_factory=dict)
     threshold: float = 0.8
     metric: str = SIMILARITY_METRIC
