@@ -15,7 +15,9 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
+import sqlite_utils
 from click.testing import CliRunner
+from fakes.chat_server import FakeChatServer
 from test_replay_e2e import (
     API_KEY,
     ASSISTANT,
@@ -26,11 +28,13 @@ from test_replay_e2e import (
     stored_turns,
     write_forecast_config,
 )
+from test_replay_judge_e2e import scripted
 from test_replay_report import assert_valid_junit
 
 from syncer.api.client import AssistantsClient
 from syncer.cli import cli
 from syncer.emulator import EmulatorConfig, running_server
+from syncer.mirror.schema import MIGRATIONS
 from syncer.mirror.store import open_mirror
 from syncer.replay.report import load_json_report
 
@@ -266,3 +270,103 @@ def test_unknown_assistant_is_one_line(server, mirror):
     assert result.exit_code == 1
     assert result.output.strip().splitlines()[-1] == "Error: --assistant asst_nope: not in the mirror"
     assert "Traceback" not in result.output
+
+
+def test_a_missing_call_mid_thread_leaves_the_chain_usable(server, mirror, tmp_path):
+    async def build() -> str:
+        async with AssistantsClient(settings_for(server.base_url)) as client:
+            thread = await record_thread(client, mirror["assistant"], [
+                (['Trip: @get_weather {"city": "Oslo"} @get_forecast {"days": 3}'], True),
+                (["Thanks, and tomorrow?"], True),
+            ])
+            with open_mirror(mirror["db"], "create") as store:
+                await mirror_threads(client, store, [thread])
+            return thread
+
+    thread = asyncio.run(build())
+    configs = tmp_path / "assistants"
+    write_forecast_config(configs)
+    report = tmp_path / "r.json"
+    result = replay(server, mirror, thread, "--assistant", "travel-bot",
+                    "--config-dir", str(configs), "--report", str(report))
+    assert result.exit_code == 3, result.output
+    first, second = load_json_report(report).all_turns()
+    assert first.status == "missing_tool"
+    # The next turn was sent past the unanswered calls (no 400): its input carries the first
+    # turn's message, as a thread keeps the messages of a cancelled run.
+    assert second.status == "regression" and second.new.status == "completed"
+    received = asyncio.run(input_items(server.base_url, second.new.run_id))
+    assert [(i["role"], i["content"][0]["text"]) for i in received] == [
+        ("user", first.messages[0].text), ("user", second.messages[0].text)]
+
+
+def test_judged_replay_on_the_responses_api(server, mirror, tmp_path, monkeypatch):
+    with FakeChatServer() as fake:
+        monkeypatch.setenv("SYNCER_JUDGE_BASE_URL", fake.base_url)
+        monkeypatch.setenv("SYNCER_JUDGE_API_KEY", "sk-judge-responses-0123456789")
+        thread = mirror["weather"]
+        fake.script(scripted(thread, 0, new=5, recorded=5), scripted(thread, 1, new=2, recorded=5),
+                    scripted(thread, 2, new=4, recorded=4))
+        report = tmp_path / "r.md"
+        result = replay(server, mirror, thread, "--judge", "judge-1", "--report", str(report))
+    assert result.exit_code == 3, result.output
+    text = report.read_text(encoding="utf-8")
+    assert "- api: responses" in text and "judge-1" in text
+    rows = stored_turns(mirror["db"])
+    assert [(r["status"], r["judge_verdict"], r["api"]) for r in rows] == [
+        ("pass", "pass", "responses"), ("regression", "fail", "responses"),
+        ("pass", "pass", "responses"), ("no_baseline", None, "responses")]
+
+
+def test_migration_7_marks_older_replays_as_assistants(tmp_path):
+    db = sqlite_utils.Database(tmp_path / "old.db")
+    db.table("migrations").create({"id": int, "name": str, "applied_at": str}, pk="id")
+    for number, name, fn in sorted(MIGRATIONS, key=lambda m: m[0]):
+        if number <= 6:
+            fn(db)
+            db.table("migrations").insert({"id": number, "name": name, "applied_at": "x"})
+    db.execute("INSERT INTO replays (id, status, started_at) VALUES ('rpl_1', 'complete', 'x')")
+    db.execute("INSERT INTO replay_turns (id, replay_id, recorded_thread_id, turn_index, status,"
+               " result, recorded_at) VALUES ('t', 'rpl_1', 'thread_1', 0, 'pass', '{}', 'x')")
+    db.conn.commit()
+    db.close()
+    with open_mirror(tmp_path / "old.db", "write") as store:
+        conn = store.db.conn
+        assert conn.execute("SELECT api FROM replays").fetchall() == [("assistants",)]
+        assert conn.execute("SELECT api FROM replay_turns").fetchall() == [("assistants",)]
+        assert 7 in {row[0] for row in conn.execute("SELECT id FROM migrations")}
+
+
+def test_recorded_run_level_settings_map_onto_the_request(server, mirror, tmp_path):
+    settings = [{"additional_instructions": "Answer in French."}, {"parallel_tool_calls": False},
+                {"tool_choice": "none", "max_completion_tokens": 400}]
+
+    async def build() -> str:
+        async with AssistantsClient(settings_for(server.base_url)) as client:
+            thread = await record_thread(client, mirror["assistant"], [
+                (["Hello there"], True),
+                (['@get_weather {"city": "Rome"} @get_time {"tz": "CET"}'], True),
+                (['No tools now: @get_time {"tz": "UTC"}'], True),
+            ], settings)
+            with open_mirror(mirror["db"], "create") as store:
+                await mirror_threads(client, store, [thread])
+            return thread
+
+    thread = asyncio.run(build())
+    report = tmp_path / "r.json"
+    result = replay(server, mirror, thread, "--report", str(report))
+    assert result.exit_code == 0, result.output
+    turns = load_json_report(report).all_turns()
+    assert [(t.status, t.similarity) for t in turns] == [("pass", 1.0)] * 3
+    assert [[c.name for c in t.new.tool_calls] for t in turns] == [[], ["get_weather"], []]
+
+    async def response(response_id: str) -> dict[str, Any]:
+        async with AssistantsClient(settings_for(server.base_url)) as client:
+            return (await client.retrieve_response(response_id)).model_dump(mode="json")
+
+    first, last = (asyncio.run(response(t.new.run_id)) for t in (turns[0], turns[2]))
+    assert first["instructions"] == ASSISTANT["instructions"] + "\n\nAnswer in French."
+    assert (last["tool_choice"], last["max_output_tokens"]) == ("none", 400)
+    assert last["instructions"] == ASSISTANT["instructions"]  # sent again, not inherited
+    assert [t["name"] for t in last["tools"]] == ["get_weather", "get_time"]
+    assert all(t["strict"] is False and "parameters" in t for t in last["tools"])
