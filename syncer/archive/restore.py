@@ -230,7 +230,7 @@ class ThreadRestore:
             return 0, 0
         creates = 1 if self.status == "new" else 0
         reads = -(-self.inline // 100) if self.inline else 0
-        return creates + self.remaining - self.inline, reads
+        return max(0, creates + self.remaining - self.inline), reads
 
 
 @dataclass
@@ -513,9 +513,18 @@ class RestoreReport:
     errors: list[str] = field(default_factory=list)
     ids: dict[str, str] = field(default_factory=dict)  # source id → target id
     requests: int = 0
+    # The plan's summary as it was before anything was done (executing a plan advances its
+    # threads' progress, so a summary taken afterwards would count what is left, not what was
+    # planned).
+    planned: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.planned:
+            self.planned = self.plan.summary()
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.plan.summary(), "created": dict(self.created), "errors": list(self.errors),
+        """The plan as it was, and what was done (``created``, ``errors``, ``requests_sent``)."""
+        return {**self.planned, "created": dict(self.created), "errors": list(self.errors),
                 "ids": dict(self.ids), "requests_sent": self.requests}
 
 

@@ -184,7 +184,7 @@ def restore(from_: str | None, assistants_: bool, threads_: bool, thread_ids: tu
             _emit_not_restorable(plan, click.echo)
             for orphan in plan.possible_orphans:
                 click.echo(f"Possible orphan: {orphan} (an interrupted restore may have left a copy)")
-            if plan.write_requests:
+            if report.planned["requests"]["writes"]:
                 click.echo(f"Created {created['assistants']} assistants, {created['threads']} threads, "
                            f"{created['messages']} messages in {plan.target} "
                            f"({report.requests} requests).")
