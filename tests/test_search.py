@@ -70,7 +70,9 @@ def mirror(tmp_path):
     ("refund OR shipped", "refund OR shipped"),
     ('"has shipped" NOT refund', '"has shipped" NOT refund'),
     ("(a OR b) AND c", "( a OR b ) AND c"),
-    ("NEAR(order shipped, 5)", 'NEAR ( order "shipped," 5 )'),
+    ("NEAR(order shipped, 5)", "NEAR ( order shipped , 5 )"),
+    ("NEAR(order-1234 refund, 2)", 'NEAR ( "order-1234" refund , 2 )'),
+    ("refund, order", "refund order"),
     ('say "hi', 'say "hi'),
 ])
 def test_queries_are_translated_for_fts5(typed, match):

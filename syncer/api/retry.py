@@ -21,6 +21,8 @@ import random
 import time
 from collections.abc import Callable, Mapping
 
+from syncer.errors import APIConnectionError
+
 MAX_RETRY_AFTER = 120.0
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
 
@@ -87,3 +89,43 @@ def retry_delay(
         return wait
     backoff = min(base * 2.0 ** min(retries_taken, 1000), maximum)
     return max(backoff * (1 - 0.25 * rand()), 0.0)
+
+
+# --- a server that stopped answering -----------------------------------------------------------
+
+STOP_AFTER_SILENT_FAILURES = 3
+"""Units of work in a row (threads of a sync, objects of a restore) that got no answer at all,
+each after its own retries, before a command concludes the server is gone and stops."""
+
+
+class SilenceWatch:
+    """Notices a server that stopped answering mid-command, so the command stops with one line
+    instead of failing every remaining unit of work the same way, one retry cycle each.
+
+    ``ok()`` after each unit that succeeded, ``failed(error)`` after each that did not; once
+    ``gone``, start no more units and raise ``stop_error()``.
+    """
+
+    def __init__(self, limit: int = STOP_AFTER_SILENT_FAILURES):
+        self.limit = limit
+        self.in_a_row = 0
+        self.last: BaseException | None = None
+
+    def ok(self) -> None:
+        self.in_a_row = 0
+
+    def failed(self, error: BaseException) -> None:
+        if isinstance(error, APIConnectionError):
+            self.in_a_row += 1
+            self.last = error
+        else:
+            self.in_a_row = 0  # the server answered (with an error): it is not gone
+
+    @property
+    def gone(self) -> bool:
+        return self.in_a_row >= self.limit
+
+    def stop_error(self, units: str, kept: str) -> APIConnectionError:
+        return APIConnectionError(
+            f"the server stopped answering ({self.in_a_row} {units} in a row got no answer; "
+            f"last: {self.last}); stopped here, {kept}")

@@ -36,6 +36,7 @@ from typing import Any
 from syncer import markers
 from syncer.api.client import AssistantsClient
 from syncer.api.models import MAX_METADATA_PAIRS
+from syncer.api.retry import SilenceWatch
 from syncer.api.settings import server_key
 from syncer.errors import (
     APIError,
@@ -62,6 +63,7 @@ ASSISTANT_FIELDS = (
 )
 
 Progress = Callable[[str], None]
+_KEPT = "what was restored is recorded in restore_map; run restore again to finish"
 
 
 # --- reading the mirror ----------------------------------------------------------------------
@@ -244,6 +246,7 @@ class RestorePlan:
     skipped: list[Skipped] = field(default_factory=list)
     possible_orphans: list[str] = field(default_factory=list)
     not_selected_deleted: int = 0
+    replays_left_out: int = 0  # objects a replay made (--include-replays brings them)
     lookup_requests: int = 0
     target_is_source: bool = False  # restoring into the account the archive mirrors
 
@@ -280,6 +283,7 @@ class RestorePlan:
             "possible_orphans": list(self.possible_orphans),
             "not_restorable": [s.line() for s in self.skipped],
             "skipped_deleted": self.not_selected_deleted,
+            "skipped_replays": self.replays_left_out,
             "target_is_source": self.target_is_source,
         }
 
@@ -328,6 +332,16 @@ def _selected_threads(conn: sqlite3.Connection, thread_ids: list[str] | None,
     rows = _rows(conn, "threads")
     kept = [r for r in rows if include_deleted or not r["_deleted_at"]]
     return kept, len(rows) - len(kept)
+
+
+def _without_replays(rows: list[dict[str, Any]], include_replays: bool,
+                     plan: RestorePlan) -> list[dict[str, Any]]:
+    """Leave out what ``syncer replay`` made (``syncer:replay``) unless asked for."""
+    if include_replays:
+        return rows
+    kept = [row for row in rows if not markers.is_replay(row)]
+    plan.replays_left_out += len(rows) - len(kept)
+    return kept
 
 
 def _messages(conn: sqlite3.Connection, thread: dict[str, Any],
@@ -383,8 +397,13 @@ async def plan_restore(
     threads: bool = True,
     thread_ids: list[str] | None = None,
     include_deleted: bool = False,
+    include_replays: bool = False,
 ) -> RestorePlan:
-    """What a restore into the client's server would do. Sends only read requests."""
+    """What a restore into the client's server would do. Sends only read requests.
+
+    Threads and assistants a replay made (``syncer:replay``) are left out unless
+    ``include_replays`` (or the thread is named in ``thread_ids``).
+    """
     plan = RestorePlan(target=target_key(client.settings))
     target = plan.target
     # The usual connection settings are often the account the mirror was synced from: every
@@ -408,7 +427,7 @@ async def plan_restore(
         # Target assistants that already stand for some archived one.
         taken = set(by_source.values()) | {
             row["target_id"] for row in mapped.values() if row["target_id"]}
-        for obj in _rows(conn, "assistants"):
+        for obj in _without_replays(_rows(conn, "assistants"), include_replays, plan):
             if obj["_deleted_at"] and not include_deleted:
                 plan.not_selected_deleted += 1
                 continue
@@ -431,6 +450,8 @@ async def plan_restore(
         sent = {row[0] for row in conn.execute(
             "SELECT source_id FROM restore_map WHERE kind = 'message' AND target = ?", (target,))}
         rows, deleted = _selected_threads(conn, thread_ids, include_deleted)
+        if not thread_ids:
+            rows = _without_replays(rows, include_replays, plan)
         plan.not_selected_deleted += deleted
         for obj in rows:
             body, lost = thread_body(obj)
@@ -544,7 +565,10 @@ async def execute(
     for source, target_id, _how in plan.assistants_found:
         _record(conn, "assistant", source, target, target_id, "done")
         report.ids[source] = target_id
+    silence = SilenceWatch()
     for obj, body in plan.assistants_new:
+        if silence.gone:
+            raise silence.stop_error("objects", _KEPT)
         try:
             _record(conn, "assistant", obj["id"], target, None, "pending")
             created = await client.request("POST", "/assistants", json=body)
@@ -552,10 +576,12 @@ async def execute(
             report.ids[obj["id"]] = created["id"]
             report.created["assistants"] += 1
             say(f"assistant {obj['id']} → {created['id']}")
+            silence.ok()
         except (AuthenticationError, PermissionDeniedError):
             raise
         except APIError as error:
             report.errors.append(f"assistant {obj['id']}: {error}")
+            silence.failed(error)
 
     # Threads go concurrently (their messages in order within each), but thread *creates* are
     # serialised by a lock: at most one create is ever in flight, so a kill can orphan at most
@@ -565,17 +591,23 @@ async def execute(
 
     async def one(thread: ThreadRestore) -> None:
         async with slots:
+            if silence.gone:
+                return  # the server stopped answering: start nothing more
             try:
                 await _restore_thread(conn, client, target, thread, report, say, create_lock)
+                silence.ok()
             except (AuthenticationError, PermissionDeniedError):
                 raise
             except (APIError, MirrorError) as error:
                 report.errors.append(f"thread {thread.source['id']}: {error}")
+                silence.failed(error)
 
     for thread in plan.threads:
         if thread.error:
             report.errors.append(f"thread {thread.source['id']}: {thread.error}")
     await asyncio.gather(*(one(t) for t in plan.threads if not t.error))
+    if silence.gone:
+        raise silence.stop_error("objects", _KEPT)
     report.requests = client.requests_sent - start
     return report
 

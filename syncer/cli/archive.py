@@ -119,6 +119,8 @@ def load(directory: str, force: bool, db_path: str, json_: bool, silent: bool) -
               help="Restore this thread (repeatable).")
 @click.option("--include-deleted", is_flag=True,
               help="Also restore objects the mirror marked deleted upstream.")
+@click.option("--include-replays", is_flag=True,
+              help="Also restore the threads and assistants `syncer replay` made.")
 @click.option("--dry-run", is_flag=True, help="Show what would be created, send no writes.")
 @click.option("-y", "--yes", is_flag=True, help="Restore without asking (required without a terminal).")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
@@ -129,7 +131,7 @@ def load(directory: str, force: bool, db_path: str, json_: bool, silent: bool) -
 @silent_option
 @connection_options
 def restore(from_: str | None, assistants_: bool, threads_: bool, thread_ids: tuple[str, ...],
-            include_deleted: bool, dry_run: bool, yes: bool, concurrency: int,
+            include_deleted: bool, include_replays: bool, dry_run: bool, yes: bool, concurrency: int,
             lock_timeout: float, db_path: str,
             json_: bool, silent: bool, **connection: Any) -> None:
     """Push archived assistants, threads and messages into the server.
@@ -156,7 +158,7 @@ def restore(from_: str | None, assistants_: bool, threads_: bool, thread_ids: tu
                 plan = await plan_restore(
                     conn, client, assistants=everything or assistants_,
                     threads=everything or threads_, thread_ids=list(thread_ids) or None,
-                    include_deleted=include_deleted)
+                    include_deleted=include_deleted, include_replays=include_replays)
                 if not json_:
                     _emit_restore_plan(plan, source, dry_run)
                 if dry_run:
@@ -217,6 +219,8 @@ def _emit_restore_plan(plan: Any, source: str, dry_run: bool) -> None:
     out(f"  threads:    {threads['create']} to create, {threads['resume']} to finish, "
         f"{threads['already']} already there")
     out(f"  messages:   {plan.messages_to_create} to create")
+    if plan.replays_left_out:
+        out(f"  {plan.replays_left_out} objects made by syncer replay left out (--include-replays)")
     if plan.not_selected_deleted:
         out(f"  {plan.not_selected_deleted} objects deleted upstream left out (--include-deleted)")
     if dry_run:

@@ -179,10 +179,13 @@ def threads_remove(thread_ids: tuple[str, ...], db_path: str, silent: bool) -> N
 @click.option("--since", metavar="DATE", help="Only messages created on or after DATE (YYYY-MM-DD or ISO 8601).")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True,
               help="At most this many hits.")
+@click.option("--include-replays", is_flag=True,
+              help="Also search the threads `syncer replay` made (left out by default).")
 @db_option
 @json_option
 def search(query: str, thread_id: str | None, assistant_id: str | None, role: str | None,
-           since: str | None, limit: int, db_path: str, json_: bool) -> None:
+           since: str | None, limit: int, include_replays: bool, db_path: str,
+           json_: bool) -> None:
     """Full-text search over the mirrored messages (offline), best match first.
 
     Plain words and terms like order-1234 or foo.bar@x.com just work; FTS5 operators
@@ -192,7 +195,8 @@ def search(query: str, thread_id: str | None, assistant_id: str | None, role: st
     since_ts = queries.parse_since(since) if since else None
     with open_mirror(db_path, "read") as store:
         hits = queries.search(store, query, thread_id=thread_id, assistant_id=assistant_id,
-                              role=role, since=since_ts, limit=limit)
+                              role=role, since=since_ts, limit=limit,
+                              include_replays=include_replays)
     if json_:
         echo_json([hit.as_dict() for hit in hits])
         return

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from syncer import markers
 from syncer.errors import MirrorError, UsageError
 from syncer.mirror.schema import TABLE_ORDER
 from syncer.mirror.store import Store
@@ -23,7 +24,7 @@ from syncer.mirror.store import Store
 #: Snippet highlight markers: control characters no message contains, swapped for styling later.
 MARK_START, MARK_END = "\x02", "\x03"
 
-_TOKEN = re.compile(r'\s*("(?:[^"]|"")*"?|\(|\)|[^\s()"]+)')
+_TOKEN = re.compile(r'\s*("(?:[^"]|"")*"?|\(|\)|,|[^\s()",]+)')
 _OPERATORS = {"AND", "OR", "NOT"}
 _BAREWORD = re.compile(r"^\w+\*?$")
 
@@ -33,19 +34,37 @@ def fts_query(text: str) -> str:
     out: list[str] = []
     position = 0
     text = text.strip()
+    depth = 0  # parentheses open
+    near: list[int] = []  # the depths at which a NEAR( group opened: its commas are syntax
     while position < len(text):
         match = _TOKEN.match(text, position)
         if not match or match.end() == position:
             break
         position = match.end()
         token = match.group(1)
+        if token == ",":
+            if near and near[-1] == depth:
+                out.append(token)  # NEAR(a b, 5): the distance follows
+            continue  # elsewhere a comma is punctuation, as the tokenizer treats it
+        if token == "(":
+            depth += 1
+        elif token == ")":
+            if near and near[-1] == depth:
+                near.pop()
+            depth -= 1
         if token.startswith('"') or token in ("(", ")") or token in _OPERATORS:
             out.append(token)  # quotes (even unbalanced: FTS5 reports those), groups, operators
-        elif (token == "NEAR" and text[position:position + 1] == "(") or _BAREWORD.match(token):
+        elif token == "NEAR" and text[position:position + 1] == "(":
+            near.append(depth + 1)
+            out.append(token)
+        elif _BAREWORD.match(token):
             out.append(token)
         else:
             prefix = token.endswith("*")
             core = token[:-1] if prefix else token
+            if not core.strip("*"):
+                raise UsageError(f"search: {token!r} alone matches nothing: put it after the "
+                                 "start of a word (refund*)")
             out.append('"' + core.replace('"', '""') + '"' + ("*" if prefix else ""))
     return " ".join(out)
 
@@ -96,8 +115,11 @@ def iso(timestamp: int | None) -> str | None:
 
 def search(store: Store, query: str, *, thread_id: str | None = None,
            assistant_id: str | None = None, role: str | None = None, since: int | None = None,
-           limit: int = 20) -> list[Hit]:
+           limit: int = 20, include_replays: bool = False) -> list[Hit]:
     """Messages matching ``query``, best first (bm25).
+
+    Threads a replay made (``syncer:replay`` in their metadata) are left out unless
+    ``include_replays`` or the thread is asked for by ``thread_id``.
 
     ``assistant_id`` keeps the messages that assistant wrote and the messages of threads it
     ran on (what was said to it). Deleted messages stay searchable and are flagged.
@@ -114,6 +136,10 @@ def search(store: Store, query: str, *, thread_id: str | None = None,
         where.append("(m.assistant_id = ? OR m.thread_id IN"
                      " (SELECT thread_id FROM runs WHERE assistant_id = ?))")
         params += [assistant_id, assistant_id]
+    if not include_replays and not thread_id:
+        where.append("m.thread_id NOT IN (SELECT id FROM threads"
+                     " WHERE json_extract(metadata, ?) IS NOT NULL)")
+        params.append(f'$."{markers.REPLAY}"')
     if role:
         where.append("m.role = ?")
         params.append(role)

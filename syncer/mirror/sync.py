@@ -55,6 +55,7 @@ from typing import Any
 from syncer.api.client import AssistantsClient
 from syncer.api.models import ACTIVE_RUN_STATUSES
 from syncer.api.pagination import Page, check_object
+from syncer.api.retry import SilenceWatch
 from syncer.errors import APIError, BadRequestError, NotFoundError, SyncerError
 from syncer.mirror.schema import timestamp
 from syncer.mirror.store import PageResult, StateUpdate, Store
@@ -130,6 +131,7 @@ class MirrorSync:
         self._on_items = on_items or (lambda n: None)
         self._on_thread = on_thread or (lambda: None)
         self._owned_since: str | None = None
+        self._silence = SilenceWatch()
 
     # -- entry point -------------------------------------------------------------------------
 
@@ -175,16 +177,23 @@ class MirrorSync:
 
             async def one_thread(thread_id: str) -> None:
                 async with semaphore:
+                    if self._silence.gone:
+                        return  # the server stopped answering: start nothing more
                     try:
                         await self._thread(thread_id)
+                        self._silence.ok()
                     except APIError as error:
                         report.threads_failed += 1
                         report.errors.append(f"{thread_id}: {error}")
+                        self._silence.failed(error)
                     finally:
                         self._on_thread()
 
             await asyncio.gather(self._guard("assistants", rest_of_assistants()),
                                  *(one_thread(thread_id) for thread_id in thread_ids))
+            if self._silence.gone:
+                raise self._silence.stop_error(
+                    "threads", "what was synced is kept; the next sync carries on")
             # Written into a file that is no longer the mirror: nothing of it would remain.
             self.store.check_file()
             status = "ok" if report.ok else "failed"

@@ -1,0 +1,58 @@
+"""FTS5 syntax passes through `syncer search` (NEAR with a distance); `*` alone is an error;
+threads a replay made stay out of search and restore unless --include-replays."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+from test_restore_roundtrip import account_a, restore, source_copy  # noqa: F401  (fixtures)
+from test_search import mirror, text_message  # noqa: F401  (the fixture)
+
+from syncer import markers
+from syncer.cli import cli
+from syncer.emulator import EmulatorConfig, running_server
+from syncer.mirror.store import open_mirror
+
+
+def search(db, *args):
+    return CliRunner().invoke(cli, ["search", *args, "--db", str(db), "--json"])
+
+
+def test_near_with_a_distance_passes_through(mirror):  # noqa: F811
+    # "Parcel 1234 has shipped today, order confirmed.": one word between shipped and order.
+    result = search(mirror, "NEAR(shipped order, 1)")
+    assert result.exit_code == 0, result.output
+    assert '"message_id": "msg_a1"' in result.output
+    assert search(mirror, "NEAR(shipped order, 0)").output.strip() == "[]"
+
+
+def test_a_star_alone_is_one_line_error(mirror):  # noqa: F811
+    for query in ("*", "refund OR *"):
+        result = search(mirror, query)
+        assert result.exit_code == 1
+        assert result.output.startswith("Error: search: '*' alone matches nothing")
+        assert result.output.count("\n") == 1
+
+
+def add_replay_thread(db) -> None:
+    with open_mirror(db, "write") as store:
+        store.write_page("threads", [{"id": "thread_replay", "object": "thread", "created_at": 1,
+                                      "metadata": {markers.REPLAY: "1"}}])
+        store.write_page("messages", [text_message(
+            "msg_r1", "thread_replay", "user", "refund replayed")])
+
+
+def test_replay_threads_are_left_out_of_search_unless_asked_for(mirror):  # noqa: F811
+    add_replay_thread(mirror)
+    assert "msg_r1" not in search(mirror, "refund").output
+    assert "msg_r1" in search(mirror, "refund", "--include-replays").output
+    assert "msg_r1" in search(mirror, "refund", "--thread", "thread_replay").output
+
+
+def test_replay_threads_are_left_out_of_restore_unless_asked_for(source_copy):  # noqa: F811
+    db, _ids = source_copy
+    add_replay_thread(db)
+    with running_server(EmulatorConfig()) as target:
+        _, plain = restore(db, target.base_url, "--dry-run")
+        _, wide = restore(db, target.base_url, "--dry-run", "--include-replays")
+    assert plain["skipped_replays"] == 1 and wide["skipped_replays"] == 0
+    assert wide["threads"]["create"] == plain["threads"]["create"] + 1
