@@ -13,6 +13,7 @@ from syncer.api.client import AssistantsClient
 from syncer.api.models.conversations import (
     CreateConversationRequest,
     FunctionCallItem,
+    FunctionCallOutputItem,
     MessageItem,
 )
 from syncer.api.models.responses import CreateResponseRequest
@@ -139,3 +140,17 @@ async def test_retries_and_key_hygiene():
             await client.retrieve_response("resp_1")
         assert KEY not in str(caught.value)
         assert caught.value.request_id == "req_2"
+
+
+async def test_a_function_call_output_given_as_content_parts_reads_back(server):
+    async with client_for(server) as client:
+        conversation = await client.create_conversation(CreateConversationRequest(items=[
+            {"type": "function_call", "call_id": "call_p", "name": "lookup", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "call_p",
+             "output": [{"type": "input_text", "text": "found"},
+                        {"type": "input_file", "file_id": "file_1", "filename": "a.pdf"}]},
+        ]))
+        items = [item async for item in client.list_conversation_items(conversation.id)]
+        assert isinstance(items[1], FunctionCallOutputItem)
+        assert [part.type for part in items[1].output] == ["input_text", "input_file"]
+        assert items[1].output[0].text == "found"

@@ -324,3 +324,33 @@ def test_wrong_key_is_an_authentication_error():
         assert caught.value.body["code"] == "invalid_api_key"
         assert "sk-wrong-key-123456" not in str(caught.value.body)
         sdk.close()
+
+
+def test_function_call_output_given_as_content_parts(client):
+    """``output`` may be content parts (the SDK's ResponseFunctionCallOutputItemListParam), in a
+    conversation's items and in a response's input; the model reads their text."""
+    conversation = client.conversations.create(items=[
+        user("@get_time"),
+        {"type": "function_call", "call_id": "call_parts", "name": "get_time", "arguments": "{}"},
+    ])
+    parts = [{"type": "input_text", "text": "noon"},
+             {"type": "input_image", "image_url": "https://example.com/clock.png"},
+             {"type": "input_file", "file_url": "https://example.com/clock.pdf", "filename": "clock.pdf"}]
+    added = client.conversations.items.create(conversation.id, items=[
+        {"type": "function_call_output", "call_id": "call_parts", "output": parts}]).data[0]
+    output = conforms(ResponseFunctionToolCallOutputItem, added)
+    assert [part.type for part in output.output] == ["input_text", "input_image", "input_file"]
+    assert output.output[1].detail == "auto"
+    got = client.conversations.items.retrieve(added.id, conversation_id=conversation.id)
+    assert conforms(ResponseFunctionToolCallOutputItem, got).output == output.output
+
+    answered = client.responses.create(model="gpt-4o", tools=[TIME], conversation=conversation.id)
+    assert conforms(Response, answered).output_text.endswith("- get_time: noon")
+
+    first = client.responses.create(model="gpt-4o", tools=[TIME], input="@get_time")
+    second = client.responses.create(model="gpt-4o", tools=[TIME], previous_response_id=first.id, input=[
+        {"type": "function_call_output", "call_id": first.output[0].call_id,
+         "output": [{"type": "input_text", "text": "half past"}]}])
+    assert conforms(Response, second).output_text.endswith("- get_time: half past")
+    listed = client.responses.input_items.list(second.id)
+    assert conforms(ResponseItemList, listed).data[0].output[0].text == "half past"

@@ -45,12 +45,14 @@ def from_input(raw: dict[str, Any]) -> dict[str, Any]:
     if kind == "function_call":
         item.update(name=raw["name"], arguments=raw["arguments"])
     else:
-        item["output"] = raw["output"]
+        output = raw["output"]
+        item["output"] = output if isinstance(output, str) else content_parts("user", output)
     return item
 
 
 def content_parts(role: str, content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A message's content as parts: a string is ``input_text`` (``output_text`` for an assistant)."""
+    """A message's content (or a function call's output) as parts: a string is ``input_text``
+    (``output_text`` for an assistant); an image's ``detail`` defaults to ``auto``."""
     if isinstance(content, str):
         return [output_text_part(content)] if role == "assistant" else [{"type": "input_text", "text": content}]
     parts = []
@@ -111,7 +113,8 @@ def check_pairing(context: list[dict[str, Any]]) -> None:
 
 
 def output_as_text(output: Any) -> str:
-    """A function call's output as text (an output given as content parts: their texts)."""
+    """A function call's output as text (an output given as content parts: the texts of its
+    ``input_text`` parts; images and files carry none)."""
     return output if isinstance(output, str) else "\n".join(
-        part.get("text", "") for part in output if isinstance(part, dict)
+        part["text"] for part in output if isinstance(part, dict) and part.get("type") == "input_text"
     )

@@ -6,7 +6,8 @@ conversations, run steps → items). syncer models the kinds it uses:
 * ``message`` — role ``user | assistant | system | developer``; input parts ``input_text`` and
   ``input_image``, assistant parts ``output_text`` (with ``annotations``) and ``refusal``;
 * ``function_call`` — ``call_id``, ``name``, ``arguments`` (a JSON string);
-* ``function_call_output`` — ``call_id``, ``output``.
+* ``function_call_output`` — ``call_id``, ``output`` (a string, or content parts: ``input_text``,
+  ``input_image``, ``input_file``).
 
 As in `syncer.api.models`, API objects keep unknown fields (``extra="allow"``) and requests refuse
 them and check every limit (``MAX_CONVERSATION_ITEMS`` items a request, the metadata limits).
@@ -45,6 +46,16 @@ class InputImagePart(APIModel):
     image_url: str | None = None
     file_id: str | None = None
     detail: ImageDetail | None = None
+
+
+class InputFilePart(APIModel):
+    """A file in a function call's output (by id, URL or inline data)."""
+
+    type: Literal["input_file"] = "input_file"
+    file_id: str | None = None
+    file_url: str | None = None
+    file_data: str | None = None
+    filename: str | None = None
 
 
 class URLCitation(APIModel):
@@ -98,6 +109,24 @@ MessageContent = Annotated[
     ),
 ]
 
+OutputPart = Annotated[
+    Annotated[InputTextPart, union_tag("input_text")]
+    | Annotated[InputImagePart, union_tag("input_image")]
+    | Annotated[InputFilePart, union_tag("input_file")],
+    Discriminator(by_type("input_text")),
+]
+
+#: A function call's output: a string, or content parts.
+FunctionOutput = Annotated[
+    Annotated[str, union_tag("string")] | Annotated[list[OutputPart], union_tag("array")],
+    Discriminator(
+        content_kind,
+        custom_error_type="api_invalid_type",
+        custom_error_message="expected one of a string or array of objects",
+        custom_error_context={"expected": "one of a string or array of objects"},
+    ),
+]
+
 # --- items as requests give them ----------------------------------------------------------------
 
 
@@ -124,7 +153,7 @@ class InputFunctionCallOutput(APIRequest):
     type: Literal["function_call_output"]
     id: str | None = None
     call_id: str
-    output: str
+    output: FunctionOutput
     status: ItemStatus | None = None
 
 
@@ -171,7 +200,7 @@ class FunctionCallOutputItem(APIModel):
     type: Literal["function_call_output"] = "function_call_output"
     status: ItemStatus | None = None
     call_id: str
-    output: str
+    output: FunctionOutput
 
 
 class OtherItem(APIModel):
@@ -241,6 +270,8 @@ __all__ = [
     "FileCitation",
     "FunctionCallItem",
     "FunctionCallOutputItem",
+    "FunctionOutput",
+    "InputFilePart",
     "InputFunctionCall",
     "InputFunctionCallOutput",
     "InputImagePart",
@@ -254,6 +285,7 @@ __all__ = [
     "MessageItem",
     "OtherItem",
     "OutputAnnotation",
+    "OutputPart",
     "OutputTextPart",
     "RefusalPart",
     "Role",
