@@ -16,6 +16,7 @@ import pytest
 from openai.types.conversations import (
     Conversation,
     ConversationDeletedResource,
+    ConversationItem,
     ConversationItemList,
     Message,
 )
@@ -29,6 +30,7 @@ from openai.types.responses import (
     ResponseOutputMessage,
     ResponseStreamEvent,
 )
+from openai.types.shared import ErrorObject
 from pydantic import TypeAdapter
 
 from syncer.emulator import EmulatorConfig, running_server
@@ -74,6 +76,17 @@ def _no_extra(value: Any) -> None:
             _no_extra(getattr(value, name))
 
 
+def conforming_items(items: Any) -> list[Any]:
+    """Every item of a (paged) listing, each re-validated as the SDK's ``ConversationItem``."""
+    return [conforms(ConversationItem, item) for item in items]
+
+
+def conforming_error(error: openai.APIStatusError) -> ErrorObject:
+    """An error's body, re-validated as the SDK's ``ErrorObject``; it carries a request id."""
+    assert error.request_id.startswith("req_")
+    return conforms(ErrorObject, error.body)
+
+
 def user(text: str) -> dict[str, Any]:
     return {"role": "user", "content": text}
 
@@ -88,11 +101,12 @@ def test_conversation_with_20_items_and_21_refused(client):
     conforms(Conversation, conversation)
     assert conversation.id.startswith("conv_")
     assert conversation.metadata == {"team": "labs"}
-    items = list(client.conversations.items.list(conversation.id, order="asc"))
+    items = conforming_items(client.conversations.items.list(conversation.id, order="asc"))
     assert [i.content[0].text for i in items] == [f"message {i}" for i in range(20)]
 
     with pytest.raises(openai.BadRequestError) as caught:
         client.conversations.create(items=[user("x")] * 21)
+    conforming_error(caught.value)
     assert caught.value.body["param"] == "items"
     assert caught.value.body["code"] == "array_above_max_length"
     assert caught.value.request_id.startswith("req_")
@@ -109,8 +123,8 @@ def test_items_page_each_exactly_once_in_both_orders(client):
     for limit in (1, 3, 7, 20):
         ascending = client.conversations.items.list(conversation.id, order="asc", limit=limit)
         descending = client.conversations.items.list(conversation.id, order="desc", limit=limit)
-        assert [i.content[0].text for i in ascending] == texts
-        assert [i.content[0].text for i in descending] == texts[::-1]
+        assert [i.content[0].text for i in conforming_items(ascending)] == texts
+        assert [i.content[0].text for i in conforming_items(descending)] == texts[::-1]
     default = client.conversations.items.list(conversation.id)  # desc, 20 a page
     page = conforms(ConversationItemList, default)
     assert page.has_more is True and len(page.data) == 20
@@ -148,17 +162,17 @@ def test_items_added_retrieved_deleted_and_conversation_updated_and_deleted(clie
     assert conforms(Conversation, after_delete).id == conversation.id
     with pytest.raises(openai.NotFoundError):
         client.conversations.items.retrieve(assistant_item.id, conversation_id=conversation.id)
-    remaining = [i.id for i in client.conversations.items.list(conversation.id, order="asc")]
+    remaining = [i.id for i in conforming_items(client.conversations.items.list(conversation.id, order="asc"))]
     assert remaining == [user_item.id, call.id, output.id]
 
     updated = client.conversations.update(conversation.id, metadata={"v": "2"})
     assert conforms(Conversation, updated).metadata == {"v": "2"}
-    assert client.conversations.retrieve(conversation.id).metadata == {"v": "2"}
+    assert conforms(Conversation, client.conversations.retrieve(conversation.id)).metadata == {"v": "2"}
     deleted = client.conversations.delete(conversation.id)
     assert conforms(ConversationDeletedResource, deleted).deleted is True
     with pytest.raises(openai.NotFoundError) as caught:
         client.conversations.retrieve(conversation.id)
-    assert caught.value.body["message"] == f"Conversation with id '{conversation.id}' not found."
+    assert conforming_error(caught.value).message == f"Conversation with id '{conversation.id}' not found."
 
 
 # --- responses --------------------------------------------------------------------------------
@@ -206,7 +220,7 @@ def test_function_calls_answered_through_previous_response_id(client):
         client.responses.create(model="gpt-4o", tools=[WEATHER, TIME], previous_response_id=first.id,
                                 input=[{"type": "function_call_output", "call_id": calls[0].call_id,
                                         "output": "sunny"}])
-    assert caught.value.body["message"] == f"No tool output found for function call {calls[1].call_id}."
+    assert conforming_error(caught.value).message == f"No tool output found for function call {calls[1].call_id}."
 
     second = client.responses.create(
         model="gpt-4o", tools=[WEATHER, TIME], previous_response_id=first.id,
@@ -222,7 +236,7 @@ def test_function_calls_answered_through_previous_response_id(client):
     with pytest.raises(openai.BadRequestError) as caught:
         client.responses.create(model="gpt-4o", input=[
             user("hi"), {"type": "function_call_output", "call_id": "call_nope", "output": "x"}])
-    assert "call_nope" in caught.value.body["message"]
+    assert "call_nope" in conforming_error(caught.value).message
 
 
 def test_one_call_per_response_without_parallel_tool_calls(client):
@@ -230,6 +244,7 @@ def test_one_call_per_response_without_parallel_tool_calls(client):
         model="gpt-4o", tools=[WEATHER, TIME], parallel_tool_calls=False,
         input="@get_time then @get_weather",
     )
+    conforms(Response, response)
     assert [item.name for item in response.output] == ["get_time"]
     assert response.parallel_tool_calls is False
 
@@ -238,15 +253,15 @@ def test_response_in_a_conversation_appends_input_and_output(client):
     conversation = client.conversations.create(items=[user("Earlier message")])
     response = client.responses.create(model="gpt-4o", conversation=conversation.id, input="Next one")
     assert conforms(Response, response).conversation.id == conversation.id
-    items = list(client.conversations.items.list(conversation.id, order="asc"))
+    items = conforming_items(client.conversations.items.list(conversation.id, order="asc"))
     assert [(i.role, i.content[0].text) for i in items] == [
         ("user", "Earlier message"), ("user", "Next one"), ("assistant", response.output_text),
     ]
     assert items[-1].id == response.output[0].id
     # The conversation's items are the context: a second response reads all of them.
     second = client.responses.create(model="gpt-4o", conversation={"id": conversation.id}, input="More")
-    assert second.output_text != response.output_text
-    assert len(list(client.conversations.items.list(conversation.id))) == 5
+    assert conforms(Response, second).output_text != response.output_text
+    assert len(conforming_items(client.conversations.items.list(conversation.id))) == 5
 
 
 def test_conversation_with_previous_response_id_is_refused(client):
@@ -255,7 +270,7 @@ def test_conversation_with_previous_response_id_is_refused(client):
     with pytest.raises(openai.BadRequestError) as caught:
         client.responses.create(model="gpt-4o", input="x", conversation=conversation.id,
                                 previous_response_id=first.id)
-    assert caught.value.body["code"] == "mutually_exclusive_parameters"
+    assert conforming_error(caught.value).code == "mutually_exclusive_parameters"
     assert list(client.conversations.items.list(conversation.id)) == []  # nothing changed
 
 
@@ -271,7 +286,7 @@ def test_stream_text_assembles_the_final_response(client):
     assert numbers == list(range(len(numbers)))
     assert len(deltas) >= 2
     assert "".join(deltas) == final.output_text != ""
-    stored = client.responses.retrieve(final.id)
+    stored = conforms(Response, client.responses.retrieve(final.id))
     assert stored.output_text == final.output_text
 
 
@@ -284,10 +299,13 @@ def test_stream_function_call_assembles_the_final_response(client):
     assert kinds[-1] == "response.completed"
     call = final.output[0]
     assert (call.type, call.name, json.loads(call.arguments)) == ("function_call", "get_weather", {"city": "Rome"})
+    stored = conforms(Response, client.responses.retrieve(final.id))
+    assert stored.output[0].arguments == call.arguments
 
 
-def test_raw_stream_events_are_the_sdk_types(client):
-    stream = client.responses.create(model="gpt-4o", input="hi", stream=True)
+@pytest.mark.parametrize("text", ["hi", '@get_weather {"city": "Rome"}'])
+def test_raw_stream_events_are_the_sdk_types(client, text):
+    stream = client.responses.create(model="gpt-4o", input=text, tools=[WEATHER], stream=True)
     events = list(stream)
     for event in events:
         conforms(ResponseStreamEvent, event)
@@ -299,9 +317,10 @@ def test_error_shapes(client, server):
         client.responses.retrieve("resp_missing")
     assert caught.value.body == {"message": "Response with id 'resp_missing' not found.",
                                  "type": "invalid_request_error", "param": None, "code": None}
-    assert caught.value.request_id.startswith("req_")
+    conforming_error(caught.value)
     with pytest.raises(openai.BadRequestError) as caught:
         client.conversations.create(metadata={f"k{i}": "v" for i in range(17)})
+    conforming_error(caught.value)
     assert caught.value.body["code"] == "object_above_max_properties"
     with pytest.raises(openai.BadRequestError) as caught:
         client.conversations.create(metadata={"k" * 65: "v"})
@@ -313,6 +332,7 @@ def test_error_shapes(client, server):
     answer = httpx.post(f"{server.base_url}/responses", json={"model": "gpt-4o", "input": "hi"})
     assert answer.status_code == 401
     assert set(answer.json()["error"]) == {"message", "type", "param", "code"}
+    conforms(ErrorObject, answer.json()["error"])
     assert answer.headers["x-request-id"].startswith("req_")
 
 
@@ -321,7 +341,7 @@ def test_wrong_key_is_an_authentication_error():
         sdk = openai.OpenAI(base_url=server.base_url, api_key="sk-wrong-key-123456", max_retries=0)
         with pytest.raises(openai.AuthenticationError) as caught:
             sdk.responses.create(model="gpt-4o", input="hi")
-        assert caught.value.body["code"] == "invalid_api_key"
+        assert conforming_error(caught.value).code == "invalid_api_key"
         assert "sk-wrong-key-123456" not in str(caught.value.body)
         sdk.close()
 
