@@ -56,10 +56,10 @@ def emulator_command(host: str, port: int, api_key: str | None, latency_ms: floa
                      fault_rate: float, seed: int, run_ms: float | None, no_stream: bool,
                      load_path: str | None, sample: bool, state_path: str | None,
                      backend_url: str | None, backend_model: str | None) -> None:
-    """Serve a local Assistants API v2 (the emulator) until Ctrl-C.
+    """Serve a local Assistants API v2, Responses and Conversations (the emulator) until Ctrl-C.
 
     Point clients at the printed base URL, e.g. OPENAI_BASE_URL=http://127.0.0.1:8000/v1.
-    Runs are answered by a deterministic model, or with --backend by a real one.
+    Runs and responses are answered by a deterministic model, or with --backend by a real one.
     """
 
     if load_path and sample:
