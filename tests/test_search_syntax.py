@@ -56,3 +56,23 @@ def test_replay_threads_are_left_out_of_restore_unless_asked_for(source_copy):  
         _, wide = restore(db, target.base_url, "--dry-run", "--include-replays")
     assert plain["skipped_replays"] == 1 and wide["skipped_replays"] == 0
     assert wide["threads"]["create"] == plain["threads"]["create"] + 1
+
+
+def test_emoji_are_searchable_also_in_a_mirror_made_before(tmp_path):
+    db = tmp_path / "m.db"
+    with open_mirror(db, "create") as store:
+        # A mirror from before migration 8: its index built with the old tokenizer.
+        store.db.execute("DROP TABLE messages_fts")
+        store.db.table("messages").enable_fts(["text"], create_triggers=False, tokenize="porter")
+        store.db.execute("DELETE FROM migrations WHERE id = 8")
+        store.write_page("threads", [{"id": "thread_e", "object": "thread", "created_at": 1,
+                                      "metadata": {}}])
+        store.write_page("messages", [
+            text_message("msg_e1", "thread_e", "user", "launch 🚀 at noon ✅"),
+            text_message("msg_e2", "thread_e", "user", "price 5€ refunded")])
+    assert search(db, "🚀").output.strip() == "[]"  # the old index has no such token
+    with open_mirror(db, "write"):
+        pass  # migration 8 rebuilds the index
+    for query, expected in (("🚀", "msg_e1"), ("✅", "msg_e1"), ("refund", "msg_e2")):
+        result = search(db, query)
+        assert result.exit_code == 0 and f'"message_id": "{expected}"' in result.output, query

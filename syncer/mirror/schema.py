@@ -138,6 +138,12 @@ TABLE_ORDER = ("assistants", "threads", "messages", "runs", "run_steps")
 
 Migration = Callable[[sqlite_utils.Database], None]
 #: Append-only: (number, name, function). Never edit or reorder an applied migration.
+#: The full-text tokenizer: Porter stemming over unicode61, whose tokens are letters, numbers,
+#: private-use characters and "other symbols" (So: emoji and pictographs such as 🚀 ✅ ☎), so
+#: ``syncer search 🚀`` finds them. Math and currency signs stay separators (``5€``, ``x≠y``
+#: split as before); a symbol written against a word joins it (``great🚀`` is one token).
+FTS_TOKENIZE = "porter unicode61 categories 'L* N* Co So'"
+
 MIGRATIONS: list[tuple[int, str, Migration]] = []
 
 
@@ -276,6 +282,16 @@ def _m007_replay_api(db: sqlite_utils.Database) -> None:
             db.execute(f"ALTER TABLE [{name}] ADD COLUMN api TEXT NOT NULL DEFAULT 'assistants'")
 
 
+@migration(8, "full-text search indexes emoji and other pictographs (unicode61 with So)")
+def _m008_fts_symbols(db: sqlite_utils.Database) -> None:
+    # The indexes are rebuilt with FTS_TOKENIZE by ensure_shape, which runs right after the
+    # migrations (and again on any later open, should this one be interrupted).
+    for name in FTS:
+        row = db.execute("SELECT sql FROM sqlite_master WHERE name = ?", [f"{name}_fts"]).fetchone()
+        if row and "categories" not in row[0]:  # built with the old tokenizer
+            db.execute(f"DROP TABLE [{name}_fts]")
+
+
 def ensure_shape(db: sqlite_utils.Database) -> None:
     """Create whatever part of the declared shape is missing (tables, columns, indexes, FTS).
     Idempotent."""
@@ -307,7 +323,7 @@ def ensure_shape(db: sqlite_utils.Database) -> None:
         if not db[f"{name}_fts"].exists():
             # Our own triggers (below) fire only when the indexed columns change, so
             # bookkeeping updates (last_seen_at) do not churn the index.
-            db.table(name).enable_fts(fts_columns, create_triggers=False, tokenize="porter")
+            db.table(name).enable_fts(fts_columns, create_triggers=False, tokenize=FTS_TOKENIZE)
         _ensure_fts_triggers(db, name, fts_columns)
 
 
