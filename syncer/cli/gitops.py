@@ -27,12 +27,16 @@ from syncer.gitops.apply import apply_plan, plan_directory
 from syncer.gitops.config import DEFAULT_DIRECTORY, check_allow_env, load_configs
 from syncer.gitops.importer import write_configs
 from syncer.gitops.plan import live_assistants
+from syncer.gitops.tree import check_scope
 from syncer.gitops.watch import watch as watch_directory
 
 # --- gitops: plan, apply, import, watch -----------------------------------------------------
 
-gitops_dir_argument = click.argument(
-    "directory", default=DEFAULT_DIRECTORY, type=click.Path(file_okay=False)
+gitops_dir_argument = click.argument("directory", default=DEFAULT_DIRECTORY, type=click.Path())
+scope_option = click.option(
+    "--scope", metavar="NAME",
+    help="Ownership scope (metadata syncer:scope): plan, apply and prune only assistants of this "
+         "scope. Default: `scope:` in syncer.yaml at the config root; else unscoped.",
 )
 prune_option = click.option(
     "--prune", is_flag=True, help="Delete managed assistants that no longer have a config."
@@ -41,6 +45,11 @@ adopt_option = click.option(
     "--adopt", is_flag=True,
     help="Take over an unmanaged assistant that has a config's name (adds syncer's marker).",
 )
+
+
+def _check_prune_target(target: str, prune: bool) -> None:
+    if prune and os.path.isfile(target):
+        raise UsageError(f"--prune needs the whole config directory, not one file ({target})")
 
 
 def _emit_plan(plan: Any, json_: bool, heading: str | None = None) -> None:
@@ -59,26 +68,30 @@ def _emit_plan(plan: Any, json_: bool, heading: str | None = None) -> None:
 @adopt_option
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 2 when there are changes (0: none, 1: error or conflict).")
+@scope_option
 @allow_env_option
 @json_option
 @silent_option
 @connection_options
-def plan(directory: str, prune: bool, adopt: bool, detailed_exitcode: bool,
+def plan(directory: str, prune: bool, adopt: bool, detailed_exitcode: bool, scope: str | None,
          allow_env: tuple[str, ...], json_: bool, silent: bool, **connection: Any) -> None:
     """Show what `syncer apply` would change to make the account match DIRECTORY's configs.
 
-    DIRECTORY (default ./assistants) holds *.yaml files, one assistant per YAML document.
+    DIRECTORY (default ./assistants) holds *.yaml files, one assistant per YAML document; its
+    subdirectories are read too (hidden ones skipped). A single file may be given instead.
     Every file is validated before the server is asked anything. Exit codes: 0 success, 1 error
     or a conflict with an unmanaged assistant, 2 changes present (only with --detailed-exitcode).
     """
 
-    configs = load_configs(directory, allow_env=allow_env)  # no server call if any is invalid
+    _check_prune_target(directory, prune)
+    # No server call when any file is invalid.
+    configs = load_configs(directory, allow_env=allow_env, scope=scope)
     status(f"{len(configs)} configs in {directory}", silent or json_)
 
     async def run() -> Any:
         async with AssistantsClient(client_settings(**connection)) as client:
             return await plan_directory(client, directory, prune=prune, adopt=adopt,
-                                        configs=configs)
+                                        configs=configs, scope=scope)
 
     result = asyncio.run(run())
     _emit_plan(result, json_)
@@ -93,12 +106,13 @@ def plan(directory: str, prune: bool, adopt: bool, detailed_exitcode: bool,
 @prune_option
 @adopt_option
 @click.option("-y", "--yes", is_flag=True, help="Apply without asking (required without a terminal).")
+@scope_option
 @allow_env_option
 @json_option
 @silent_option
 @connection_options
-def apply(directory: str, prune: bool, adopt: bool, yes: bool, allow_env: tuple[str, ...],
-          json_: bool, silent: bool, **connection: Any) -> None:
+def apply(directory: str, prune: bool, adopt: bool, yes: bool, scope: str | None,
+          allow_env: tuple[str, ...], json_: bool, silent: bool, **connection: Any) -> None:
     """Make the account match DIRECTORY's configs: show the plan, confirm, apply, re-plan.
 
     Only assistants carrying syncer's marker (metadata syncer:name) are ever changed or
@@ -106,13 +120,14 @@ def apply(directory: str, prune: bool, adopt: bool, yes: bool, allow_env: tuple[
     duplicates. Exits 1 on any error, a conflict, or when the re-plan still shows changes.
     """
 
-    configs = load_configs(directory, allow_env=allow_env)
+    _check_prune_target(directory, prune)
+    configs = load_configs(directory, allow_env=allow_env, scope=scope)
     status(f"{len(configs)} configs in {directory}", silent or json_)
 
     async def run() -> int:
         async with AssistantsClient(client_settings(**connection)) as client:
             before = await plan_directory(client, directory, prune=prune, adopt=adopt,
-                                          configs=configs)
+                                          configs=configs, scope=scope)
             report: dict[str, Any] = {"plan": before.to_json(), "applied": [], "error": None}
             if not json_:
                 _emit_plan(before, False)
@@ -140,7 +155,7 @@ def apply(directory: str, prune: bool, adopt: bool, yes: bool, allow_env: tuple[
                        f"{done.skipped + 1} not done. Run `syncer apply` again to converge.")
                 code = 1
             after = await plan_directory(client, directory, prune=prune, adopt=adopt,
-                                         configs=configs)
+                                         configs=configs, scope=scope)
             report["after"] = after.to_json()
             if json_:
                 echo_json(report)
@@ -198,10 +213,11 @@ def import_(assistant_ids: tuple[str, ...], out_dir: str, all_: bool, force: boo
 @click.option("--debounce", type=click.IntRange(0, 60_000), default=300, show_default=True,
               help="Group a burst of changes for at most this many milliseconds (a batch is "
                    "handled once 50 ms pass without a change).")
+@scope_option
 @allow_env_option
 @connection_options
-def watch(directory: str, prune: bool, apply_: bool, debounce: int, allow_env: tuple[str, ...],
-          **connection: Any) -> None:
+def watch(directory: str, prune: bool, apply_: bool, debounce: int, scope: str | None,
+          allow_env: tuple[str, ...], **connection: Any) -> None:
     """Re-validate and re-plan DIRECTORY on every change (and apply with --apply).
 
     Problems are printed and watching goes on; stop with Ctrl-C.
@@ -211,6 +227,8 @@ def watch(directory: str, prune: bool, apply_: bool, debounce: int, allow_env: t
     if not os.path.isdir(directory):
         raise UsageError(f"{directory}: no such directory")
     check_allow_env(allow_env)  # a forbidden name is refused before watching starts
+    if scope is not None:
+        check_scope(scope)
 
     def output(text: str, problem: bool) -> None:
         click.echo(text, err=problem)
@@ -218,7 +236,7 @@ def watch(directory: str, prune: bool, apply_: bool, debounce: int, allow_env: t
     async def run() -> None:
         async with AssistantsClient(client_settings(**connection)) as client:
             await watch_directory(client, Path(directory), output, prune=prune, apply=apply_,
-                                  debounce_ms=debounce, allow_env=allow_env)
+                                  debounce_ms=debounce, allow_env=allow_env, scope=scope)
 
     try:
         asyncio.run(run())

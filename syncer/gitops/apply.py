@@ -39,6 +39,7 @@ from syncer.gitops.plan import (
     live_assistants,
     marker_of,
 )
+from syncer.gitops.tree import find_scope
 
 _PAST = {"create": "created", "update": "updated", "adopt": "adopted", "delete": "deleted"}
 
@@ -69,11 +70,17 @@ async def plan_directory(
     prune: bool = False,
     adopt: bool = False,
     configs: list[LoadedConfig] | None = None,
+    scope: str | None = None,
 ) -> Plan:
-    """Load and validate every config (no API call if that fails), then diff with the account."""
+    """Load and validate every config (no API call if that fails), then diff with the account.
+
+    ``scope`` is ``--scope``; otherwise the config root's ``syncer.yaml`` gives it.
+    """
+    effective = find_scope(directory, scope)
     if configs is None:
-        configs = load_configs(directory)
-    return build_plan(configs, await live_assistants(client), prune=prune, adopt=adopt)
+        configs = load_configs(directory, scope=scope)
+    live = await live_assistants(client)
+    return build_plan(configs, live, prune=prune, adopt=adopt, scope=effective)
 
 
 async def _check_still_ours(client: AssistantsClient, action: Action) -> dict[str, Any] | None:
@@ -96,6 +103,14 @@ async def _check_still_ours(client: AssistantsClient, action: Action) -> dict[st
             f"{action.assistant_id} no longer carries the marker syncer:name={action.name!r}; "
             "syncer leaves it alone — plan again"
         )
+    elif markers.scope_of(live) != action.scope and not (
+        action.kind == "update" and markers.scope_of(live) is None
+    ):
+        # An update may claim one managed before scopes; a delete never leaves its own scope.
+        raise PlanChangedError(
+            f"{action.assistant_id} is no longer in the scope {action.scope!r}; syncer leaves "
+            "it alone — plan again"
+        )
     return live
 
 
@@ -106,7 +121,7 @@ async def perform(client: AssistantsClient, action: Action) -> str:
             created = await client.request("POST", "/assistants", json=action.body)
         except (APIConnectionError, InternalServerError):
             # The answer was lost, but the create may have happened: look for the marker.
-            found = await _carrying_marker(client, action.name)
+            found = await _carrying_marker(client, action.name, action.scope)
             if found:
                 return str(found[0]["id"])
             raise
@@ -145,20 +160,31 @@ async def apply_plan(
     created = {a.name for a in changes[: len(result.done) + 1] if a.kind == "create"}
     if created:
         try:
-            result.duplicates_removed = await _remove_duplicates(client, created, progress)
+            result.duplicates_removed = await _remove_duplicates(
+                client, created, plan.scope, progress
+            )
         except SyncerError as error:
             if result.error is None:
                 result.error = error
     return result
 
 
-async def _carrying_marker(client: AssistantsClient, name: str) -> list[dict[str, Any]]:
-    """The assistants (oldest first) whose marker is ``name``."""
-    return [a for a in await live_assistants(client) if marker_of(a) == name]
+def _ours(assistant: dict[str, Any], name: str, scope: str | None) -> bool:
+    return marker_of(assistant) == name and markers.scope_of(assistant) == scope
+
+
+async def _carrying_marker(
+    client: AssistantsClient, name: str, scope: str | None
+) -> list[dict[str, Any]]:
+    """The assistants (oldest first) whose marker is ``name``, in ``scope``."""
+    return [a for a in await live_assistants(client) if _ours(a, name, scope)]
 
 
 async def _remove_duplicates(
-    client: AssistantsClient, names: set[str], progress: Callable[[str], None] | None
+    client: AssistantsClient,
+    names: set[str],
+    scope: str | None,
+    progress: Callable[[str], None] | None,
 ) -> list[str]:
     """Delete all but the oldest assistant carrying each marker this run created.
 
@@ -168,7 +194,7 @@ async def _remove_duplicates(
     removed: list[str] = []
     live = await live_assistants(client)
     for name in sorted(names):
-        copies = [a for a in live if marker_of(a) == name]
+        copies = [a for a in live if _ours(a, name, scope)]
         for extra in copies[1:]:
             with contextlib.suppress(NotFoundError):
                 await client.request("DELETE", f"/assistants/{extra['id']}")

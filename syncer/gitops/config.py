@@ -3,7 +3,8 @@
 One assistant per YAML document; a file may hold several documents. Loading happens in three
 passes so that every problem in every file is reported at once, before any API call:
 
-1. parse each ``*.yaml``/``*.yml`` file with ruamel.yaml (round-trip mode keeps the line and
+1. parse each ``*.yaml``/``*.yml`` file of the target (:mod:`syncer.gitops.tree`: a directory
+   read recursively, or one file) with ruamel.yaml (round-trip mode keeps the line and
    column of every key and item), expanding ``${VAR}`` / ``${VAR:-default}`` in string values.
    Configs are plain data: anchors and aliases (an alias bomb expands a few lines into
    gigabytes) and tags beyond the core schema (``!!python/...``, ``!include``) are refused from
@@ -39,7 +40,6 @@ from pydantic_core import ErrorDetails
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import AliasEvent, NodeEvent
 
 from syncer import markers
 from syncer.api.models import (
@@ -59,8 +59,8 @@ from syncer.api.models import (
     ToolResources,
 )
 from syncer.errors import ConfigError, UsageError
+from syncer.gitops.tree import config_files, config_root, find_scope, unsupported_yaml
 
-CONFIG_SUFFIXES = (".yaml", ".yml")
 DEFAULT_DIRECTORY = "assistants"
 
 #: The marker takes one of the API's metadata slots.
@@ -176,15 +176,23 @@ class LoadedConfig:
     #: The API fields the file sets (instructions read from instructions_file), in API JSON shape.
     fields: dict[str, Any]
     lines: dict[str, int] = field(default_factory=dict)  # top-level field → 1-based line
+    scope: str | None = None  # the config directory's ownership scope (syncer.yaml / --scope)
 
     @property
     def where(self) -> str:
         return f"{self.path}:{self.line}"
 
+    def markers(self) -> dict[str, str]:
+        """syncer's ownership keys for this config's assistant."""
+        keys = {markers.MANAGED: self.name}
+        if self.scope is not None:
+            keys[markers.SCOPE] = self.scope
+        return keys
+
     def body(self) -> dict[str, Any]:
-        """The create request body: the file's fields plus syncer's ownership marker."""
+        """The create request body: the file's fields plus syncer's ownership markers."""
         body = dict(self.fields)
-        body["metadata"] = {**(self.fields.get("metadata") or {}), markers.MANAGED: self.name}
+        body["metadata"] = {**(self.fields.get("metadata") or {}), **self.markers()}
         return body
 
 
@@ -370,43 +378,6 @@ class _Document:
     lines: dict[Location, int]
 
 
-def config_files(directory: Path) -> list[Path]:
-    """The config files of a directory (not recursive), sorted by name."""
-    return sorted(
-        p
-        for p in directory.iterdir()
-        if p.suffix in CONFIG_SUFFIXES and p.is_file() and not p.name.startswith(".")
-    )
-
-
-#: Explicit tags that only restate plain data (``!!str 5``); any other tag is refused.
-_PLAIN_TAGS = frozenset(
-    f"tag:yaml.org,2002:{kind}" for kind in ("str", "int", "float", "bool", "null", "map", "seq")
-)
-_SHORT_TAG = "tag:yaml.org,2002:"
-
-
-def _unsupported_yaml(yaml: YAML, text: str) -> list[tuple[int, str]]:
-    """(line, message) for anchors, aliases and tags, found in the event stream.
-
-    Events are read one at a time and nothing is built, so an alias bomb is refused in the time
-    it takes to read its few lines; a tag never reaches a constructor.
-    """
-    found: list[tuple[int, str]] = []
-    for event in yaml.parse(text):
-        line = event.start_mark.line + 1
-        if isinstance(event, AliasEvent) or (isinstance(event, NodeEvent) and event.anchor):
-            found.append(
-                (line, "anchors and aliases (&, *) are not supported in configs; write the value out")
-            )
-            break  # one line is enough: every alias of a bomb would repeat it
-        tag = getattr(event, "tag", None)
-        if tag is not None and str(tag) not in _PLAIN_TAGS:
-            shown = str(tag).replace(_SHORT_TAG, "!!", 1)
-            found.append((line, f"the tag {shown} is not supported in configs"))
-    return found
-
-
 def _parse_file(path: Path, problems: list[str], expand: Callable[[str], str]) -> list[_Document]:
     yaml = YAML(typ="rt")
     try:
@@ -422,7 +393,7 @@ def _parse_file(path: Path, problems: list[str], expand: Callable[[str], str]) -
         return []
     documents: list[_Document] = []
     try:
-        unsupported = _unsupported_yaml(yaml, text)
+        unsupported = unsupported_yaml(yaml, text)
         if unsupported:
             problems.extend(f"{path}:{line}: (yaml): {message}" for line, message in unsupported)
             return []
@@ -484,7 +455,9 @@ def _instructions_from_file(
     return text
 
 
-def _validate(doc: _Document, root: Path, problems: list[str]) -> LoadedConfig | None:
+def _validate(
+    doc: _Document, root: Path, scope: str | None, problems: list[str]
+) -> LoadedConfig | None:
     before = len(problems)
     try:
         # extra="forbid" reaches into the shared tool types too (they allow extras on responses).
@@ -515,39 +488,52 @@ def _validate(doc: _Document, root: Path, problems: list[str]) -> LoadedConfig |
         text = _instructions_from_file(doc, config.instructions_file, root, problems)
         if text is not None:
             fields["instructions"] = text
+    pairs = len(fields.get("metadata") or {})
+    if scope is not None and pairs > MAX_METADATA_PAIRS - 2:
+        line = doc.lines.get(("metadata",), doc.line)
+        problems.append(
+            f"{doc.path}:{line}: metadata: too many metadata pairs: {pairs}; at most "
+            f"{MAX_METADATA_PAIRS - 2} fit next to syncer's markers '{markers.MANAGED}' and "
+            f"'{markers.SCOPE}' (the API allows {MAX_METADATA_PAIRS})"
+        )
     if len(problems) > before:
         return None
     fields = {key: fields[key] for key in API_FIELDS if key in fields}  # the API's field order
     top_lines = {str(loc[0]): line for loc, line in doc.lines.items() if len(loc) == 1}
     return LoadedConfig(
-        name=config.name, path=doc.path, line=doc.line, fields=fields, lines=top_lines
+        name=config.name, path=doc.path, line=doc.line, fields=fields, lines=top_lines,
+        scope=scope,
     )
 
 
 def load_configs(
-    directory: str | Path,
+    target: str | Path,
     environ: Mapping[str, str] | None = None,
     *,
     allow_env: Iterable[str] = (),
+    scope: str | None = None,
 ) -> list[LoadedConfig]:
-    """Every config in ``directory``, validated; raises :class:`ConfigError` with all problems.
+    """Every config under ``target`` (a directory, read recursively, or one file), validated;
+    raises :class:`ConfigError` with all problems (see :mod:`syncer.gitops.tree`).
 
-    ``allow_env`` names variables the files may read besides ``SYNCER_VAR_*`` (``--allow-env``).
+    ``allow_env`` names variables the files may read besides ``SYNCER_VAR_*`` (``--allow-env``);
+    ``scope`` is ``--scope`` (else the config root's ``syncer.yaml`` gives it).
     """
     expand = functools.partial(
         expand_variables, environ=environ, allow_env=check_allow_env(allow_env)
     )
-    root_arg = Path(directory)
-    if not root_arg.is_dir():
-        raise ConfigError([f"{root_arg}: (directory): no such directory"])
-    root = root_arg.resolve()
-    problems: list[str] = []
+    target_arg = Path(target)
+    if not target_arg.exists():
+        raise ConfigError([f"{target_arg}: (directory): no such directory"])
+    effective_scope = find_scope(target_arg, scope)
+    root = config_root(target_arg).resolve()
+    files, problems = config_files(target_arg)
     configs: list[LoadedConfig] = []
     documents: list[_Document] = []
-    for path in config_files(root_arg):
+    for path in files:
         documents.extend(_parse_file(path, problems, expand))
     for doc in documents:
-        loaded = _validate(doc, root, problems)
+        loaded = _validate(doc, root, effective_scope, problems)
         if loaded is not None:
             configs.append(loaded)
     # Names are checked on every document that has one, valid or not, so that a duplicate is

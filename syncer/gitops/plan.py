@@ -2,7 +2,11 @@
 
 The account is the state (no local state file): every assistant is classified by its metadata.
 
-- managed: ``metadata["syncer:name"]`` names the config it belongs to;
+- managed: ``metadata["syncer:name"]`` names the config it belongs to, within the ownership
+  scope ``metadata["syncer:scope"]`` (absent: the unscoped directory's). A plan sees only its
+  own scope: another scope's assistants are never changed, conflicts or pruned. Assistants
+  managed before scopes existed (no ``syncer:scope``) are claimed by a scoped directory that
+  has their config (an update adds the scope) and are never pruned by one;
 - replay temporaries (``syncer:replay``): ignored entirely;
 - unmanaged: everything else. syncer never touches these, except through ``apply --adopt``
   when one has exactly the name of a config (without ``--adopt`` that is a conflict).
@@ -149,6 +153,7 @@ class Action:
     changes: list[FieldChange] = field(default_factory=list)
     body: dict[str, Any] = field(default_factory=dict)  # the request body apply sends
     message: str = ""
+    scope: str | None = None  # the plan's ownership scope: apply checks the assistant still has it
 
     @property
     def source(self) -> str:
@@ -175,6 +180,8 @@ class Plan:
     unchanged: list[str]
     unmanaged: int
     prune: bool
+    scope: str | None = None
+    other_scopes: int = 0  # managed assistants of other scopes (left alone)
 
     @property
     def changes(self) -> list[Action]:
@@ -226,6 +233,7 @@ class Plan:
     def to_json(self) -> dict[str, Any]:
         return {
             "changes": self.has_changes,
+            "scope": self.scope,
             "actions": [a.to_json() for a in self.actions],
             "summary": {
                 "create": self.count("create"),
@@ -235,6 +243,7 @@ class Plan:
                 "conflict": self.count("conflict"),
                 "unchanged": len(self.unchanged),
                 "unmanaged": self.unmanaged,
+                "other_scopes": self.other_scopes,
             },
         }
 
@@ -284,7 +293,8 @@ def diff_fields(config: LoadedConfig, live: dict[str, Any]) -> list[FieldChange]
 def update_body(
     config: LoadedConfig, live: dict[str, Any], changes: list[FieldChange], adopt: bool = False
 ) -> dict[str, Any]:
-    """The modify request for ``changes``; metadata always keeps (or, adopting, adds) the marker."""
+    """The modify request for ``changes``; metadata always keeps the markers, and adopting (or
+    claiming one managed before scopes) adds them."""
     body: dict[str, Any] = {}
     for change in changes:
         if change.field != "metadata":
@@ -297,7 +307,7 @@ def update_body(
         # any syncer: keys already there, and the marker.
         metadata: dict[str, Any] = dict(wanted)
         metadata.update(reserved)
-        metadata[markers.MANAGED] = config.name
+        metadata.update(config.markers())
         body["metadata"] = metadata
     return body
 
@@ -308,31 +318,51 @@ def build_plan(
     *,
     prune: bool = False,
     adopt: bool = False,
+    scope: str | None = None,
 ) -> Plan:
-    """Compare configs with the live assistants (in the server's creation order)."""
+    """Compare configs with the live assistants (in the server's creation order), within
+    ``scope`` (see the module docstring)."""
     managed: dict[str, list[dict[str, Any]]] = {}
+    before_scopes: dict[str, list[dict[str, Any]]] = {}  # claimable by a scoped plan
     unmanaged_by_name: dict[str, list[dict[str, Any]]] = {}
-    unmanaged = 0
+    unmanaged = other_scopes = 0
     for assistant in live:
         if markers.is_replay(assistant):
             continue
         marker = marker_of(assistant)
-        if marker is not None:
-            managed.setdefault(marker, []).append(assistant)
-        else:
+        if marker is None:
             unmanaged += 1
             unmanaged_by_name.setdefault(identity_name(assistant), []).append(assistant)
+        elif markers.scope_of(assistant) == scope:
+            managed.setdefault(marker, []).append(assistant)
+        elif markers.scope_of(assistant) is None:
+            before_scopes.setdefault(marker, []).append(assistant)
+        else:
+            other_scopes += 1
 
     actions: list[Action] = []
     unchanged: list[str] = []
     wanted_names = {c.name for c in configs}
     for config in configs:
         owned = managed.get(config.name, [])
-        if owned:
+        claimed = before_scopes.get(config.name, []) if not owned else []
+        if owned or claimed:
             # The oldest is the one; any later copy (made by hand) counts as an orphan below.
-            target = owned[0]
+            target = (owned or claimed)[0]
             changes = diff_fields(config, target)
-            if changes:
+            if claimed:
+                actions.append(
+                    Action(
+                        "update",
+                        config.name,
+                        target["id"],
+                        config,
+                        changes,
+                        update_body(config, target, changes, adopt=True),
+                        message=f"managed before scopes: adds {markers.SCOPE}={scope}",
+                    )
+                )
+            elif changes:
                 actions.append(
                     Action(
                         "update",
@@ -400,7 +430,16 @@ def build_plan(
                 actions.append(Action("delete", marker, assistant["id"], message=why))
     order = {"create": 0, "adopt": 1, "update": 2, "delete": 3, "conflict": 4}
     actions.sort(key=lambda a: order[a.kind])
-    return Plan(actions=actions, unchanged=unchanged, unmanaged=unmanaged, prune=prune)
+    for action in actions:
+        action.scope = scope
+    return Plan(
+        actions=actions,
+        unchanged=unchanged,
+        unmanaged=unmanaged,
+        prune=prune,
+        scope=scope,
+        other_scopes=other_scopes,
+    )
 
 
 async def live_assistants(client: AssistantsClient) -> list[dict[str, Any]]:

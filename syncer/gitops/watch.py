@@ -40,17 +40,20 @@ async def run_cycle(
     prune: bool = False,
     apply: bool = False,
     allow_env: Iterable[str] = (),
+    scope: str | None = None,
 ) -> CycleResult:
     """Validate, plan and (with ``apply``) apply once; reports through ``output``, never raises
     for bad files or server errors."""
     try:
-        configs = load_configs(directory, allow_env=allow_env)
+        configs = load_configs(directory, allow_env=allow_env, scope=scope)
     except ConfigError as error:
         for problem in error.problems:
             output(f"Error: {problem}", True)
         return CycleResult(problems=error.problems)
     try:
-        plan = await plan_directory(client, directory, prune=prune, configs=configs)
+        plan = await plan_directory(
+            client, directory, prune=prune, configs=configs, scope=scope
+        )
         output(plan.render(), False)
         result = CycleResult(
             problems=[f"conflict: {a.name}" for a in plan.conflicts], changes=len(plan.changes)
@@ -61,7 +64,9 @@ async def run_cycle(
             if applied.error is not None:
                 output(f"Error: {applied.error}", True)
                 result.problems.append(str(applied.error))
-            after = await plan_directory(client, directory, prune=prune, configs=configs)
+            after = await plan_directory(
+            client, directory, prune=prune, configs=configs, scope=scope
+        )
             output(after.render(), False)
         return result
     except SyncerError as error:
@@ -85,6 +90,7 @@ async def watch(
     debounce_ms: int = 300,
     stop_event: asyncio.Event | None = None,
     allow_env: Iterable[str] = (),
+    scope: str | None = None,
 ) -> None:
     """One cycle now, then one per debounced batch of changes, until ``stop_event`` is set."""
     changes = awatch(
@@ -97,7 +103,7 @@ async def watch(
         await asyncio.sleep(0)
     output(f"Watching {directory} (Ctrl-C to stop)", True)
     await run_cycle(
-        client, directory, output, prune=prune, apply=apply, allow_env=allow_env
+        client, directory, output, prune=prune, apply=apply, allow_env=allow_env, scope=scope
     )
     while True:
         try:
@@ -109,5 +115,5 @@ async def watch(
         if relevant:
             output(f"Changed: {', '.join(relevant)}", True)
             await run_cycle(
-                client, directory, output, prune=prune, apply=apply, allow_env=allow_env
+                client, directory, output, prune=prune, apply=apply, allow_env=allow_env, scope=scope
             )
