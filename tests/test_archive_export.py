@@ -290,7 +290,7 @@ def test_a_replaced_export_has_no_manifest_until_it_is_complete(tmp_path, monkey
 
     monkeypatch.setattr(export_module, "row_to_line", interrupted)
     result = CliRunner().invoke(cli, ["export", str(out), "--db", str(source), "--force"])
-    assert result.exit_code == 1  # click: Aborted!
+    assert result.exit_code == 130  # Ctrl-C
     assert not (out / "manifest.json").exists()
     assert not list(out.glob(".*.tmp"))  # no half-written file either
     monkeypatch.undo()

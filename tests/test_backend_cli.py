@@ -52,7 +52,7 @@ def test_a_run_through_the_command_goes_to_the_backend_model_and_the_key_stays_h
 
 
 @pytest.mark.parametrize(("args", "code", "message"), [
-    (["--backend-model", "llama3"], 2, "--backend-model needs --backend URL"),
+    (["--backend-model", "llama3"], 1, "--backend-model needs --backend URL"),
     (["--backend", "ftp://models.local/v1"], 1, "--backend: "),
 ])
 def test_bad_backend_options_are_one_line(args, code, message):

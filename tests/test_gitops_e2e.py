@@ -371,7 +371,11 @@ def test_wrong_key_is_one_line_with_status_code_and_request_id(configs):
         for args in (["plan", str(configs)], ["apply", str(configs), "--yes", "--json"]):
             result = CliRunner().invoke(cli, args, env=env)
             assert result.exit_code == 1, args
-            assert result.stdout == ""
+            if "--json" in args:  # the error as JSON on stdout too
+                error = json.loads(result.stdout)["error"]
+                assert (error["type"], error["status_code"]) == ("AuthenticationError", 401)
+            else:
+                assert result.stdout == ""
             last = result.stderr.splitlines()[-1]
             assert last.startswith("Error: HTTP 401 invalid_api_key: Incorrect API key provided")
             assert "(request id req_" in last

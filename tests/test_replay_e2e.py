@@ -293,6 +293,20 @@ def test_compare_two_stored_replays_offline(server, mirror, tmp_path):
     assert changed.exit_code == 3
     statuses = [t["status"] for th in json.loads(changed.stdout)["threads"] for t in th["turns"]]
     assert statuses == ["regression"] * 4  # the no-baseline turn is compared across replays too
+    # JSON reports compare the same way, and with the same exit codes, even with no mirror.
+    reports = [tmp_path / "first.json", tmp_path / "second.json"]
+    for output, path in zip((first, second), reports, strict=True):
+        path.write_text(output.stdout)
+    from_files = CliRunner().invoke(cli, ["replay", "--compare", *map(str, reports), "--json",
+                                          "--db", str(tmp_path / "none.db")])
+    assert from_files.exit_code == 3, from_files.output
+    assert json.loads(from_files.stdout)["summary"] == json.loads(changed.stdout)["summary"]
+    mixed = replay(server, mirror, "--compare", ids[0], str(reports[0]))
+    assert mixed.exit_code == 0, mixed.output
+    (tmp_path / "bad.json").write_text("{}")
+    bad = replay(server, mirror, "--compare", ids[0], str(tmp_path / "bad.json"))
+    assert bad.exit_code == 1
+    assert bad.stderr.startswith(f"Error: --compare {tmp_path / 'bad.json'}: not a replay JSON report")
 
 
 def test_dry_run_sends_nothing(server, mirror):
@@ -364,13 +378,14 @@ def test_unreachable_server_is_an_error_not_a_regression(mirror):
 
 
 @pytest.mark.parametrize(("signal_name", "left_as"), [("SIGKILL", "running"),
-                                                      ("SIGINT", "interrupted")])
+                                                      ("SIGINT", "interrupted"),
+                                                      ("SIGTERM", "interrupted")])
 def test_killed_replay_leaves_mirror_consistent_and_rerun_completes(tmp_path, signal_name,
                                                                     left_as):
     """Killed part-way: whole turn rows only, nothing mirrored lost; a rerun is complete.
 
     SIGKILL gives the replay no chance to say anything (its row stays ``running``); Ctrl-C
-    (SIGINT) lets it mark itself ``interrupted``.
+    (SIGINT), and SIGTERM handled alike, let it mark itself ``interrupted`` and exit 130.
     """
     import os
     import signal
@@ -412,7 +427,7 @@ def test_killed_replay_leaves_mirror_consistent_and_rerun_completes(tmp_path, si
             os.kill(proc.pid, getattr(signal, signal_name))
         finally:
             proc.wait(timeout=30)
-        assert proc.returncode != 0
+        assert proc.returncode == (-9 if signal_name == "SIGKILL" else 130)
         rows = conn.execute("SELECT id, status FROM replays").fetchall()
         assert len(rows) == 1 and rows[0][1] == left_as
         partial = conn.execute("SELECT result FROM replay_turns").fetchall()

@@ -2,41 +2,144 @@
 
 Conventions (like sqlite-utils, llm, terraform): data on stdout, progress and status on
 stderr, `--json` for machine-readable output, `-s/--silent`, and exit codes CI can act on.
-Every `SyncerError` becomes one line on stderr and exit 1; nothing else is caught.
+
+`SyncerGroup.main` is the one error boundary. Every `SyncerError` and every usage error (a
+wrong flag, a bad value) becomes one line on stderr and exit 1 — never click's 2, which
+`plan --detailed-exitcode` uses for "changes present". Ctrl-C and SIGTERM (handled like
+Ctrl-C, so a stopped sync or replay records itself `interrupted`) exit 130. With `--json`, a
+failure also prints `{"error": {...}}` on stdout. Nothing else is caught: a bug keeps its
+traceback.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import functools
 import json
-from collections.abc import Callable
-from typing import Any, TypeVar
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from types import FrameType
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from syncer import __version__
 from syncer.api.settings import ClientSettings
-from syncer.errors import ConfigError, SyncerError
+from syncer.errors import APIError, APIStatusError, ConfigError, SyncerError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-class SyncerGroup(click.Group):
-    """A group whose commands report `SyncerError`s as one line and exit 1."""
+#: Exit codes every command shares (the README's table adds each command's own).
+EXIT_ERROR = 1  # an error, including usage errors
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM (128 + SIGINT, as shells report it)
 
-    def invoke(self, ctx: click.Context) -> Any:
+
+def error_object(error: BaseException) -> dict[str, Any]:
+    """The ``{"error": {...}}`` a failed command prints on stdout under ``--json``."""
+    if _interrupted(error):
+        return {"error": {"type": "Interrupted", "message": "interrupted",
+                          "exit_code": EXIT_INTERRUPTED}}
+    if isinstance(error, click.Abort):
+        return {"error": {"type": "Aborted", "message": "no answer at the prompt (end of input)",
+                          "exit_code": EXIT_ERROR}}
+    if isinstance(error, click.ClickException):
+        detail: dict[str, Any] = {"type": "UsageError", "message": error.format_message()}
+    else:
+        detail = {"type": type(error).__name__, "message": str(error)}
+    if isinstance(error, ConfigError):
+        detail["problems"] = error.problems
+    if isinstance(error, APIError):
+        detail["request_id"] = error.request_id
+    if isinstance(error, APIStatusError):
+        detail |= {"status_code": error.status_code, "code": error.code, "param": error.param}
+    detail["exit_code"] = EXIT_ERROR
+    return {"error": detail}
+
+
+def _interrupted(error: BaseException) -> bool:
+    """Ctrl-C (or SIGTERM), also when a prompt turned it into click's Abort."""
+    return isinstance(error, KeyboardInterrupt) or (
+        isinstance(error, click.Abort) and isinstance(error.__context__, KeyboardInterrupt)
+    )
+
+
+def _wants_json(args: Sequence[str]) -> bool:
+    """Whether the command line asks for --json (looked up in the words, so that a usage error
+    found before the options are parsed is reported as JSON too)."""
+    words = list(args)
+    return "--json" in (words[: words.index("--")] if "--" in words else words)
+
+
+@contextlib.contextmanager
+def _sigterm_as_sigint() -> Iterator[None]:
+    """While a command runs, SIGTERM does what Ctrl-C does (asyncio's handler included)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)
+        else:
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class SyncerGroup(click.Group):
+    """The group, and the one error boundary (see the module docstring)."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        words = list(sys.argv[1:] if args is None else args)
         try:
-            return super().invoke(ctx)
+            with _sigterm_as_sigint():
+                code = super().main(words, prog_name, complete_var, standalone_mode=False,
+                                    **extra)
+        except (KeyboardInterrupt, click.Abort) as error:
+            if not _interrupted(error):
+                _fail(error, words, "Error: no answer at the prompt (end of input)")
+            _fail(error, words, "Interrupted.", EXIT_INTERRUPTED)
         except ConfigError as error:
-            for problem in error.problems:
-                click.echo(f"Error: {problem}", err=True)
-            ctx.exit(1)
+            _fail(error, words, "\n".join(f"Error: {p}" for p in error.problems))
         except SyncerError as error:
-            click.echo(f"Error: {error}", err=True)
-            ctx.exit(1)
+            _fail(error, words, f"Error: {error}")
+        except click.ClickException as error:
+            if _wants_json(words):
+                click.echo(json.dumps(error_object(error), indent=2))
+            error.show()
+            sys.exit(EXIT_ERROR)
+        except OSError as error:
+            if error.errno != errno.EPIPE:
+                raise
+            sys.exit(EXIT_ERROR)  # stdout closed under us (`syncer search x | head`)
+        # --help, --version and ctx.exit(n) give their code; a command that returns, 0.
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(error: BaseException, words: Sequence[str], text: str,
+          code: int = EXIT_ERROR) -> NoReturn:
+    if _wants_json(words):
+        data = error_object(error)
+        data["error"]["exit_code"] = code
+        click.echo(json.dumps(data, indent=2, default=str))
+    click.echo(text, err=True)
+    sys.exit(code)
 
 
 @click.group(cls=SyncerGroup, context_settings=CONTEXT_SETTINGS)

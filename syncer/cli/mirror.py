@@ -161,13 +161,18 @@ def threads_list(db_path: str, json_: bool) -> None:
 @db_option
 @silent_option
 def threads_remove(thread_ids: tuple[str, ...], db_path: str, silent: bool) -> None:
-    """Stop syncing threads. Their mirrored rows stay (and stay searchable)."""
+    """Stop syncing threads. Their mirrored rows stay (and stay searchable).
+
+    An id that was not tracked is an error line (the others are still removed) and exit 1.
+    """
     with open_mirror(db_path, "write") as store:
         removed = store.untrack_threads(thread_ids)
-    for thread_id in thread_ids:
-        if thread_id not in removed:
-            status(f"{thread_id} was not tracked", silent)
     status(f"Stopped tracking {len(removed)} thread(s); their mirrored rows are kept", silent)
+    untracked = [thread_id for thread_id in thread_ids if thread_id not in removed]
+    for thread_id in untracked:
+        click.echo(f"Error: {thread_id} is not tracked (nothing to remove)", err=True)
+    if untracked:
+        sys.exit(1)
 
 
 @cli.command()
@@ -189,7 +194,7 @@ def search(query: str, thread_id: str | None, assistant_id: str | None, role: st
     """Full-text search over the mirrored messages (offline), best match first.
 
     Plain words and terms like order-1234 or foo.bar@x.com just work; FTS5 operators
-    (AND, OR, NOT, NEAR, "phrases", prefix*) pass through.
+    (AND, OR, NOT, NEAR, "phrases", prefix*) pass through. Exits 1 when nothing matches.
     """
 
     since_ts = queries.parse_since(since) if since else None
@@ -199,11 +204,12 @@ def search(query: str, thread_id: str | None, assistant_id: str | None, role: st
                               include_replays=include_replays)
     if json_:
         echo_json([hit.as_dict() for hit in hits])
-        return
-    for line in render.search_hits(hits):
-        click.echo(line)
+    else:
+        for line in render.search_hits(hits):
+            click.echo(line)
     if not hits:
-        status("No matches")
+        status("No matches", json_)
+        sys.exit(1)  # as grep does: scripts can test for a match
 
 
 @cli.command()

@@ -32,19 +32,7 @@ from syncer.replay.session import Selection, cleanup_temporary, compare_stored, 
 # --- replay -----------------------------------------------------------------------------------
 
 
-class _BadArgumentsExitOne(click.Command):
-    """`syncer replay` promises exit 1 for bad arguments (3 is "regression", never a usage error)."""
-
-    def make_context(self, info_name: str | None, args: list[str],
-                     parent: click.Context | None = None, **extra: Any) -> click.Context:
-        try:
-            return super().make_context(info_name, args, parent=parent, **extra)
-        except click.UsageError as error:
-            error.exit_code = 1  # type: ignore[misc]  # click sets it per instance too
-            raise
-
-
-@cli.command(cls=_BadArgumentsExitOne)
+@cli.command()  # usage errors exit 1 (3 is "regression"): the group's boundary sees to it
 @click.argument("thread_ids", nargs=-1, metavar="[THREAD_ID]...")
 @click.option("--all", "all_threads", is_flag=True, help="Replay every mirrored thread.")
 @click.option("--query", metavar="FTS_QUERY", help="Replay threads whose messages match (FTS5).")
@@ -84,8 +72,9 @@ class _BadArgumentsExitOne(click.Command):
               help="Replace the judge's rubric with this file (first line `rubric: ID`).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False),
               help="Also write a report: .xml JUnit, .md Markdown, else JSON.")
-@click.option("--compare", "compare_ids", nargs=2, metavar="REPLAY_ID REPLAY_ID",
-              help="Compare two stored replays (no server).")
+@click.option("--compare", "compare_ids", nargs=2, metavar="A B",
+              help="Compare two replays, each a stored replay id or a JSON report file (no "
+                   "server); exit codes as a replay's.")
 @click.option("--cleanup", "cleanup_", is_flag=True,
               help="Delete temporary syncer:replay assistants a crashed replay left behind.")
 @db_option

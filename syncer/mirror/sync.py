@@ -200,6 +200,11 @@ class MirrorSync:
         except SyncerError as error:
             report.errors.append(str(error))
             raise
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            # Ctrl-C or SIGTERM (the CLI handles both alike): stopped, not failed.
+            status = "interrupted"
+            report.errors.append("sync interrupted")
+            raise
         except Exception as error:  # a bug: its name goes into the log, the traceback stays
             report.errors.append(f"{type(error).__name__}: {error}")
             raise

@@ -14,11 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from syncer.api.client import AssistantsClient
+from syncer.errors import UsageError
 from syncer.gitops.config import DEFAULT_DIRECTORY
 from syncer.mirror.store import open_mirror
 from syncer.replay import records, select
 from syncer.replay.compare import compare_replays
+from syncer.replay.report import load_json_report
 from syncer.replay.response_config import load_assistants
 from syncer.replay.responses import ResponsesReplayer
 from syncer.replay.runner import (
@@ -156,15 +160,32 @@ async def cleanup_temporary(settings: Any) -> list[str]:
 
 def compare_stored(db_path: str | Path, first: str, second: str,
                    threshold: float | None = None) -> Replay:
-    """``syncer replay --compare A B``: two stored replays compared, no server."""
+    """``syncer replay --compare A B``: two replays compared, no server. Each is a replay id
+    stored in the mirror, or the path of a JSON report (``--report x.json``, ``--json``)."""
 
+    def one(name: str, conn: sqlite3.Connection | None) -> Replay:
+        if Path(name).is_file():
+            return _report_file(name)
+        if conn is None:
+            raise UsageError(f"--compare {name}: no such replay report file")
+        return records.load_replay(conn, name)
+
+    if all(Path(name).is_file() for name in (first, second)):
+        return compare_replays(one(first, None), one(second, None), threshold)
     conn = _read(db_path)
     try:
-        return compare_replays(
-            records.load_replay(conn, first), records.load_replay(conn, second), threshold
-        )
+        return compare_replays(one(first, conn), one(second, conn), threshold)
     finally:
         conn.close()
+
+
+def _report_file(path: str) -> Replay:
+    """A JSON report read back; anything else is one line naming the file."""
+    try:
+        return load_json_report(path)
+    except (OSError, UnicodeDecodeError, ValidationError) as error:
+        first = error.errors()[0]["msg"] if isinstance(error, ValidationError) else error
+        raise UsageError(f"--compare {path}: not a replay JSON report ({first})") from error
 
 
 def _read(db_path: str | Path) -> sqlite3.Connection:
