@@ -1,11 +1,31 @@
-"""Shared test setup: no test touches the user's files, keys or servers."""
+"""Shared test setup: no test touches the user's files, keys or servers; and the fixtures
+most tests stand on.
+
+    def test_x(emulator, mirror):
+        server = emulator(run_ms=5, api_key=KEY)    # EmulatorConfig's keywords; stopped at teardown
+        sync(mirror, server.base_url, KEY, [])     # support.mirrors.sync: the real `syncer sync`
+
+    async def test_y(client):                       # an AssistantsClient on a fresh emulator
+        await client.create_assistant({"model": "gpt-4o"})
+
+Code shared by test modules lives in tests/support/ (a package, never collected); a test
+module never imports another (tests/test_isolation.py checks it).
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
 
 import pytest
+
+from syncer.api.client import AssistantsClient
+from syncer.api.settings import ClientSettings
+from syncer.emulator import EmulatorConfig, RunningServer, running_server
 
 _CONNECTION_VARIABLES = (
     "OPENAI_API_KEY",
@@ -78,3 +98,44 @@ def loopback_only():
     socket.socket.connect = real_connect
     socket.socket.connect_ex = real_connect_ex
     socket.getaddrinfo = real_getaddrinfo
+
+
+# --- emulators, clients, mirrors ------------------------------------------------------------------
+
+#: The bearer key the ``client`` fixture sends (a default emulator accepts any key).
+CLIENT_KEY = "sk-test-client-0123456789"
+
+
+@pytest.fixture
+def emulator() -> Iterator[Callable[..., RunningServer]]:
+    """Start emulators over real HTTP on loopback; every one is stopped when the test ends.
+
+    ``emulator(**options)`` takes EmulatorConfig's keywords (``run_ms=5, api_key=KEY, load=path``);
+    ``emulator(config)`` takes a config the test built. Each call is a new, empty server.
+    A test that must stop a server part-way (a restart, a --state file) uses
+    ``running_server`` itself.
+    """
+    with ExitStack() as servers:
+
+        def start(config: EmulatorConfig | None = None, **options: Any) -> RunningServer:
+            if config is not None and options:
+                raise TypeError("emulator() takes a config or keywords, not both")
+            return servers.enter_context(running_server(config or EmulatorConfig(**options)))
+
+        yield start
+
+
+@pytest.fixture
+async def client(emulator: Callable[..., RunningServer]) -> AsyncIterator[AssistantsClient]:
+    """An AssistantsClient bound to a fresh default emulator (key ``CLIENT_KEY``)."""
+    server = emulator()
+    settings = ClientSettings.from_env(base_url=server.base_url, api_key=CLIENT_KEY)
+    async with AssistantsClient(settings) as bound:
+        yield bound
+
+
+@pytest.fixture
+def mirror(tmp_path: Path) -> Path:
+    """Where this test's mirror lives (``tmp_path / "mirror.db"``), not created yet: fill it
+    with ``support.mirrors.sync`` (the real `syncer sync`) or the command under test."""
+    return tmp_path / "mirror.db"

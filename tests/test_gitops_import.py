@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_gitops_e2e import Server, syncer
+from support.gitops import Server, syncer
 
 from syncer.emulator import EmulatorConfig, running_server
 from syncer.gitops.config import load_configs

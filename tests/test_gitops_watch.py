@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from test_gitops_e2e import KEY, TEAM, Server
+from support.gitops import KEY, TEAM, Server
 
 from syncer.emulator import EmulatorConfig, running_server
 

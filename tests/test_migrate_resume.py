@@ -13,9 +13,9 @@ import subprocess
 import sys
 
 import openai
-from test_migrate_e2e import KEY, account, expected_items, listed_items
-from test_restore_resume import LosingProxy
-from test_restore_roundtrip import sync
+from support.migrate import KEY, account, expected_items, listed_items
+from support.mirrors import sync
+from support.proxies import LosingProxy
 
 from syncer.emulator import EmulatorConfig, running_server
 

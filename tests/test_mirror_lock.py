@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_restore_resume import seed
-from test_restore_roundtrip import KEY_A, KEY_B, sync
+from support.mirrors import sync
+from support.restore import KEY_A, KEY_B, seed
 
 from syncer.archive.restore import open_archive
 from syncer.cli import cli

@@ -14,6 +14,7 @@ from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from pydantic import BaseModel
 from ruamel.yaml import YAML
+from support.openapi import METHODS, doc_operations, model_facts, schema_facts
 
 from syncer.api import models as m
 
@@ -21,7 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCUMENT = ROOT / "schema" / "openapi.yaml"
 SEED = Path("/work/shared/seed/assistants-api-openapi.txt")
 SEED_COPY = ROOT / "fixtures" / "seed-assistants-api-openapi.txt"
-METHODS = ("get", "post", "delete", "put", "patch")
 
 
 @pytest.fixture(scope="module")
@@ -80,17 +80,10 @@ def _seed_operations(lines: list[str]) -> set[tuple[str, str, str]]:
     return found
 
 
-def _doc_operations(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    for path, item in doc["paths"].items():
-        for method in METHODS:
-            if method in item:
-                yield path, method, item[method]
-
-
 def test_every_seed_operation_is_present(doc: dict[str, Any], seed_lines: list[str]) -> None:
     seed = _seed_operations(seed_lines)
     assert len(seed) == 18  # the seed's 18 operations, parsed
-    ours = {(p, meth, op["operationId"]) for p, meth, op in _doc_operations(doc)}
+    ours = {(p, meth, op["operationId"]) for p, meth, op in doc_operations(doc)}
     assert seed <= ours, sorted(seed - ours)
 
 
@@ -98,7 +91,7 @@ def test_operations_added_beyond_the_seed_are_marked(
     doc: dict[str, Any], seed_lines: list[str]
 ) -> None:
     seed = {(p, meth) for p, meth, _ in _seed_operations(seed_lines)}
-    added = {(p, meth) for p, meth, op in _doc_operations(doc) if (p, meth) not in seed}
+    added = {(p, meth) for p, meth, op in doc_operations(doc) if (p, meth) not in seed}
     assert added == {
         ("/threads", "get"),
         ("/threads/{thread_id}/messages/{message_id}", "post"),
@@ -128,7 +121,7 @@ def test_seed_parameters_of_each_operation_are_kept(
     assert by_operation["listAssistants"] == {"limit", "order", "after", "before", "OpenAIBeta"}
     ours = {
         op["operationId"]: {p["$ref"].rsplit("/", 1)[1] for p in op.get("parameters", [])}
-        for _, _, op in _doc_operations(doc)
+        for _, _, op in doc_operations(doc)
     }
     for operation_id, params in by_operation.items():
         assert params <= ours[operation_id], operation_id
@@ -242,71 +235,8 @@ OPERATIONS: dict[str, tuple[type[BaseModel] | None, type[BaseModel] | None]] = {
     "getRunStep": (None, m.RunStep),
 }
 
-LIMIT_KEYS = (
-    "maxLength",
-    "minLength",
-    "maxItems",
-    "minItems",
-    "maxProperties",
-    "minimum",
-    "maximum",
-    "pattern",
-)
-
-
-def _facts(
-    schema: Any, root: dict[str, Any], path: str = "", depth: int = 0
-) -> Iterator[tuple[str, ...]]:
-    """Flatten a JSON Schema into comparable facts: (kind, path, value).
-
-    Unions (anyOf/oneOf/allOf) merge at the same path, so a property that exists in any member
-    exists at that path; ``$ref`` is followed within ``root`` (the document or the model's
-    ``$defs``). Kinds: ``property``, ``enum``, ``required`` and the limit keywords.
-    """
-    if not isinstance(schema, dict) or depth > 40:
-        return
-    if "$ref" in schema:
-        target: Any = root
-        for part in schema["$ref"].lstrip("#/").split("/"):
-            target = target[part]
-        yield from _facts(target, root, path, depth + 1)
-    for key in ("anyOf", "oneOf", "allOf"):
-        for member in schema.get(key, []):
-            yield from _facts(member, root, path, depth + 1)
-    if "const" in schema:
-        yield ("enum", path, str(schema["const"]))
-    for value in schema.get("enum", []):
-        if value is not None:  # nullable enums list null; pydantic says so with anyOf instead
-            yield ("enum", path, str(value))
-    for key in LIMIT_KEYS:
-        if key in schema:
-            yield (
-                key,
-                path,
-                str(float(schema[key])) if key.startswith(("min", "max")) else schema[key],
-            )
-    for name in schema.get("required", []):
-        if name != "type":  # a defaulted discriminator: required by the API, optional in Python
-            yield ("required", path, name)
-    for name, sub in schema.get("properties", {}).items():
-        child = f"{path}.{name}" if path else name
-        yield ("property", child)
-        yield from _facts(sub, root, child, depth + 1)
-    if "items" in schema:
-        yield from _facts(schema["items"], root, f"{path}[]", depth + 1)
-    if isinstance(schema.get("additionalProperties"), dict):
-        yield from _facts(schema["additionalProperties"], root, f"{path}.*", depth + 1)
-    if "propertyNames" in schema:
-        yield from _facts(schema["propertyNames"], root, f"{path}.<key>", depth + 1)
-
-
-def _model_facts(model: type[BaseModel]) -> set[tuple[str, ...]]:
-    schema = model.model_json_schema(ref_template="#/$defs/{model}")
-    return set(_facts(schema, schema))
-
-
 def _operation(doc: dict[str, Any], operation_id: str) -> dict[str, Any]:
-    for _, _, op in _doc_operations(doc):
+    for _, _, op in doc_operations(doc):
         if op["operationId"] == operation_id:
             return op
     raise KeyError(operation_id)
@@ -317,15 +247,15 @@ def _json_schema(node: dict[str, Any]) -> dict[str, Any]:
 
 
 def _request_facts(doc: dict[str, Any], operation_id: str) -> set[tuple[str, ...]]:
-    return set(_facts(_json_schema(_operation(doc, operation_id)["requestBody"]), doc))
+    return set(schema_facts(_json_schema(_operation(doc, operation_id)["requestBody"]), doc))
 
 
 def _response_facts(doc: dict[str, Any], operation_id: str) -> set[tuple[str, ...]]:
-    return set(_facts(_json_schema(_operation(doc, operation_id)["responses"]["200"]), doc))
+    return set(schema_facts(_json_schema(_operation(doc, operation_id)["responses"]["200"]), doc))
 
 
 def test_every_operation_is_mapped_to_models(doc: dict[str, Any]) -> None:
-    assert {op["operationId"] for _, _, op in _doc_operations(doc)} == set(OPERATIONS)
+    assert {op["operationId"] for _, _, op in doc_operations(doc)} == set(OPERATIONS)
     for operation_id, (request, response) in OPERATIONS.items():
         operation = _operation(doc, operation_id)
         assert ("requestBody" in operation) == (request is not None)
@@ -339,7 +269,7 @@ def test_request_model_matches_document(doc: dict[str, Any], operation_id: str) 
     """Same properties at every depth, same enums, same limits, same required lists."""
     model = OPERATIONS[operation_id][0]
     assert model is not None
-    ours, theirs = _model_facts(model), _request_facts(doc, operation_id)
+    ours, theirs = model_facts(model), _request_facts(doc, operation_id)
     assert sorted(ours - theirs) == [], "in the model, not in the document"
     assert sorted(theirs - ours) == [], "in the document, not in the model"
 
@@ -352,7 +282,7 @@ def test_response_model_matches_document(doc: dict[str, Any], operation_id: str)
     wanted = {"property", "enum"}
     model = OPERATIONS[operation_id][1]
     assert model is not None
-    ours = {f for f in _model_facts(model) if f[0] in wanted}
+    ours = {f for f in model_facts(model) if f[0] in wanted}
     theirs = {f for f in _response_facts(doc, operation_id) if f[0] in wanted}
     assert sorted(ours - theirs) == [], "in the model, not in the document"
     assert sorted(theirs - ours) == [], "in the document, not in the model"
@@ -360,8 +290,8 @@ def test_response_model_matches_document(doc: dict[str, Any], operation_id: str)
 
 def test_error_body_model_matches_document(doc: dict[str, Any]) -> None:
     schema = doc["components"]["schemas"]["ErrorResponse"]
-    assert {f for f in _facts(schema, doc) if f[0] == "property"} == {
-        f for f in _model_facts(m.ErrorResponse) if f[0] == "property"
+    assert {f for f in schema_facts(schema, doc) if f[0] == "property"} == {
+        f for f in model_facts(m.ErrorResponse) if f[0] == "property"
     }
 
 
@@ -398,7 +328,7 @@ def test_the_emulator_serves_exactly_the_documented_operations(doc: dict[str, An
     from syncer.emulator.app import V1_ROUTES
 
     served = {(method.lower(), path.removeprefix("/v1")) for method, path, _ in V1_ROUTES}
-    documented = {(method, path) for path, method, _ in _doc_operations(doc)}
+    documented = {(method, path) for path, method, _ in doc_operations(doc)}
     # The successor APIs are documented in schema/responses-openapi.yaml (its own test).
     successor = {(method, path) for method, path in served
                  if path.startswith(("/responses", "/conversations"))}

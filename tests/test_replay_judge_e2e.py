@@ -20,7 +20,8 @@ import pytest
 from click.testing import CliRunner
 from fakes.chat_server import FakeChatServer, Reply
 from fakes.judge import verdict
-from test_replay_e2e import (
+from support.junit import assert_valid_junit
+from support.replay import (
     API_KEY,
     ASSISTANT,
     WEATHER_TURNS,
@@ -30,7 +31,6 @@ from test_replay_e2e import (
     stored_turns,
     tool_output,
 )
-from test_replay_report import assert_valid_junit
 
 from syncer.api.client import AssistantsClient
 from syncer.cli import cli

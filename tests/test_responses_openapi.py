@@ -11,7 +11,7 @@ import pytest
 from openapi_spec_validator import validate
 from pydantic import BaseModel
 from ruamel.yaml import YAML
-from test_openapi import _doc_operations, _facts, _model_facts
+from support.openapi import doc_operations, model_facts, schema_facts
 
 from syncer.api import models as m
 from syncer.api.models import conversations as c
@@ -43,16 +43,16 @@ def doc() -> dict[str, Any]:
 
 
 def _operation(doc: dict[str, Any], operation_id: str) -> dict[str, Any]:
-    return next(op for _, _, op in _doc_operations(doc) if op["operationId"] == operation_id)
+    return next(op for _, _, op in doc_operations(doc) if op["operationId"] == operation_id)
 
 
 def _schema_facts(model: Any) -> set[tuple[str, ...]]:
     if isinstance(model, type) and issubclass(model, BaseModel):
-        return _model_facts(model)
+        return model_facts(model)
     from pydantic import TypeAdapter
 
     schema = TypeAdapter(model).json_schema(ref_template="#/$defs/{model}")
-    return set(_facts(schema, schema))
+    return set(schema_facts(schema, schema))
 
 
 def test_document_is_valid_openapi_31(doc: dict[str, Any]) -> None:
@@ -61,7 +61,7 @@ def test_document_is_valid_openapi_31(doc: dict[str, Any]) -> None:
 
 
 def test_every_operation_is_mapped_to_models(doc: dict[str, Any]) -> None:
-    assert {op["operationId"] for _, _, op in _doc_operations(doc)} == set(OPERATIONS)
+    assert {op["operationId"] for _, _, op in doc_operations(doc)} == set(OPERATIONS)
 
 
 @pytest.mark.parametrize("operation_id", [op for op, (req, _) in OPERATIONS.items() if req is not None])
@@ -69,7 +69,7 @@ def test_request_model_matches_document(doc: dict[str, Any], operation_id: str) 
     model = OPERATIONS[operation_id][0]
     ours = _schema_facts(model)
     body = _operation(doc, operation_id)["requestBody"]["content"]["application/json"]["schema"]
-    theirs = set(_facts(body, doc))
+    theirs = set(schema_facts(body, doc))
     assert sorted(ours - theirs) == [], "in the model, not in the document"
     assert sorted(theirs - ours) == [], "in the document, not in the model"
 
@@ -79,20 +79,20 @@ def test_response_model_matches_document(doc: dict[str, Any], operation_id: str)
     wanted = {"property", "enum"}
     ours = {f for f in _schema_facts(OPERATIONS[operation_id][1]) if f[0] in wanted}
     answer = _operation(doc, operation_id)["responses"]["200"]["content"]["application/json"]["schema"]
-    theirs = {f for f in _facts(answer, doc) if f[0] in wanted}
+    theirs = {f for f in schema_facts(answer, doc) if f[0] in wanted}
     assert sorted(ours - theirs) == [], "in the model, not in the document"
     assert sorted(theirs - ours) == [], "in the document, not in the model"
 
 
 def test_limits_in_document_are_the_model_constants(doc: dict[str, Any]) -> None:
     body = _operation(doc, "createConversation")["requestBody"]["content"]["application/json"]["schema"]
-    facts = set(_facts(body, doc))
+    facts = set(schema_facts(body, doc))
     assert ("maxItems", "items", str(float(c.MAX_CONVERSATION_ITEMS))) in facts
     assert ("maxProperties", "metadata", str(float(m.MAX_METADATA_PAIRS))) in facts
     assert ("maxLength", "metadata.<key>", str(float(m.MAX_METADATA_KEY_LENGTH))) in facts
     assert ("maxLength", "metadata.*", str(float(m.MAX_METADATA_VALUE_LENGTH))) in facts
     body = _operation(doc, "createResponse")["requestBody"]["content"]["application/json"]["schema"]
-    facts = set(_facts(body, doc))
+    facts = set(schema_facts(body, doc))
     assert ("minimum", "max_output_tokens", str(float(r.MIN_OUTPUT_TOKENS))) in facts
     assert ("pattern", "tools[].name", m.FUNCTION_NAME_PATTERN) in facts
 
@@ -103,4 +103,4 @@ def test_the_emulator_serves_exactly_the_documented_operations(doc: dict[str, An
 
     served = {(method.lower(), path.removeprefix("/v1"))
               for method, path, _ in CONVERSATION_ROUTES + RESPONSE_ROUTES}
-    assert served == {(method, path) for path, method, _ in _doc_operations(doc)}
+    assert served == {(method, path) for path, method, _ in doc_operations(doc)}

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
-from test_restore_resume import seed
-from test_restore_roundtrip import KEY_A, KEY_B, assistants_of, restore, sync, thread_of
+from support.mirrors import sync
+from support.restore import KEY_A, KEY_B, assistants_of, restore, seed, thread_of
 
 from syncer.emulator import EmulatorConfig, emulator_process, running_server
 

@@ -5,108 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import sqlite3
 import subprocess
 import sys
-import threading
-from collections import Counter, defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import httpx
-from test_restore_roundtrip import KEY_A, KEY_B, SOURCE, assistants_of, sync, thread_of
+from support.mirrors import sync
+from support.proxies import LosingProxy
+from support.restore import KEY_A, KEY_B, SOURCE, assistants_of, restore, seed, thread_of
 
 from syncer.api.client import AssistantsClient
 from syncer.api.settings import ClientSettings
 from syncer.emulator import EmulatorConfig, running_server
-
-
-async def seed(base_url: str, first_thread_messages: int = 3) -> list[str]:
-    """3 assistants and 4 threads of 3 messages (the first thread: ``first_thread_messages``)."""
-    settings = ClientSettings.from_env(base_url=base_url, api_key=KEY_A)
-    async with AssistantsClient(settings) as client:
-        for n in range(3):
-            await client.request("POST", "/assistants", json={
-                "model": "gpt-4o", "name": f"assistant {n}", "instructions": f"rule {n}",
-                "metadata": {"n": str(n)}})
-        threads = []
-        for t in range(4):
-            thread = await client.request("POST", "/threads", json={"metadata": {"t": str(t)}})
-            for m in range(first_thread_messages if t == 0 else 3):
-                await client.request("POST", f"/threads/{thread['id']}/messages", json={
-                    "role": "user" if m % 2 == 0 else "assistant", "content": f"t{t} m{m}",
-                    "metadata": {"m": str(m)}})
-            threads.append(thread["id"])
-    return threads
-
-
-class LosingProxy:
-    """A loopback HTTP proxy in front of the target that can lose one answer.
-
-    ``lose_answer(route, n)``: the n-th request to ``route`` from now is carried out by the
-    server, but its answer is held back — exactly what a restore killed in the instant after
-    a create was sent experiences. ``created[route]`` records every object really created.
-    """
-
-    def __init__(self, upstream: str):
-        self.upstream = upstream
-        self.counts: Counter[str] = Counter()
-        self.created: dict[str, list[str]] = defaultdict(list)
-        self.target: tuple[str, int] | None = None
-        self.forward_held = True
-        self.held = threading.Event()
-        self.release = threading.Event()
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _forward(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() not in ("host", "content-length", "connection")}
-                route = f"{self.command} " + re.sub(r"/(threads|conversations)/[^/?]+/", r"/\1/{id}/",
-                                                     self.path.split("?")[0])
-                proxy.counts[route] += 1
-                held = proxy.target == (route, proxy.counts[route])
-                if held and not proxy.forward_held:
-                    proxy.held.set()  # held before the server sees it
-                    proxy.release.wait(30)
-                    return
-                answer = httpx.request(self.command, proxy.upstream + self.path, headers=headers,
-                                       content=body, timeout=30)
-                if self.command == "POST" and answer.status_code == 200:
-                    proxy.created[route].append(answer.json().get("id"))
-                if held:
-                    proxy.held.set()
-                    proxy.release.wait(30)
-                    return
-                self.send_response(answer.status_code)
-                self.send_header("Content-Type", answer.headers.get("content-type", "application/json"))
-                self.send_header("Content-Length", str(len(answer.content)))
-                self.end_headers()
-                self.wfile.write(answer.content)
-
-            do_GET = do_POST = do_DELETE = _forward
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def lose_answer(self, route: str, n: int, *, forward: bool = True) -> None:
-        """Hold the n-th ``route`` request from now: carried out, its answer lost (or, with
-        ``forward=False``, never reaching the server)."""
-        self.held.clear()
-        self.forward_held = forward
-        self.target = (route, self.counts[route] + n)
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def restore_process(source, base_url: str) -> subprocess.Popen:
@@ -195,8 +105,6 @@ def test_restore_killed_part_way_and_rerun_completes_without_duplicates(tmp_path
 
 
 def test_messages_archived_after_a_restore_are_appended_by_the_next_one(tmp_path):
-    from test_restore_roundtrip import restore
-
     source = tmp_path / "a.db"
     with running_server(EmulatorConfig()) as server_a, running_server(EmulatorConfig()) as target:
         threads = asyncio.run(seed(server_a.base_url))

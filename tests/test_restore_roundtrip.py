@@ -9,15 +9,13 @@ import sqlite3
 
 import pytest
 from click.testing import CliRunner
+from support.mirrors import sync
+from support.restore import KEY_A, KEY_B, assistants_of, restore, thread_of
 
 from syncer.api.client import AssistantsClient
 from syncer.api.settings import ClientSettings
 from syncer.cli import cli
 from syncer.emulator import EmulatorConfig, running_server
-
-KEY_A, KEY_B = "sk-account-a-secret", "sk-account-b-secret"
-SOURCE = "syncer:source"
-
 
 # --- building account A ---------------------------------------------------------------------
 
@@ -70,74 +68,6 @@ async def seed_account(base_url: str) -> dict[str, str]:
         ids.update(chat=chat["id"], files=files["id"], crowded=crowded["id"], empty=empty["id"])
     return ids
 
-
-def sync(db, base_url: str, key: str, thread_ids) -> None:
-    """Mirror a server with `syncer sync` (the real command)."""
-    args = ["sync", "--db", str(db), "--base-url", base_url, "--api-key", key, "-s"]
-    for thread_id in thread_ids:
-        args += ["--thread", thread_id]
-    result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 0, result.output
-
-
-def restore(db, base_url: str, *args: str, key: str = KEY_B) -> tuple[int, dict]:
-    result = CliRunner().invoke(cli, ["restore", "--from", str(db), "--base-url", base_url,
-                                      "--api-key", key, "--json", *args])
-    assert result.exit_code in (0, 1), result.output
-    return result.exit_code, json.loads(result.stdout)
-
-
-# --- comparing mirrors --------------------------------------------------------------------------
-
-
-def _load(value):
-    # The mirror keeps objects and arrays as JSON text, scalars ("auto") as they are.
-    return json.loads(value) if isinstance(value, str) and value[:1] in "{[" else value
-
-
-def _meta(value) -> dict:
-    meta = dict(_load(value) or {})
-    meta.pop(SOURCE, None)
-    return meta
-
-
-def assistants_of(db) -> list[dict]:
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    rows = conn.execute("SELECT * FROM assistants ORDER BY name").fetchall()
-    conn.close()
-    return [{
-        "name": r["name"], "model": r["model"], "description": r["description"],
-        "instructions": r["instructions"], "tools": _load(r["tools"]), "metadata": _meta(r["metadata"]),
-        "temperature": r["temperature"], "top_p": r["top_p"], "response_format": _load(r["response_format"]),
-    } for r in rows]
-
-
-def thread_of(db, thread_id: str) -> dict:
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    thread = conn.execute("SELECT * FROM threads WHERE id = ?", (thread_id,)).fetchone()
-    messages = conn.execute(
-        "SELECT * FROM messages WHERE thread_id = ? ORDER BY created_at, rowid", (thread_id,)).fetchall()
-    conn.close()
-
-    def parts(content):
-        out = []
-        for part in _load(content):
-            if part["type"] == "text":
-                out.append(("text", part["text"]["value"]))
-            elif part["type"] == "image_url":
-                out.append(("image_url", part["image_url"]["url"]))
-        return out
-
-    return {
-        "metadata": _meta(thread["metadata"]),
-        "messages": [(m["role"], parts(m["content"]), _meta(m["metadata"]))
-                     for m in messages if parts(m["content"])],
-    }
-
-
-# --- the tests ------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
