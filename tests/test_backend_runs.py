@@ -16,6 +16,7 @@ from pathlib import Path
 import openai
 import pytest
 from fakes.chat_server import FakeChatServer, Reply, unreachable_url
+from support.backends import BACKEND_KEY, CLIENT_KEY, chat_backend, no_sleep
 
 from syncer.emulator import EmulatorConfig, running_server
 from syncer.emulator.backend_runs import RESTARTED
@@ -23,22 +24,10 @@ from syncer.emulator.backends.chat import ChatBackend, backend_settings
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-BACKEND_KEY = "sk-backend-SECRET-0123456789abcdef"
-CLIENT_KEY = "sk-client-key-abcdef0123456789"
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "Current weather for a city.",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
 TIME = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}
-
-
-async def no_sleep(delay: float) -> None:
-    """Retries wait for nothing (the delays are the client's; tested in test_client_retries)."""
-
-
-def chat_backend(url: str, **settings) -> ChatBackend:
-    values = {"max_retries": 2, "timeout": 5.0, **settings}
-    return ChatBackend(backend_settings(url, environ={"SYNCER_BACKEND_API_KEY": BACKEND_KEY}, **values),
-                       sleep=no_sleep)
 
 
 @contextmanager

@@ -8,7 +8,7 @@ import json
 import openai
 import pytest
 from fakes.chat_server import FakeChatServer, Reply
-from test_backend_runs import CLIENT_KEY, chat_backend
+from support.backends import CLIENT_KEY, chat_backend
 
 from syncer.emulator import EmulatorConfig, running_server
 
