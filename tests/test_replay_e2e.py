@@ -28,6 +28,7 @@ from support.replay import (
     record_thread,
     settings_for,
     stored_turns,
+    write_forecast_config,
 )
 
 from syncer.api.client import AssistantsClient
@@ -140,16 +141,6 @@ def test_changed_instructions_or_model_are_regressions(server, mirror, tmp_path,
     # Tool calls depend on the user's message, not the instructions: the trajectory is the
     # same, and is reported apart from the text.
     assert turns[1].trajectory.identical
-
-
-def write_forecast_config(directory: Path) -> None:
-    directory.mkdir()
-    tools = "\n".join(
-        f"  - type: function\n    function:\n      name: {n}\n      parameters: {{type: object}}"
-        for n in ("get_weather", "get_forecast"))
-    (directory / "travel.yaml").write_text(
-        f"name: travel-bot\nmodel: gpt-4o\ninstructions: {ASSISTANT['instructions']}\n"
-        f"tools:\n{tools}\n")
 
 
 async def replay_assistants(base_url: str) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from fakes.chat_server import FakeChatServer, Reply
-from fakes.judge import verdict
+from fakes.judge import scripted, verdict
 from support.junit import assert_valid_junit
 from support.replay import (
     API_KEY,
@@ -37,7 +37,6 @@ from syncer.cli import cli
 from syncer.emulator import EmulatorConfig, running_server
 from syncer.emulator.backends.chat import ChatBackend, backend_settings
 from syncer.mirror.store import open_mirror
-from syncer.replay.judge import blind_order
 from syncer.replay.report import load_json_report
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -81,14 +80,6 @@ def judge(monkeypatch):
         monkeypatch.setenv("SYNCER_JUDGE_API_KEY", JUDGE_KEY)
         monkeypatch.setenv("SYNCER_MAX_RETRIES", "2")
         yield fake
-
-
-def scripted(thread_id: str, index: int, new: int, recorded: int) -> Reply:
-    """The judge's answer giving the new reply ``new`` and the recorded one ``recorded``,
-    placed in the blind order the judge is shown them."""
-    if blind_order(thread_id, index) == "recorded-first":
-        return verdict(recorded, new, f"Reply A scores {recorded}, Reply B scores {new}.")
-    return verdict(new, recorded, f"Reply A scores {new}, Reply B scores {recorded}.")
 
 
 def run_cli(base_url: str, db: str, *args: str) -> Any:

@@ -18,7 +18,9 @@ import pytest
 import sqlite_utils
 from click.testing import CliRunner
 from fakes.chat_server import FakeChatServer
-from test_replay_e2e import (
+from fakes.judge import scripted
+from support.junit import assert_valid_junit
+from support.replay import (
     API_KEY,
     ASSISTANT,
     WEATHER_TURNS,
@@ -28,8 +30,6 @@ from test_replay_e2e import (
     stored_turns,
     write_forecast_config,
 )
-from test_replay_judge_e2e import scripted
-from test_replay_report import assert_valid_junit
 
 from syncer.api.client import AssistantsClient
 from syncer.cli import cli

@@ -18,6 +18,8 @@ from typing import Any
 
 from fakes.chat_server import Reply
 
+from syncer.replay.judge import blind_order
+
 _SECTION = re.compile(r"^## Reply ([AB])\n(.*?)(?=\n\n## |\Z)", re.DOTALL | re.MULTILINE)
 
 
@@ -41,3 +43,11 @@ def grading(score: Callable[[str], int], reason: str = "Reply A says {A}; Reply 
         return verdict(a, b, reason.format(A=a, B=b))
 
     return answer
+
+
+def scripted(thread_id: str, index: int, new: int, recorded: int) -> Reply:
+    """The judge's answer giving the new reply ``new`` and the recorded one ``recorded``,
+    placed in the blind order the judge is shown them."""
+    if blind_order(thread_id, index) == "recorded-first":
+        return verdict(recorded, new, f"Reply A scores {recorded}, Reply B scores {new}.")
+    return verdict(new, recorded, f"Reply A scores {new}, Reply B scores {recorded}.")

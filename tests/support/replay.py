@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 from syncer.api.client import AssistantsClient
@@ -91,3 +92,13 @@ def stored_turns(db: str) -> list[dict[str, Any]]:
             "SELECT * FROM replay_turns ORDER BY recorded_at, turn_index")]
     finally:
         conn.close()
+
+
+def write_forecast_config(directory: Path) -> None:
+    directory.mkdir()
+    tools = "\n".join(
+        f"  - type: function\n    function:\n      name: {n}\n      parameters: {{type: object}}"
+        for n in ("get_weather", "get_forecast"))
+    (directory / "travel.yaml").write_text(
+        f"name: travel-bot\nmodel: gpt-4o\ninstructions: {ASSISTANT['instructions']}\n"
+        f"tools:\n{tools}\n")
