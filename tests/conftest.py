@@ -14,14 +14,18 @@ module never imports another (tests/test_isolation.py checks it).
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.mirrors import sync
+from support.restore import KEY_A, seed_account
 
 from syncer.api.client import AssistantsClient
 from syncer.api.settings import ClientSettings
@@ -139,3 +143,29 @@ def mirror(tmp_path: Path) -> Path:
     """Where this test's mirror lives (``tmp_path / "mirror.db"``), not created yet: fill it
     with ``support.mirrors.sync`` (the real `syncer sync`) or the command under test."""
     return tmp_path / "mirror.db"
+
+
+# --- restore's source: account A, mirrored once per module ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def account_a(tmp_path_factory):
+    """Account A on one emulator, mirrored into a.db (built once for this module)."""
+    folder = tmp_path_factory.mktemp("account_a")
+    with running_server(EmulatorConfig(run_ms=0)) as server:
+        ids = asyncio.run(seed_account(server.base_url))
+        db = folder / "a.db"
+        sync(db, server.base_url, KEY_A, [ids["chat"], ids["files"], ids["crowded"], ids["empty"]])
+        yield db, ids
+
+
+@pytest.fixture
+def source_copy(account_a, tmp_path):
+    """A private copy of a.db: restore writes its id map into the source mirror."""
+    db, ids = account_a
+    copy = tmp_path / "a.db"
+    src, dst = sqlite3.connect(db), sqlite3.connect(copy)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    return copy, ids

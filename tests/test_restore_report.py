@@ -3,7 +3,7 @@ negative count (it used to report "writes": -176 beside 1,047 messages created).
 
 from __future__ import annotations
 
-from test_restore_roundtrip import account_a, restore, source_copy  # noqa: F401  (fixtures)
+from support.restore import restore
 
 from syncer.emulator import EmulatorConfig, running_server
 
@@ -21,7 +21,7 @@ def numbers(value, path=""):
             yield from numbers(item, f"{path}[{n}]")
 
 
-def test_the_report_holds_the_plan_as_it_was_and_what_was_done(source_copy):  # noqa: F811
+def test_the_report_holds_the_plan_as_it_was_and_what_was_done(source_copy):
     db, _ids = source_copy
     with running_server(EmulatorConfig()) as target:
         _, dry = restore(db, target.base_url, "--dry-run")

@@ -3,9 +3,10 @@ threads a replay made stay out of search and restore unless --include-replays.""
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
-from test_restore_roundtrip import account_a, restore, source_copy  # noqa: F401  (fixtures)
-from test_search import mirror, text_message  # noqa: F401  (the fixture)
+from support.restore import restore
+from support.search import text_message, write_two_threads
 
 from syncer import markers
 from syncer.cli import cli
@@ -13,11 +14,17 @@ from syncer.emulator import EmulatorConfig, running_server
 from syncer.mirror.store import open_mirror
 
 
+@pytest.fixture
+def mirror(tmp_path):
+    """The search tests' mirror: two threads, a run that called a function tool."""
+    return write_two_threads(tmp_path / "syncer.db")
+
+
 def search(db, *args):
     return CliRunner().invoke(cli, ["search", *args, "--db", str(db), "--json"])
 
 
-def test_near_with_a_distance_passes_through(mirror):  # noqa: F811
+def test_near_with_a_distance_passes_through(mirror):
     # "Parcel 1234 has shipped today, order confirmed.": one word between shipped and order.
     result = search(mirror, "NEAR(shipped order, 1)")
     assert result.exit_code == 0, result.output
@@ -25,7 +32,7 @@ def test_near_with_a_distance_passes_through(mirror):  # noqa: F811
     assert search(mirror, "NEAR(shipped order, 0)").output.strip() == "[]"
 
 
-def test_a_star_alone_is_one_line_error(mirror):  # noqa: F811
+def test_a_star_alone_is_one_line_error(mirror):
     for query in ("*", "refund OR *"):
         result = search(mirror, query)
         assert result.exit_code == 1
@@ -41,14 +48,14 @@ def add_replay_thread(db) -> None:
             "msg_r1", "thread_replay", "user", "refund replayed")])
 
 
-def test_replay_threads_are_left_out_of_search_unless_asked_for(mirror):  # noqa: F811
+def test_replay_threads_are_left_out_of_search_unless_asked_for(mirror):
     add_replay_thread(mirror)
     assert "msg_r1" not in search(mirror, "refund").output
     assert "msg_r1" in search(mirror, "refund", "--include-replays").output
     assert "msg_r1" in search(mirror, "refund", "--thread", "thread_replay").output
 
 
-def test_replay_threads_are_left_out_of_restore_unless_asked_for(source_copy):  # noqa: F811
+def test_replay_threads_are_left_out_of_restore_unless_asked_for(source_copy):
     db, _ids = source_copy
     add_replay_thread(db)
     with running_server(EmulatorConfig()) as target:

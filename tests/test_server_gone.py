@@ -10,10 +10,10 @@ import sqlite3
 
 from click.testing import CliRunner
 from hostile_proxy import hostile_proxy
-from test_restore_resume import seed
-from test_restore_roundtrip import KEY_A, KEY_B, sync
-from test_sync_hostile import KEY
-from test_sync_hostile import seed as seed_threads
+from support.hostile import KEY
+from support.hostile import seed as seed_threads
+from support.mirrors import sync
+from support.restore import KEY_A, KEY_B, seed
 
 from syncer.cli import cli
 from syncer.emulator import EmulatorConfig, running_server

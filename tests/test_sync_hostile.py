@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from hostile_proxy import hostile_proxy
+from support.hostile import KEY, seed
 
 from syncer.api.client import AssistantsClient
 from syncer.api.settings import ClientSettings
@@ -22,22 +23,6 @@ from syncer.emulator import EmulatorConfig, running_server
 from syncer.errors import MirrorError
 from syncer.mirror.store import Store, open_mirror
 from syncer.mirror.sync import sync_mirror
-
-KEY = "sk-hostile-0123456789"
-
-
-async def seed(base_url: str, threads: int = 3) -> list[str]:
-    settings = ClientSettings.from_env(base_url=base_url, api_key=KEY)
-    ids = []
-    async with AssistantsClient(settings) as client:
-        await client.request("POST", "/assistants", json={"model": "gpt-4o", "name": "a"})
-        for t in range(threads):
-            thread = await client.request("POST", "/threads", json={})
-            for m in range(2):
-                await client.request("POST", f"/threads/{thread['id']}/messages",
-                                     json={"role": "user", "content": f"t{t} m{m}"})
-            ids.append(thread["id"])
-    return ids
 
 
 @pytest.fixture

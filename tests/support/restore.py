@@ -35,6 +35,55 @@ async def seed(base_url: str, first_thread_messages: int = 3) -> list[str]:
     return threads
 
 
+async def seed_account(base_url: str) -> dict[str, str]:
+    """Account A: assistants and threads with every case restore must handle. Returns ids."""
+    settings = ClientSettings.from_env(base_url=base_url, api_key=KEY_A)
+    ids: dict[str, str] = {}
+    async with AssistantsClient(settings) as client:
+        full = {f"k{i}": f"v{i}" for i in range(16)}
+        helper = await client.request("POST", "/assistants", json={
+            "model": "gpt-4o", "name": "Helper", "description": "answers questions",
+            "instructions": "Be brief.", "temperature": 0.3, "top_p": 0.9,
+            "response_format": {"type": "json_object"},
+            "tools": [{"type": "code_interpreter"},
+                      {"type": "function", "function": {"name": "lookup", "description": "find",
+                                                        "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}],
+            "tool_resources": {"code_interpreter": {"file_ids": ["file-abc"]}},
+            "metadata": {"team": "support"},
+        })
+        full_meta = await client.request("POST", "/assistants", json={
+            "model": "gpt-4o-mini", "name": "Full metadata", "instructions": "x", "metadata": full,
+        })
+        ids["helper"], ids["full_meta"] = helper["id"], full_meta["id"]
+
+        chat = await client.request("POST", "/threads", json={"metadata": {"customer": "c-1"}})
+        for i in range(5):  # created within one second: ties in created_at
+            await client.request("POST", f"/threads/{chat['id']}/messages", json={
+                "role": "user" if i % 2 == 0 else "assistant",
+                "content": f"message {i}: order-123{i} ünïcode",
+                "metadata": {"n": str(i)},
+            })
+        await client.run_until_settled(chat["id"], {"assistant_id": helper["id"]}, timeout=30)
+        files = await client.request("POST", "/threads", json={
+            "metadata": {}, "tool_resources": {"code_interpreter": {"file_ids": ["file-thr"]}}})
+        await client.request("POST", f"/threads/{files['id']}/messages", json={
+            "role": "user", "content": [{"type": "text", "text": "see picture"},
+                                        {"type": "image_file", "image_file": {"file_id": "file-img"}}],
+            "attachments": [{"file_id": "file-att", "tools": [{"type": "code_interpreter"}]}],
+        })
+        await client.request("POST", f"/threads/{files['id']}/messages", json={
+            "role": "user", "content": [{"type": "image_file", "image_file": {"file_id": "file-only"}}]})
+        await client.request("POST", f"/threads/{files['id']}/messages", json={
+            "role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://example.com/a.png", "detail": "low"}},
+                                        {"type": "text", "text": "and a link"}]})
+        crowded = await client.request("POST", "/threads", json={"metadata": full})
+        await client.request("POST", f"/threads/{crowded['id']}/messages", json={
+            "role": "user", "content": "crowded metadata", "metadata": full})
+        empty = await client.request("POST", "/threads", json={"metadata": {"empty": "yes"}})
+        ids.update(chat=chat["id"], files=files["id"], crowded=crowded["id"], empty=empty["id"])
+    return ids
+
+
 def restore(db, base_url: str, *args: str, key: str = KEY_B) -> tuple[int, dict]:
     result = CliRunner().invoke(cli, ["restore", "--from", str(db), "--base-url", base_url,
                                       "--api-key", key, "--json", *args])
