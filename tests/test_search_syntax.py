@@ -3,6 +3,8 @@ threads a replay made stay out of search and restore unless --include-replays.""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from click.testing import CliRunner
 from support.restore import restore
@@ -36,8 +38,10 @@ def test_a_star_alone_is_one_line_error(mirror):
     for query in ("*", "refund OR *"):
         result = search(mirror, query)
         assert result.exit_code == 1
-        assert result.output.startswith("Error: search: '*' alone matches nothing")
-        assert result.output.count("\n") == 1
+        assert result.stderr.startswith("Error: search: '*' alone matches nothing")
+        assert result.stderr.count("\n") == 1
+        # --json: the same error as an object on stdout too (issue 13, item 20).
+        assert json.loads(result.stdout)["error"]["type"] == "UsageError"
 
 
 def add_replay_thread(db) -> None:
