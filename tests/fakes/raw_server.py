@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import json
 import socket
 import threading
 import time
@@ -71,10 +72,30 @@ def gzip_bomb(decoded_size: int) -> Answer:
     return answer(body, headers={"content-encoding": "gzip"})
 
 
-class RawServer:
-    """Answers every request with ``answer_with`` on a free loopback port."""
+class Routes:
+    """Answers by method and path (the query left out): ``Routes({"GET /v1/assistants": answer(b"[]")})``.
 
-    def __init__(self, answer_with: Answer):
+    The table may be changed between requests; a request it does not name gets a 404 in the
+    API's error shape.
+    """
+
+    def __init__(self, table: dict[str, Answer] | None = None):
+        self.table = dict(table or {})
+
+    def answer_for(self, request_line: str) -> Answer:
+        method, target = [*request_line.split(" "), "", ""][:2]
+        found = self.table.get(f"{method} {target.split('?', 1)[0]}")
+        if found is None:
+            error = {"message": f"No route {method} {target}", "type": "invalid_request_error",
+                     "param": None, "code": None}
+            return answer(json.dumps({"error": error}).encode(), status=404)
+        return found
+
+
+class RawServer:
+    """Answers every request with ``answer_with`` (or by its route) on a free loopback port."""
+
+    def __init__(self, answer_with: Answer | Routes):
         self.answer_with = answer_with
         self.requests: list[str] = []
         self._sock = socket.create_server(("127.0.0.1", 0))
@@ -120,8 +141,12 @@ class RawServer:
                     length = int(value)
             while len(body) < length:
                 body += conn.recv(65536)
-            self.requests.append(headers.split(b"\r\n", 1)[0].decode("latin-1"))
-            self.answer_with(conn)
+            line = headers.split(b"\r\n", 1)[0].decode("latin-1")
+            self.requests.append(line)
+            if isinstance(self.answer_with, Routes):
+                self.answer_with.answer_for(line)(conn)
+            else:
+                self.answer_with(conn)
         with contextlib.suppress(OSError):
             conn.close()
 
