@@ -193,6 +193,9 @@ def verify_export(directory: str | os.PathLike[str]) -> tuple[dict[str, Any], di
         file = base / str(entry.get("file", ""))
         if file.parent != base or not file.is_file():
             raise UsageError(f"{file}: missing (listed in {MANIFEST})")
+        # resolve() follows symlinks: an export's files are its own, never a link out of it.
+        if not file.resolve().is_relative_to(base.resolve()):
+            raise UsageError(f"{file}: a link to a file outside the export; nothing loaded")
         digest, lines = hashlib.sha256(), 0
         try:
             with file.open("rb") as handle:
@@ -211,12 +214,17 @@ def verify_export(directory: str | os.PathLike[str]) -> tuple[dict[str, Any], di
 
 def iter_lines(file: Path, table: str) -> Iterator[dict[str, Any]]:
     """The objects of one export file, one per line; a bad line is a UsageError with its number."""
-    with file.open(encoding="utf-8") as handle:
+    with file.open("rb") as handle:
         for number, line in enumerate(handle, 1):
             try:
-                obj = json.loads(line)
+                obj = json.loads(line.decode("utf-8"))
+            except UnicodeDecodeError as error:
+                raise UsageError(f"{file}:{number}: not UTF-8 text ({error.reason} at byte "
+                                 f"{error.start})") from None
             except ValueError as error:
                 raise UsageError(f"{file}:{number}: not valid JSON ({error})") from None
+            except RecursionError:
+                raise UsageError(f"{file}:{number}: not valid JSON (nested too deeply)") from None
             if not isinstance(obj, dict) or (table in OBJECT_TABLES and not isinstance(obj.get("id"), str)):
                 raise UsageError(f"{file}:{number}: id: expected an object with a string id")
             yield obj
