@@ -23,6 +23,7 @@ import functools
 import itertools
 import os
 import re
+import stat
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,9 @@ from syncer.api.models import (
 from syncer.errors import ConfigError, UsageError
 from syncer.gitops.tree import config_files, config_root, find_scope, unsupported_yaml
 
+#: A config file larger than this is refused unread (instructions hold at most 256,000
+#: characters; YAML is parsed at about a megabyte a second).
+MAX_CONFIG_FILE_BYTES = 4 * 1024 * 1024
 DEFAULT_DIRECTORY = "assistants"
 
 #: The marker takes one of the API's metadata slots.
@@ -380,6 +384,20 @@ class _Document:
 
 def _parse_file(path: Path, problems: list[str], expand: Callable[[str], str]) -> list[_Document]:
     yaml = YAML(typ="rt")
+    try:
+        info = path.stat()
+    except OSError as error:
+        problems.append(f"{path}:1: (file): cannot read: {error.strerror}")
+        return []
+    if not stat.S_ISREG(info.st_mode):
+        problems.append(f"{path}:1: (file): not a regular file")
+        return []
+    if info.st_size > MAX_CONFIG_FILE_BYTES:
+        problems.append(
+            f"{path}:1: (file): {info.st_size:,} bytes; a config file is at most "
+            f"{MAX_CONFIG_FILE_BYTES:,} bytes (4 MiB)"
+        )
+        return []
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:

@@ -22,7 +22,7 @@ from pathlib import Path
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import AliasEvent, NodeEvent
+from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, NodeEvent
 
 from syncer.errors import ConfigError, UsageError
 
@@ -31,6 +31,9 @@ CONFIG_SUFFIXES = (".yaml", ".yml")
 ROOT_SETTINGS = "syncer.yaml"
 SCOPE_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _SCOPE_RULE = "must be 1-64 letters, digits, '.', '_' or '-'"
+#: Mappings and lists nested deeper than this are refused before anything is built (the
+#: parser's time grows with the square of the depth: 10,000 levels took minutes).
+MAX_CONFIG_NESTING = 100
 
 #: Explicit tags that only restate plain data (``!!str 5``); any other tag is refused.
 _PLAIN_TAGS = frozenset(
@@ -46,8 +49,16 @@ def unsupported_yaml(yaml: YAML, text: str) -> list[tuple[int, str]]:
     it takes to read its few lines; a tag never reaches a constructor. Syntax errors propagate.
     """
     found: list[tuple[int, str]] = []
+    depth = 0
     for event in yaml.parse(text):
         line = event.start_mark.line + 1
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_CONFIG_NESTING:
+                found.append((line, f"nested more than {MAX_CONFIG_NESTING} levels deep"))
+                break
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
         if isinstance(event, AliasEvent) or (isinstance(event, NodeEvent) and event.anchor):
             found.append(
                 (line, "anchors and aliases (&, *) are not supported in configs; write the value out")
@@ -97,7 +108,9 @@ def config_files(target: Path) -> tuple[list[Path], list[str]]:
                         f"directory ({target}); plan {folder} on its own instead"
                     )
                 continue
-            if is_config_file(path) and path.is_file():
+            # Not only regular files: one that cannot be read (a broken or looping link, a
+            # pipe) is reported when read, never skipped, which would read as a config removed.
+            if is_config_file(path):
                 files.append(path)
     return sorted(files, key=lambda p: p.relative_to(target).parts), problems
 
