@@ -11,6 +11,8 @@ import json
 import re
 from typing import Any
 
+import orjson
+
 from syncer.api.models import message_text
 from syncer.mirror.schema import BOOKKEEPING, DERIVED_COLUMNS, INT, JSON, OBJECT_TABLES
 
@@ -23,8 +25,16 @@ def decode_json(value: Any) -> Any:
     return value
 
 
-dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-"""Compact JSON text for nested values (one encoder, built once: this runs per field)."""
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON text for nested values (orjson: this runs per field of every object;
+    the standard library's encoder for what orjson refuses, such as integers above 64 bits)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return _encode(value)
 
 
 # A field a server sends becomes a column only if its name is a plain identifier: names are

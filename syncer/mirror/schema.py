@@ -8,7 +8,7 @@ The shape is a contract (the demo, the docs, Datasette and the archive commands 
   ``deleted_at``. Fields a newer server sends become new columns, never dropped.
   ``messages.text`` holds the plain text of the message's text parts.
 - Foreign keys ``messages.thread_id → threads.id``, ``runs.thread_id → threads.id``,
-  ``run_steps.run_id → runs.id``, each indexed.
+  ``run_steps.run_id → runs.id``, each indexed (by a composite index that starts with it).
 - FTS5 (made with sqlite-utils ``enable_fts``, so Datasette finds ``messages_fts`` and
   ``assistants_fts``) on ``messages.text`` and on assistants' name, description, instructions.
 - ``tracked_threads`` (the thread registry), ``sync_state`` (cursors, one row per list),
@@ -194,6 +194,14 @@ def _m005_migrate_map(db: sqlite_utils.Database) -> None:
     )
 
 
+@migration(9, "drop the indexes that repeat the first column of a composite index")
+def _m009_drop_prefix_indexes(db: sqlite_utils.Database) -> None:
+    # messages(thread_id, created_at), runs(thread_id, created_at) and run_steps(run_id,
+    # created_at) serve every lookup these did; each cost an index write per inserted row.
+    for index in ("idx_messages_thread_id", "idx_runs_thread_id", "idx_run_steps_run_id"):
+        db.execute(f"DROP INDEX IF EXISTS [{index}]")
+
+
 # Migration 2's body: replay's tables (as released; migration 4 made the times text).
 REPLAY_TABLES_SQL = """
 CREATE TABLE IF NOT EXISTS replays (
@@ -314,7 +322,11 @@ def ensure_shape(db: sqlite_utils.Database) -> None:
                 if col not in existing:
                     table.add_column(col, kind)
         existing_indexes = {tuple(index.columns) for index in table.indexes}
-        wanted_indexes = [(fk[0],) for fk in FOREIGN_KEYS.get(name, [])] + INDEXES.get(name, [])
+        wanted_indexes = [*INDEXES.get(name, [])]
+        # A foreign key's column is indexed on its own unless a composite index starts with it
+        # (the composite serves the same lookups; a second index only costs inserts and space).
+        wanted_indexes += [(fk[0],) for fk in FOREIGN_KEYS.get(name, [])
+                           if not any(index[0] == fk[0] for index in wanted_indexes)]
         for columns_ in wanted_indexes:
             if columns_ not in existing_indexes:
                 table.create_index(columns_, if_not_exists=True)

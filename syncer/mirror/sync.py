@@ -36,9 +36,11 @@ How a list is read (messages, runs, run steps)
 Concurrency
     At most ``concurrency`` requests in flight, across threads and lists (a semaphore taken
     around each request, not while a page is written): a thread's messages and runs are read
-    concurrently, then the steps of its runs; up to ``2 * concurrency`` threads are in progress
-    so that every slot stays busy. The database has a single writer (``Store``: one connection,
-    used only from the event loop), and every write is one short transaction. Retries (429,
+    concurrently, then the steps of its runs; ``2 * concurrency`` workers take the threads one
+    after another, so that every slot stays busy and memory does not grow with the number of
+    threads. The database has a single writer (``Store``: one connection, used only from the
+    event loop); every page is written atomically with its cursor, and the commits are grouped
+    (``Store.group_commits``: every 50 pages or 0.25 s). Retries (429,
     5xx, dropped connections) are the client's; a thread that still fails is reported and the
     rest of the sync carries on.
 """
@@ -153,7 +155,6 @@ class MirrorSync:
         report.sync_id = self.store.start_sync(self.client.settings.base_url, self.full)
         status = "failed"
         try:
-            semaphore = asyncio.Semaphore(2 * self.concurrency)
             assistants = self.client.pages("/assistants", order="asc", limit=PAGE_SIZE)
             walk_started = timestamp()
             # The first assistants page goes first and alone: a dead server or a bad key
@@ -175,8 +176,12 @@ class MirrorSync:
                     "assistants", f"last_seen_at < ?{self._owned()}",
                     [walk_started, *self._owned_params()])
 
-            async def one_thread(thread_id: str) -> None:
-                async with semaphore:
+            queue = iter(thread_ids)
+
+            async def worker() -> None:
+                # A bounded pool of workers takes the threads one after another: memory does
+                # not grow with the number of tracked threads (no task per thread).
+                for thread_id in queue:
                     if self._silence.gone:
                         return  # the server stopped answering: start nothing more
                     try:
@@ -189,8 +194,10 @@ class MirrorSync:
                     finally:
                         self._on_thread()
 
-            await asyncio.gather(self._guard("assistants", rest_of_assistants()),
-                                 *(one_thread(thread_id) for thread_id in thread_ids))
+            workers = min(len(thread_ids), 2 * self.concurrency)
+            with self.store.group_commits():
+                await asyncio.gather(self._guard("assistants", rest_of_assistants()),
+                                     *(worker() for _ in range(workers)))
             if self._silence.gone:
                 raise self._silence.stop_error(
                     "threads", "what was synced is kept; the next sync carries on")
