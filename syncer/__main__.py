@@ -1,3 +1,3 @@
-from syncer.cli import cli
+from syncer.cli.main import cli
 
 cli()

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import errno
 import functools
+import importlib
 import json
 import signal
 import sys
@@ -27,7 +28,6 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from syncer import __version__
 from syncer.api.settings import ClientSettings
 from syncer.errors import APIError, APIStatusError, ConfigError, SyncerError
 
@@ -39,6 +39,17 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 #: Exit codes every command shares (the README's table adds each command's own).
 EXIT_ERROR = 1  # an error, including usage errors
 EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM (128 + SIGINT, as shells report it)
+
+
+#: Which module defines each command: `syncer sync` imports the mirror's commands only, not
+#: the emulator, replay or gitops (start-up is part of every command's cost).
+COMMAND_MODULES = {
+    "sync": "mirror", "threads": "mirror", "search": "mirror", "show": "mirror",
+    "status": "mirror", "plan": "gitops", "apply": "gitops", "import": "gitops",
+    "watch": "gitops", "backup": "archive", "export": "archive", "load": "archive",
+    "restore": "archive", "demo": "emulator", "emulator": "emulator", "replay": "replay",
+    "migrate": "migrate",
+}
 
 
 def error_object(error: BaseException) -> dict[str, Any]:
@@ -99,7 +110,17 @@ def _sigterm_as_sigint() -> Iterator[None]:
 
 
 class SyncerGroup(click.Group):
-    """The group, and the one error boundary (see the module docstring)."""
+    """The group, and the one error boundary (see the module docstring); a command's module
+    is imported when that command is used (``COMMAND_MODULES``)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(COMMAND_MODULES))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            # The module registers its commands on this group as it is imported.
+            importlib.import_module(f"syncer.cli.{COMMAND_MODULES[cmd_name]}")
+        return super().get_command(ctx, cmd_name)
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,
@@ -143,7 +164,7 @@ def _fail(error: BaseException, words: Sequence[str], text: str,
 
 
 @click.group(cls=SyncerGroup, context_settings=CONTEXT_SETTINGS)
-@click.version_option(__version__, "--version", prog_name="syncer")
+@click.version_option(None, "--version", package_name="syncer", prog_name="syncer")
 def cli() -> None:
     """Mirror, manage and replay Assistants API (v2) accounts.
 
