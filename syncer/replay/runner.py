@@ -540,13 +540,23 @@ async def run_replay(
     recorder.started(replay)
     results: dict[str, ThreadResult] = {}
     semaphore = asyncio.Semaphore(options.concurrency)
+    failed = False
 
     async def one(plan: ThreadPlan) -> None:
+        nonlocal failed
         async with semaphore:
+            # A thread that failed stops the replay: the task group cancels the others, but a
+            # thread waiting for the slot it freed could otherwise send a request first.
+            if failed:
+                return
             one_thread = (replayer or ThreadReplayer)(client, replay, plan, options, recorder)
             # Kept from the start, so an interrupted replay still lists the thread it was on.
             results[plan.thread_id] = one_thread.result
-            await one_thread.run()
+            try:
+                await one_thread.run()
+            except BaseException:
+                failed = True
+                raise
             if on_thread_done is not None:
                 maybe = on_thread_done(results[plan.thread_id])
                 if maybe is not None:
