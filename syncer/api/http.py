@@ -122,6 +122,8 @@ class HTTPClient:
     ):
         self.settings = settings if settings is not None else ClientSettings.from_env()
         self.requests_sent = 0
+        #: retries so far (each a request sent again after a failure or a 429/5xx)
+        self.retries = 0
         #: awaited for every retry and poll delay (tests inject a recorder)
         self.sleep = sleep
         self._rand = rand
@@ -250,6 +252,7 @@ class HTTPClient:
                 "retrying %s %s in %.3f s (retry %d of %d): %s",
                 method, url, delay, retries_taken + 1, max_retries, error,
             )
+            self.retries += 1
             await self.sleep(delay)
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 

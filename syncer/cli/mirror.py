@@ -38,8 +38,10 @@ from syncer.mirror.threads import check_thread_ids, read_threads_file
               help="Track the thread ids in FILE (one a line; blank lines and # comments ignored).")
 @click.option("--full", is_flag=True,
               help="Re-read every list from the start and mark what vanished as deleted.")
-@click.option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True,
-              help="Requests in flight at once (threads and their lists are synced concurrently).")
+@click.option("--concurrency", type=click.IntRange(1, 256), default=None,
+              help="Requests in flight at once, exactly (threads and their lists are synced "
+                   "concurrently). Default: adaptive, from 16 up to 64 while the server's latency "
+                   "is the bound, halved whenever a request is retried (429, 5xx).")
 @click.option("--force", is_flag=True,
               help="Sync even if the mirror belongs to another server, organisation or project: "
                    "the mirror then follows this server; what it mirrored from the other one is "
@@ -51,7 +53,7 @@ from syncer.mirror.threads import check_thread_ids, read_threads_file
 @silent_option
 @run_async
 async def sync(thread_ids: tuple[str, ...], threads_file: str | None, full: bool,
-               concurrency: int, force: bool, lock_timeout: float, db_path: str, base_url: str | None,
+               concurrency: int | None, force: bool, lock_timeout: float, db_path: str, base_url: str | None,
                api_key: str | None, max_retries: int | None, timeout: float | None,
                json_: bool, silent: bool) -> None:
     """Mirror all assistants and the tracked threads into the SQLite database.

@@ -34,8 +34,9 @@ How a list is read (messages, runs, run steps)
     ``deleted_at`` on every sync.
 
 Concurrency
-    At most ``concurrency`` requests in flight, across threads and lists (a semaphore taken
-    around each request, not while a page is written): a thread's messages and runs are read
+    At most ``concurrency`` requests in flight, across threads and lists (a slot taken around
+    each request, not while a page is written; by default the number adapts: it grows while the
+    server's latency is the bound and halves on retries, see ``syncer.api.limiter``): a thread's messages and runs are read
     concurrently, then the steps of its runs; ``2 * concurrency`` workers take the threads one
     after another, so that every slot stays busy and memory does not grow with the number of
     threads. The database has a single writer (``Store``: one connection, used only from the
@@ -55,6 +56,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from syncer.api.client import AssistantsClient
+from syncer.api.limiter import Slots
 from syncer.api.models import ACTIVE_RUN_STATUSES
 from syncer.api.pagination import Page, check_object
 from syncer.api.retry import SilenceWatch
@@ -118,18 +120,18 @@ class MirrorSync:
     """One sync of the mirror from one server."""
 
     def __init__(self, store: Store, client: AssistantsClient, *, full: bool = False,
-                 concurrency: int = 8, force: bool = False,
+                 concurrency: int | None = None, force: bool = False,
                  on_items: ProgressCallback | None = None,
                  on_thread: Callable[[], None] | None = None):
         self.store = store
         self.client = client
         self.full = full
         self.force = force
-        self.concurrency = max(1, concurrency)
         self.report = SyncReport()
-        # At most ``concurrency`` requests in flight, whichever lists they belong to; up to
-        # twice as many threads in progress keep every slot busy while pages are written.
-        self._slots = asyncio.Semaphore(self.concurrency)
+        # At most ``concurrency`` requests in flight, whichever lists they belong to (None:
+        # adaptive, see syncer.api.limiter); twice as many workers keep every slot busy while
+        # pages are written.
+        self._slots = Slots(concurrency, retries=lambda: client.retries)
         self._on_items = on_items or (lambda n: None)
         self._on_thread = on_thread or (lambda: None)
         self._owned_since: str | None = None
@@ -194,7 +196,7 @@ class MirrorSync:
                     finally:
                         self._on_thread()
 
-            workers = min(len(thread_ids), 2 * self.concurrency)
+            workers = min(len(thread_ids), 2 * self._slots.most)
             with self.store.group_commits():
                 await asyncio.gather(self._guard("assistants", rest_of_assistants()),
                                      *(worker() for _ in range(workers)))
@@ -264,7 +266,7 @@ class MirrorSync:
     async def _assistants_page(self, pages: AsyncIterator[Page]) -> bool:
         """Read and write the next assistants page; True while more follow."""
         try:
-            async with self._slots:
+            async with self._slots.slot():
                 page = await anext(pages)
         except StopAsyncIteration:
             return False
@@ -274,7 +276,7 @@ class MirrorSync:
     # -- one thread ------------------------------------------------------------------------
 
     async def _get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        async with self._slots:
+        async with self._slots.slot():
             return await self.client.request("GET", path, params=params)
 
     async def _get_object(self, path: str) -> dict[str, Any]:
@@ -285,7 +287,7 @@ class MirrorSync:
         pages = self.client.pages(path, order="asc", limit=PAGE_SIZE, after=after)
         try:
             while True:
-                async with self._slots:
+                async with self._slots.slot():
                     try:
                         page = await anext(pages)
                     except StopAsyncIteration:
@@ -448,7 +450,7 @@ def minimum_requests(assistants: int, lists: Sequence[int], threads: int) -> int
 
 
 async def sync_mirror(store: Store, client: AssistantsClient, thread_ids: Sequence[str], *,
-                      full: bool = False, concurrency: int = 8, force: bool = False,
+                      full: bool = False, concurrency: int | None = None, force: bool = False,
                       on_items: ProgressCallback | None = None,
                       on_thread: Callable[[], None] | None = None) -> SyncReport:
     """Sync all assistants and ``thread_ids`` from ``client``'s server into ``store``.
