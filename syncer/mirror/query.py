@@ -3,7 +3,8 @@
 Search translates what people type into an FTS5 query (``fts_query``): plain words pass
 through, a term with punctuation (``order-1234``, ``foo.bar@x.com``) becomes a quoted phrase,
 and the FTS5 operators (``AND``, ``OR``, ``NOT``, ``NEAR``, parentheses, ``"quotes"``, ``*``)
-pass through unchanged. Hits are ranked with bm25 and come with a highlighted snippet.
+pass through unchanged. Hits are ranked with bm25 over the newest ``CANDIDATES`` matches
+(every match of a rarer query; see ``search``) and come with a highlighted snippet.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from syncer.mirror.store import Store
 
 #: Snippet highlight markers: control characters no message contains, swapped for styling later.
 MARK_START, MARK_END = "\x02", "\x03"
+
+#: How many of the newest matches search ranks (bm25); the README gives the figures at 2M messages.
+CANDIDATES = 2000
 
 _TOKEN = re.compile(r'\s*("(?:[^"]|"")*"?|\(|\)|,|[^\s()",]+)')
 _OPERATORS = {"AND", "OR", "NOT"}
@@ -115,8 +119,10 @@ def iso(timestamp: int | None) -> str | None:
 
 def search(store: Store, query: str, *, thread_id: str | None = None,
            assistant_id: str | None = None, role: str | None = None, since: int | None = None,
-           limit: int = 20, include_replays: bool = False) -> list[Hit]:
-    """Messages matching ``query``, best first (bm25).
+           limit: int = 20, include_replays: bool = False,
+           candidates: int | None = None) -> list[Hit]:
+    """Messages matching ``query``, best first (bm25 over the ``candidates`` newest matches:
+    ``CANDIDATES`` by default, ``0`` for every match).
 
     Threads a replay made (``syncer:replay`` in their metadata) are left out unless
     ``include_replays`` or the thread is asked for by ``thread_id``.
@@ -146,23 +152,47 @@ def search(store: Store, query: str, *, thread_id: str | None = None,
     if since is not None:
         where.append("m.created_at >= ?")
         params.append(since)
+    # Ranking: bm25 over the CANDIDATES newest matches (newest by rowid: rows are written in
+    # the server's order), not over every match. The FTS index yields matches newest first, so
+    # the scan stops after CANDIDATES rows; a word in a third of 2,000,000 messages no longer
+    # scores 700,000 of them. A query with fewer matches is ranked exactly as before; one
+    # with more ranks the recent ones (the scores are the same bm25 numbers either way).
+    # Snippets are made for the hits kept only.
+    candidates = max(limit, CANDIDATES) if candidates is None else candidates
+    window = f" ORDER BY messages_fts.rowid DESC LIMIT {int(candidates)}" if candidates else ""
+    # The filters need the messages table; without them the window is read from the index alone.
+    source = ("messages_fts JOIN messages m ON m.rowid = messages_fts.rowid" if len(where) > 1
+              else "messages_fts")
     sql = (
-        "SELECT m.id, m.thread_id, m.role, m.created_at,"
-        f" snippet(messages_fts, 0, '{MARK_START}', '{MARK_END}', '…', 16),"
-        " bm25(messages_fts) AS score, m.run_id, m.assistant_id, m.deleted_at IS NOT NULL"
-        " FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid"
-        f" WHERE {' AND '.join(where)} ORDER BY score, m.created_at DESC LIMIT ?"
+        "SELECT c.rowid, c.score FROM ("
+        " SELECT messages_fts.rowid AS rowid, bm25(messages_fts) AS score"
+        f" FROM {source} WHERE {' AND '.join(where)}{window}"
+        ") c JOIN messages mm ON mm.rowid = c.rowid ORDER BY c.score, mm.created_at DESC LIMIT ?"
     )
     try:
-        rows = store.db.execute(sql, [*params, limit]).fetchall()
+        ranked = store.db.execute(sql, [*params, limit]).fetchall()
+        if not ranked:
+            return []
+        marks = ", ".join("?" * len(ranked))
+        details = {r[0]: r[1:] for r in store.db.execute(
+            "SELECT messages_fts.rowid, m.id, m.thread_id, m.role, m.created_at,"
+            f" snippet(messages_fts, 0, '{MARK_START}', '{MARK_END}', '…', 16),"
+            " m.run_id, m.assistant_id, m.deleted_at IS NOT NULL"
+            " FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid"
+            f" WHERE messages_fts MATCH ? AND messages_fts.rowid IN ({marks})",
+            [match, *(r[0] for r in ranked)])}
     except sqlite3.OperationalError as error:
         message = str(error)
         if "no such table" in message:
             raise MirrorError(f"{store.path}: not a syncer mirror ({message})") from None
         raise UsageError(f"search: malformed query {query!r} ({message})") from None
-    return [Hit(message_id=r[0], thread_id=r[1], role=r[2], created_at=r[3], snippet=r[4],
-                score=round(r[5], 4), run_id=r[6], assistant_id=r[7], deleted=bool(r[8]))
-            for r in rows]
+    hits = []
+    for rowid, score in ranked:
+        r = details[rowid]
+        hits.append(Hit(message_id=r[0], thread_id=r[1], role=r[2], created_at=r[3],
+                        snippet=r[4], score=round(score, 4), run_id=r[5], assistant_id=r[6],
+                        deleted=bool(r[7])))
+    return hits
 
 
 # --- show: a thread as a transcript -------------------------------------------------------------
