@@ -288,6 +288,8 @@ class Table:
         verdict = "—" if ok is None else "ok" if ok else "MISS"
         self.rows.append({"row": name, "figure": value, "bound": bound, "was": was,
                           "verdict": verdict, "kind": kind})
+        # As it comes too (on stderr): a long run stopped half-way still shows what it measured.
+        print(f"  {name}: {value}  [{bound}]  was {was}  {verdict}", file=sys.stderr)
 
     def print(self, busy: bool) -> None:
         widths = [max(len(row[key]) for row in self.rows) for key in ("row", "figure", "bound")]
