@@ -166,6 +166,30 @@ def test_a_second_turn_sends_the_whole_history_with_the_tool_rounds_in_place(fak
     ]
 
 
+def test_text_the_model_writes_with_its_calls_stays_with_them_in_this_run_and_later_ones(fake, sdk):
+    fake.script(Reply(text="Let me check.", tool_calls=[("get_weather", {"city": "Kyiv"})]),
+                Reply(text="It is warm."), Reply(text="Bye."))
+    agent, thread = start(sdk, "Weather in Kyiv?")
+    run = sdk.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=agent.id)
+    assert run.status == "requires_action"
+    sdk.beta.threads.runs.submit_tool_outputs_and_poll(
+        run_id=run.id, thread_id=thread.id, tool_outputs=outputs(run, {"get_weather": "25 C"}))
+    assert texts(sdk, thread.id) == [("user", "Weather in Kyiv?"), ("assistant", "Let me check."),
+                                     ("assistant", "It is warm.")]
+    call_round = [
+        {"role": "assistant", "content": "Let me check.", "tool_calls": [{"id": "call_1_0", "type": "function",
+         "function": {"name": "get_weather", "arguments": '{"city": "Kyiv"}'}}]},
+        {"role": "tool", "tool_call_id": "call_1_0", "content": "25 C"},
+    ]
+    # The next completion of the same run sees what the model wrote with its call.
+    assert fake.requests[1].body["messages"][2:] == call_round
+    sdk.beta.threads.messages.create(thread.id, role="user", content="Thanks!")
+    sdk.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=agent.id)
+    # A later run sees the round where it happened: after the text it came with, before the answer.
+    assert fake.requests[2].body["messages"][2:] == [
+        *call_round, {"role": "assistant", "content": "It is warm."}, {"role": "user", "content": "Thanks!"}]
+
+
 # --- streaming ------------------------------------------------------------------------------
 
 

@@ -153,7 +153,8 @@ class BackendRunEngine(RunEngine):
                 f"Expected tool outputs for call_ids {expected}, got {got}", param="tool_outputs",
             )
         submitted = {o["tool_call_id"]: o.get("output") or "" for o in outputs}
-        progress["rounds"].append({"calls": progress["calls"], "outputs": submitted})
+        progress["rounds"].append({"calls": progress["calls"], "outputs": submitted,
+                                   "text": progress.pop("calls_text", "")})
         progress["calls"] = None
         new: list[Event] = []
         step = self.store.get("step", progress["tool_step"]) if progress["tool_step"] else None
@@ -286,6 +287,7 @@ class BackendRunEngine(RunEngine):
         now = self._now()
         events: list[Event] = []
         if completion.tool_calls:
+            progress["calls_text"] = "".join(progress.get("text") or [])  # goes back with the calls
             if progress.get("message") is not None:  # text before the calls: a message of its own
                 events += self._close_message(run, progress, "completed", now, _usage(0, 0))
             if len(progress["rounds"]) >= MAX_ROUNDS:
@@ -391,37 +393,64 @@ class BackendRunEngine(RunEngine):
 
     def history(self, run: dict[str, Any]) -> list[Entry]:
         """The thread before this run: its messages in order, each earlier run's tool rounds
-        just before that run's first message (a run that wrote no message contributes none).
-        ``truncation_strategy`` ``last_messages`` keeps the last N messages (with their rounds)."""
+        where they happened (before the run's next message; a round after a run's last message,
+        as in a cancelled run, is left out). Text the model wrote with its calls is sent with
+        them, not as a message of its own. ``truncation_strategy`` ``last_messages`` keeps the
+        last N messages (with their rounds)."""
         messages = [m for m in self.store.thread_messages(run["thread_id"]) if m.get("run_id") != run["id"]]
         strategy = run.get("truncation_strategy") or {}
         if strategy.get("type") == "last_messages" and strategy.get("last_messages"):
             messages = messages[-int(strategy["last_messages"]):]
         entries: list[Entry] = []
-        seen: set[str] = set()
+        plans: dict[str, list[tuple[str | None, ToolRound | None]]] = {}
         for message in messages:
             origin = message.get("run_id")
-            if origin and origin not in seen:
-                seen.add(origin)
-                entries += self._rounds_of(origin)
-            entries.append((message["role"], message_text(message.get("content"))))
+            plan = None
+            if origin:
+                plan = plans.get(origin)
+                if plan is None:
+                    plan = plans[origin] = self._plan_of(origin)
+            if not plan or message["id"] not in {message_id for message_id, _ in plan}:
+                entries.append((message["role"], message_text(message.get("content"))))
+                continue
+            while plan:  # the run's rounds up to this message, which may be the text of a round
+                message_id, round_ = plan.pop(0)
+                if round_ is not None:
+                    entries.append(round_)
+                if message_id == message["id"]:
+                    if round_ is None:
+                        entries.append((message["role"], message_text(message.get("content"))))
+                    break
         return entries
 
-    def _rounds_of(self, run_id: str) -> list[ToolRound]:
-        rounds = []
+    def _plan_of(self, run_id: str) -> list[tuple[str | None, ToolRound | None]]:
+        """A run's messages and answered tool rounds in the order its steps happened: (message
+        id, None) for a message, (None, round) for a round, (message id, round) for a round
+        whose calls came with the text of that message."""
+        plan: list[tuple[str | None, ToolRound | None]] = []
         for step_id in self.store.collection("step", run_id).ids():
             step = self.store.objects["step"][step_id]
-            if step["type"] != "tool_calls" or step["status"] != "completed":
+            if step["type"] == "message_creation":
+                plan.append((step["step_details"]["message_creation"]["message_id"], None))
+                continue
+            if step["status"] != "completed":
                 continue
             calls = [c for c in step["step_details"]["tool_calls"] if c.get("type") == "function"]
-            if calls and all(c["function"].get("output") is not None for c in calls):
-                rounds.append(ToolRound(
-                    tuple(ToolCall(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in calls),
-                    {c["id"]: c["function"]["output"] for c in calls},
-                ))
-        return rounds
+            if not calls or any(c["function"].get("output") is None for c in calls):
+                continue
+            preamble, text = None, ""
+            if plan and plan[-1][0] is not None and plan[-1][1] is None:  # a message just before
+                preamble = plan.pop()[0]
+                found = self.store.get("message", preamble) if preamble else None
+                text = message_text(found.get("content")) if found else ""
+            plan.append((preamble, ToolRound(
+                tuple(ToolCall(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in calls),
+                {c["id"]: c["function"]["output"] for c in calls},
+                text,
+            )))
+        return plan
 
 
 def _round(record: dict[str, Any]) -> ToolRound:
     return ToolRound(tuple(ToolCall(c["id"], c["name"], c["arguments"]) for c in record["calls"]),
-                     dict(record["outputs"]))
+                     dict(record["outputs"]), record.get("text") or "")

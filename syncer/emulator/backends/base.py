@@ -30,10 +30,13 @@ class ToolCall:
 
 @dataclass(frozen=True)
 class ToolRound:
-    """The model's calls of one round and the outputs the client submitted (by call id)."""
+    """The model's calls of one round and the outputs the client submitted (by call id).
+
+    ``text`` is what the model wrote in the same answer, before its calls (often nothing)."""
 
     calls: tuple[ToolCall, ...]
     outputs: Mapping[str, str]
+    text: str = ""
 
 
 #: A history entry: a thread message as (role, text), or a tool round.

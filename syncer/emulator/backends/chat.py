@@ -188,11 +188,12 @@ def _function(definition: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def tool_round_messages(round_: ToolRound) -> list[dict[str, Any]]:
-    """An ``assistant`` message with the calls, then one ``tool`` message per call, in order."""
+    """An ``assistant`` message with the calls (and the text the model wrote with them), then
+    one ``tool`` message per call, in order."""
     return [
         {
             "role": "assistant",
-            "content": None,
+            "content": round_.text or None,
             "tool_calls": [
                 {"id": call.id, "type": "function",
                  "function": {"name": call.name, "arguments": call.arguments}}
