@@ -6,7 +6,12 @@ Against the strict fake Chat Completions server (tests/fakes/chat_server.py) ove
 from __future__ import annotations
 
 import json
+import select
+import subprocess
+import sys
+from pathlib import Path
 
+import httpx
 import pytest
 from fakes.chat_server import FakeChatServer, Reply, check_request, unreachable_url
 
@@ -107,6 +112,27 @@ def test_the_fake_is_strict_like_the_real_endpoint():
 
 
 # --- the stream -------------------------------------------------------------------------------
+
+
+def test_the_fake_served_on_its_own_prints_its_url_and_stops_when_stdin_closes():
+    # bench/bench_backend.py starts it this way and reads the URL from its first line.
+    fake = Path(__file__).parent / "fakes" / "chat_server.py"
+    with subprocess.Popen([sys.executable, str(fake), "--first-token", "0", "--pace", "0", "--tokens", "3"],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None and process.stdin is not None
+            ready, _, _ = select.select([process.stdout], [], [], 20)
+            assert ready, "the fake printed no URL"
+            base_url = process.stdout.readline().strip()
+            assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v1")
+            answer = httpx.post(base_url + "/chat/completions", timeout=10,
+                                json={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+            assert answer.json()["choices"][0]["message"]["content"] == "token0 token1 token2"
+            process.stdin.close()
+            assert process.wait(10) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
 
 
 def test_assembler_joins_text_tool_call_pieces_by_index_and_the_usage_chunk():

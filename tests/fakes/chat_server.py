@@ -364,8 +364,10 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=20)
     args = parser.parse_args()
     text = " ".join(f"token{i}" for i in range(args.tokens))
-    with (FakeChatServer(lambda body: Reply(text=text, first_token=args.first_token, pace=args.pace)),
+    with (FakeChatServer(lambda body: Reply(text=text, first_token=args.first_token, pace=args.pace)) as fake,
           contextlib.suppress(KeyboardInterrupt)):
+        sys.stdout.write(fake.base_url + "\n")  # the first line is the URL (bench_backend reads it)
+        sys.stdout.flush()
         sys.stdin.read()
 
 
