@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from syncer.errors import APIConnectionError
@@ -14,7 +15,8 @@ from syncer.gitops.plan import build_plan
 
 
 class ScriptedServer:
-    """Assistants in a list; ``on_create`` decides what one POST /assistants does."""
+    """Assistants in a list, behind the client methods apply calls; ``on_create`` decides what
+    one create does."""
 
     def __init__(self, on_create: str):
         self.assistants: list[dict[str, Any]] = []
@@ -27,25 +29,21 @@ class ScriptedServer:
         self.assistants.append(assistant)
         return assistant
 
-    async def request(self, method: str, path: str, json: Any = None, **_: Any) -> dict[str, Any]:
-        if method == "POST" and path == "/assistants":
-            if self.on_create == "lost-answer":  # created, then the connection dropped
-                self._store(json)
-                raise APIConnectionError("POST /assistants failed: no answer from the server")
-            if self.on_create == "retried":  # first attempt's answer lost, the retry succeeded
-                self._store(json)
-                return self._store(json)
-            return self._store(json)
-        if method == "DELETE":
-            assistant_id = path.rsplit("/", 1)[1]
-            self.assistants = [a for a in self.assistants if a["id"] != assistant_id]
-            self.deleted.append(assistant_id)
-            return {"id": assistant_id, "deleted": True}
-        raise AssertionError(f"unexpected {method} {path}")
+    async def create_assistant(self, body: dict[str, Any]) -> SimpleNamespace:
+        if self.on_create == "lost-answer":  # created, then the connection dropped
+            self._store(body)
+            raise APIConnectionError("POST /assistants failed: no answer from the server")
+        if self.on_create == "retried":  # first attempt's answer lost, the retry succeeded
+            self._store(body)
+        return SimpleNamespace(**self._store(body))
 
-    async def paginate(self, path: str, **_: Any):
-        for assistant in list(self.assistants):
-            yield assistant
+    async def delete_assistant(self, assistant_id: str) -> SimpleNamespace:
+        self.assistants = [a for a in self.assistants if a["id"] != assistant_id]
+        self.deleted.append(assistant_id)
+        return SimpleNamespace(id=assistant_id, deleted=True)
+
+    async def assistant_pages(self, **_: Any):
+        yield SimpleNamespace(data=list(self.assistants))
 
 
 def config(name: str) -> LoadedConfig:

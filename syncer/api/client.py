@@ -119,6 +119,34 @@ class AssistantsClient(SuccessorMethods):
         )
         return parse_object(RunStep, await self.request("GET", path))
 
+    # --- raw JSON: what the server sent, unparsed -----------------------------------------------
+    # For callers that keep or compare the server's own fields (the mirror stores them as sent,
+    # gitops diffs them): a model would add defaulted fields. Ids are quoted as in the typed
+    # methods above.
+
+    async def get_assistant_json(self, assistant_id: str) -> dict[str, Any]:
+        return await self.request("GET", f"/assistants/{_segment(assistant_id)}")
+
+    async def get_thread_json(self, thread_id: str) -> dict[str, Any]:
+        return await self.request("GET", f"/threads/{_segment(thread_id)}")
+
+    async def get_run_json(self, thread_id: str, run_id: str) -> dict[str, Any]:
+        return await self.request("GET", f"/threads/{_segment(thread_id)}/runs/{_segment(run_id)}")
+
+    def assistant_pages(self, **page_opts: Any) -> AsyncIterator[Page]:
+        """The assistants, a page (raw objects) per request (``order``, ``limit``, ``after``, ``before``)."""
+        return self.pages("/assistants", **page_opts)
+
+    def thread_message_pages(self, thread_id: str, **page_opts: Any) -> AsyncIterator[Page]:
+        return self.pages(f"/threads/{_segment(thread_id)}/messages", **page_opts)
+
+    def thread_run_pages(self, thread_id: str, **page_opts: Any) -> AsyncIterator[Page]:
+        return self.pages(f"/threads/{_segment(thread_id)}/runs", **page_opts)
+
+    def run_step_pages(self, thread_id: str, run_id: str, **page_opts: Any) -> AsyncIterator[Page]:
+        path = f"/threads/{_segment(thread_id)}/runs/{_segment(run_id)}/steps"
+        return self.pages(path, **page_opts)
+
     # --- following runs ----------------------------------------------------------------------
 
     async def run_until_settled(self, thread_id: str, body: Body, timeout: float = 600.0) -> Run:

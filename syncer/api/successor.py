@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from syncer.api.http import Body, HTTPClient, dump_body, parse_object, path_segment
+from syncer.api.http import Body, HTTPClient, Page, dump_body, parse_object, path_segment
 from syncer.api.models.conversations import (
     Conversation,
     ConversationDeleted,
@@ -66,6 +66,10 @@ class SuccessorMethods(HTTPClient):
     def list_conversation_items(self, conversation_id: str, **opts: Any) -> AsyncIterator[Any]:
         """Every item of a conversation, lazily (the client's default order is ``asc``)."""
         return self._items(_conversation(conversation_id) + "/items", **opts)
+
+    def conversation_item_pages(self, conversation_id: str, **page_opts: Any) -> AsyncIterator[Page]:
+        """A conversation's items as the server sent them, a page per request."""
+        return self.pages(_conversation(conversation_id) + "/items", **page_opts)
 
     async def retrieve_conversation_item(self, conversation_id: str, item_id: str) -> Any:
         path = f"{_conversation(conversation_id)}/items/{path_segment(item_id)}"

@@ -356,7 +356,7 @@ def _messages(conn: sqlite3.Connection, thread: dict[str, Any],
 async def _target_assistants(client: AssistantsClient, plan: RestorePlan) -> list[dict[str, Any]]:
     """The target's assistants, oldest first."""
     items: list[dict[str, Any]] = []
-    async for page in client.pages("/assistants", order="asc", limit=100):
+    async for page in client.assistant_pages(order="asc", limit=100):
         plan.lookup_requests += 1
         items.extend(page.data)
     return items
@@ -506,7 +506,7 @@ async def _count_restored(client: AssistantsClient, plan: RestorePlan | None,
     send means someone else wrote to the copy, and the thread is left alone.
     """
     found: list[tuple[str, str]] = []
-    async for page in client.pages(f"/threads/{thread.target_id}/messages", order="asc", limit=100):
+    async for page in client.thread_message_pages(str(thread.target_id), order="asc", limit=100):
         if plan is not None:
             plan.lookup_requests += 1
         for item in page.data:
@@ -571,11 +571,11 @@ async def execute(
             raise silence.stop_error("objects", _KEPT)
         try:
             _record(conn, "assistant", obj["id"], target, None, "pending")
-            created = await client.request("POST", "/assistants", json=body)
-            _record(conn, "assistant", obj["id"], target, created["id"], "done")
-            report.ids[obj["id"]] = created["id"]
+            created = await client.create_assistant(body)
+            _record(conn, "assistant", obj["id"], target, created.id, "done")
+            report.ids[obj["id"]] = created.id
             report.created["assistants"] += 1
-            say(f"assistant {obj['id']} → {created['id']}")
+            say(f"assistant {obj['id']} → {created.id}")
             silence.ok()
         except (AuthenticationError, PermissionDeniedError):
             raise
@@ -627,13 +627,13 @@ async def _restore_thread(conn: sqlite3.Connection, client: AssistantsClient, ta
             # orphan.
             _record(conn, "thread", source_id, target, None, "pending")
             try:
-                created = await client.request("POST", "/threads", json=body)
+                created = await client.create_thread(body)
             except APIStatusError as error:
                 if error.status_code < 500:
                     # A 4xx answer means nothing was created: no orphan to report later.
                     _forget(conn, "thread", source_id, target)
                 raise
-            thread.target_id = created["id"]
+            thread.target_id = created.id
             _record(conn, "thread", source_id, target, thread.target_id, "created")
         report.created["threads"] += 1
         # The ids the server gave the messages sent with the thread.
@@ -648,8 +648,8 @@ async def _restore_thread(conn: sqlite3.Connection, client: AssistantsClient, ta
         _record(conn, "message", message_id, target, found_id, "done")
     report.ids[source_id] = thread.target_id
     for message_id, body in thread.messages[thread.done_messages:]:
-        created = await client.request("POST", f"/threads/{thread.target_id}/messages", json=body)
-        _record(conn, "message", message_id, target, created["id"], "done")
+        message = await client.create_message(str(thread.target_id), body)
+        _record(conn, "message", message_id, target, message.id, "done")
         thread.done_messages += 1
         report.created["messages"] += 1
     _record(conn, "thread", source_id, target, thread.target_id, "done")

@@ -195,7 +195,7 @@ def gitops_plan_apply(demo: Demo) -> None:
             support.write_text(support.read_text().replace("temperature: 0.3", "temperature: 0.7"))
             edited = await plan_directory(client, configs)
             show("syncer plan assistants   # after editing support.yaml", edited.render())
-            total = len([a async for a in client.paginate("/assistants")])
+            total = len([a async for a in client.list_assistants()])
         demo.console.print(
             f"{total - len(loaded)} other assistants on the account carry no syncer:name marker: "
             "plan and apply never touch them.")
@@ -294,12 +294,12 @@ def restore_into_second_server(demo: Demo) -> None:
             async with AssistantsClient(settings) as client:
                 plan = await plan_restore(conn, client)
                 report = await execute(conn, client, plan)
-                counts = {"assistants": len([a async for a in client.paginate("/assistants")])}
+                counts = {"assistants": len([a async for a in client.list_assistants()])}
                 threads = [report.ids[t.source["id"]] for t in plan.threads]
                 counts["threads"] = len([
-                    await client.request("GET", f"/threads/{t}") for t in threads])
+                    await client.retrieve_thread(t) for t in threads])
                 counts["messages"] = sum([
-                    len([m async for m in client.paginate(f"/threads/{t}/messages")])
+                    len([m async for m in client.list_messages(t)])
                     for t in threads])
                 # The id map at work: planning the same restore again finds nothing to create.
                 counts["second_run_creates"] = (await plan_restore(conn, client)).write_requests

@@ -193,7 +193,7 @@ def import_(assistant_ids: tuple[str, ...], out_dir: str, all_: bool, force: boo
         async with AssistantsClient(client_settings(**connection)) as client:
             if all_:
                 return [a for a in await live_assistants(client) if not markers.is_replay(a)]
-            return [await client.request("GET", f"/assistants/{i}") for i in assistant_ids]
+            return [await client.get_assistant_json(i) for i in assistant_ids]
 
     assistants = asyncio.run(fetch())
     names = [a.get("name") or a["id"] for a in assistants]

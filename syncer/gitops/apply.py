@@ -86,7 +86,7 @@ async def plan_directory(
 async def _check_still_ours(client: AssistantsClient, action: Action) -> dict[str, Any] | None:
     """The live assistant, re-read; raises if it is no longer what the plan saw; None if gone."""
     try:
-        live = await client.request("GET", f"/assistants/{action.assistant_id}")
+        live = await client.get_assistant_json(str(action.assistant_id))
     except NotFoundError:
         return None
     if markers.is_replay(live):
@@ -118,25 +118,25 @@ async def perform(client: AssistantsClient, action: Action) -> str:
     """One action's API call(s); returns the assistant's id."""
     if action.kind == "create":
         try:
-            created = await client.request("POST", "/assistants", json=action.body)
+            created = await client.create_assistant(action.body)
         except (APIConnectionError, InternalServerError):
             # The answer was lost, but the create may have happened: look for the marker.
             found = await _carrying_marker(client, action.name, action.scope)
             if found:
                 return str(found[0]["id"])
             raise
-        return str(created["id"])
+        return created.id
     if action.kind in ("update", "adopt"):
         live = await _check_still_ours(client, action)
         if live is None:
             raise PlanChangedError(f"{action.assistant_id} was deleted since the plan; plan again")
-        await client.request("POST", f"/assistants/{action.assistant_id}", json=action.body)
+        await client.update_assistant(str(action.assistant_id), action.body)
         return str(action.assistant_id)
     if action.kind == "delete":
         if await _check_still_ours(client, action) is not None:
             # Deleted by someone else meanwhile: the goal is reached.
             with contextlib.suppress(NotFoundError):
-                await client.request("DELETE", f"/assistants/{action.assistant_id}")
+                await client.delete_assistant(str(action.assistant_id))
         return str(action.assistant_id)
     raise UsageError(f"cannot apply a {action.kind} ({action.name!r})")
 
@@ -197,7 +197,7 @@ async def _remove_duplicates(
         copies = [a for a in live if _ours(a, name, scope)]
         for extra in copies[1:]:
             with contextlib.suppress(NotFoundError):
-                await client.request("DELETE", f"/assistants/{extra['id']}")
+                await client.delete_assistant(extra["id"])
             removed.append(extra["id"])
             if progress:
                 progress(

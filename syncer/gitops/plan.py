@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -444,8 +443,4 @@ def build_plan(
 
 async def live_assistants(client: AssistantsClient) -> list[dict[str, Any]]:
     """Every assistant on the server as raw JSON, oldest first."""
-    return [a async for a in _paginate(client)]
-
-
-def _paginate(client: AssistantsClient) -> AsyncIterator[dict[str, Any]]:
-    return client.paginate("/assistants", order="asc", limit=100)
+    return [a async for page in client.assistant_pages(order="asc", limit=100) for a in page.data]

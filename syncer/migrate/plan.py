@@ -197,7 +197,7 @@ async def count_sent(client: AssistantsClient, plan: MigratePlan | None, convers
     """How many of ``planned`` the conversation holds: its items, listed oldest first, must be
     the first planned ones in order; anything else means someone else wrote to it."""
     count = 0
-    async for page in client.pages(f"/conversations/{conversation_id}/items", order="asc", limit=100):
+    async for page in client.conversation_item_pages(conversation_id, order="asc", limit=100):
         if plan is not None:
             plan.lookup_requests += 1
         for item in page.data:

@@ -49,9 +49,10 @@ Concurrency
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +66,9 @@ from syncer.mirror.schema import timestamp
 from syncer.mirror.store import PageResult, StateUpdate, Store
 
 PAGE_SIZE = 100
+
+#: one list endpoint's pages (the client's ``*_pages`` methods with the parent ids bound)
+Lister = Callable[..., AsyncIterator[Page]]
 
 
 @dataclass
@@ -157,7 +161,7 @@ class MirrorSync:
         report.sync_id = self.store.start_sync(self.client.settings.base_url, self.full)
         status = "failed"
         try:
-            assistants = self.client.pages("/assistants", order="asc", limit=PAGE_SIZE)
+            assistants = self.client.assistant_pages(order="asc", limit=PAGE_SIZE)
             walk_started = timestamp()
             # The first assistants page goes first and alone: a dead server or a bad key
             # fails here once, instead of once per thread.
@@ -275,16 +279,25 @@ class MirrorSync:
 
     # -- one thread ------------------------------------------------------------------------
 
-    async def _get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def _get_object(self, path: str, get: Callable[[], Awaitable[dict[str, Any]]]
+                          ) -> dict[str, Any]:
+        """One object (``get``: the client's request for it, at ``path``), read in a slot."""
         async with self._slots.slot():
-            return await self.client.request("GET", path, params=params)
+            found = await get()
+        return check_object(found, f"the answer to GET {path}")
 
-    async def _get_object(self, path: str) -> dict[str, Any]:
-        return check_object(await self._get(path), f"the answer to GET {path}")
+    async def _first_page(self, pages: Lister) -> Page:
+        """The newest page of a list, in a slot."""
+        newest = pages(order="desc", limit=PAGE_SIZE)
+        try:
+            async with self._slots.slot():
+                return await anext(newest)
+        finally:
+            await newest.aclose()  # type: ignore[attr-defined]  # an async generator
 
-    async def _pages(self, path: str, *, after: str | None = None) -> AsyncIterator[Page]:
+    async def _pages(self, lister: Lister, *, after: str | None = None) -> AsyncIterator[Page]:
         """Forward pages, each request taking a slot (not held while the page is written)."""
-        pages = self.client.pages(path, order="asc", limit=PAGE_SIZE, after=after)
+        pages = lister(order="asc", limit=PAGE_SIZE, after=after)
         try:
             while True:
                 async with self._slots.slot():
@@ -298,7 +311,8 @@ class MirrorSync:
 
     async def _thread(self, thread_id: str) -> None:
         try:
-            thread = await self._get_object(f"/threads/{thread_id}")
+            thread = await self._get_object(
+                f"/threads/{thread_id}", functools.partial(self.client.get_thread_json, thread_id))
         except NotFoundError as error:
             if self.store.is_mirrored("threads", thread_id):
                 first_seen = self.store.first_seen("threads", thread_id) or ""
@@ -311,11 +325,11 @@ class MirrorSync:
                 f"no such thread on the server, and never mirrored ({error.message})",
                 status_code=404, request_id=error.request_id) from None
         self._write("threads", [thread])
-        base = f"/threads/{thread_id}"
-        await _all(self._list("messages", thread_id, f"{base}/messages", "messages"),
-                   self._runs(thread_id, base))
+        messages = functools.partial(self.client.thread_message_pages, thread_id)
+        await _all(self._list("messages", thread_id, messages, "messages"),
+                   self._runs(thread_id))
 
-    async def _runs(self, thread_id: str, base: str) -> None:
+    async def _runs(self, thread_id: str) -> None:
         """The thread's runs, then (concurrently) the steps of each run that needs them."""
         seen_runs: set[str] = set()
 
@@ -329,13 +343,16 @@ class MirrorSync:
             return [StateUpdate("steps", run_id, pending=True, keep_cursor=True)
                     for run_id in wanted]
 
-        await self._list("runs", thread_id, f"{base}/runs", "runs", runs_need_steps)
+        runs = functools.partial(self.client.thread_run_pages, thread_id)
+        await self._list("runs", thread_id, runs, "runs", runs_need_steps)
         # Runs that were active at the last sync but are not among those just read.
         for run_id in self._active_runs(thread_id, seen_runs):
-            run = await self._get_object(f"{base}/runs/{run_id}")
+            run = await self._get_object(f"/threads/{thread_id}/runs/{run_id}",
+                                         functools.partial(self.client.get_run_json, thread_id, run_id))
             self._write("runs", [run], before_commit=runs_need_steps)
-        await _all(*(self._list("steps", run_id, f"{base}/runs/{run_id}/steps", "run_steps",
-                                clear_pending=True)
+        await _all(*(self._list("steps", run_id,
+                                functools.partial(self.client.run_step_pages, thread_id, run_id),
+                                "run_steps", clear_pending=True)
                      for run_id in self.store.pending_step_runs(thread_id)))
 
     def _still_active(self, run_ids: Sequence[str]) -> list[str]:
@@ -357,18 +374,18 @@ class MirrorSync:
 
     # -- one list --------------------------------------------------------------------------
 
-    async def _list(self, kind: str, parent_id: str, path: str, table: str,
+    async def _list(self, kind: str, parent_id: str, pages: Lister, table: str,
                     before_commit: Callable[[PageResult], Sequence[StateUpdate]] | None = None,
                     *, clear_pending: bool = False) -> None:
         """Bring one list up to date (see the module docstring for the strategy)."""
         cursor, _ = self.store.state(kind, parent_id)
         if self.full:
-            await self._full_walk(kind, parent_id, path, table, before_commit, clear_pending)
+            await self._full_walk(kind, parent_id, pages, table, before_commit, clear_pending)
             return
         if cursor is None:
-            await self._walk(kind, parent_id, path, table, None, before_commit, clear_pending)
+            await self._walk(kind, parent_id, pages, table, None, before_commit, clear_pending)
             return
-        probe = Page.from_json(await self._get(path, {"order": "desc", "limit": PAGE_SIZE}))
+        probe = await self._first_page(pages)
         ids = [obj["id"] for obj in probe.data]
         if cursor in ids or not probe.has_more:
             newest = ids[0] if ids else cursor
@@ -378,7 +395,7 @@ class MirrorSync:
             return
         # More than a page is new. Walk forward from a page *before* the cursor, so that the
         # newest mirrored objects are compared again too (their status may have changed).
-        await self._walk(kind, parent_id, path, table, self._recheck_from(table, parent_id),
+        await self._walk(kind, parent_id, pages, table, self._recheck_from(table, parent_id),
                          before_commit, clear_pending)
 
     def _recheck_from(self, table: str, parent_id: str) -> str | None:
@@ -390,13 +407,13 @@ class MirrorSync:
             [parent_id]).fetchone()
         return row[0] if row else None
 
-    async def _walk(self, kind: str, parent_id: str, path: str, table: str, after: str | None,
+    async def _walk(self, kind: str, parent_id: str, pages: Lister, table: str, after: str | None,
                     before_commit: Callable[[PageResult], Sequence[StateUpdate]] | None,
                     clear_pending: bool) -> None:
         """Forward (``asc``) from ``after``: each page committed with its cursor."""
         cursor = after
         try:
-            async for page in self._pages(path, after=after):
+            async for page in self._pages(pages, after=after):
                 cursor = page.last_id or cursor
                 last = not page.has_more or not page.data
                 state = StateUpdate(kind, parent_id, cursor=cursor,
@@ -406,9 +423,9 @@ class MirrorSync:
             if after is None or error.param != "after":
                 raise
             # The cursor object is unknown to the server: read the whole list again.
-            await self._walk(kind, parent_id, path, table, None, before_commit, clear_pending)
+            await self._walk(kind, parent_id, pages, table, None, before_commit, clear_pending)
 
-    async def _full_walk(self, kind: str, parent_id: str, path: str, table: str,
+    async def _full_walk(self, kind: str, parent_id: str, pages: Lister, table: str,
                          before_commit: Callable[[PageResult], Sequence[StateUpdate]] | None,
                          clear_pending: bool) -> None:
         """Every object from the start; afterwards mark what the walk did not see."""
@@ -416,7 +433,7 @@ class MirrorSync:
         walk_started = timestamp()
         passed = old_cursor is None
         newest: str | None = None
-        async for page in self._pages(path):
+        async for page in self._pages(pages):
             ids = [obj["id"] for obj in page.data]
             passed = passed or old_cursor in ids
             newest = page.last_id or newest
