@@ -34,6 +34,7 @@ from syncer.api import transport as aiohttp_transport
 from syncer.api.pagination import Order, Page, iterate_pages
 from syncer.api.retry import retry_delay, should_retry_status
 from syncer.api.settings import ClientSettings
+from syncer.canonical import json_data
 from syncer.errors import (
     APIConnectionError,
     APIError,
@@ -80,7 +81,8 @@ def dump_body(body: Body | None) -> dict[str, Any]:
     if body is None:
         return {}
     if isinstance(body, BaseModel):
-        return body.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        data: dict[str, Any] = json_data(body, only_set=True)
+        return data
     if isinstance(body, Mapping):
         return dict(body)
     raise TypeError(f"body must be a pydantic model or a mapping, not {type(body).__name__}")

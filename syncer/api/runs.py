@@ -30,6 +30,7 @@ import httpx
 from httpx_sse import EventSource, SSEError
 from pydantic import BaseModel
 
+from syncer.canonical import json_data
 from syncer.errors import APIConnectionError, APIResponseError, BadRequestError, RunError
 
 if TYPE_CHECKING:
@@ -54,13 +55,11 @@ POLL_MAX_DELAY = 2.0
 def outputs_body(outputs: Any) -> dict[str, Any]:
     """The submit_tool_outputs body from a list of outputs, a request model or a mapping."""
     if isinstance(outputs, BaseModel):
-        return outputs.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        body: dict[str, Any] = json_data(outputs, only_set=True)
+        return body
     if isinstance(outputs, Mapping):
         return dict(outputs)
-    items = [
-        o.model_dump(mode="json", exclude_unset=True) if isinstance(o, BaseModel) else dict(o)
-        for o in outputs
-    ]
+    items = [json_data(o, only_set=True) if isinstance(o, BaseModel) else dict(o) for o in outputs]
     return {"tool_outputs": items}
 
 

@@ -59,6 +59,7 @@ from syncer.api.models import (
     ResponseFormat,
     ToolResources,
 )
+from syncer.canonical import json_data
 from syncer.errors import ConfigError, UsageError
 from syncer.gitops.tree import config_files, config_root, find_scope, unsupported_yaml
 
@@ -495,7 +496,7 @@ def _validate(
             problems.append(f"{doc.path}:{line}: {_field_name(loc)}: {_message(item)}")
         return None
     # The validated values in the API's JSON shape ("0.2" from a variable becomes 0.2).
-    dumped = config.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    dumped = json_data(config, only_set=True)
     fields = {key: dumped[key] for key in API_FIELDS if dumped.get(key) is not None}
     if config.instructions_file is not None and config.instructions is not None:
         line = doc.lines.get(("instructions_file",), doc.line)

@@ -17,6 +17,7 @@ import json
 import sqlite3
 from typing import Any
 
+from syncer.canonical import json_data
 from syncer.errors import UsageError
 from syncer.mirror.schema import epoch, timestamp
 from syncer.mirror.store import Store
@@ -24,13 +25,8 @@ from syncer.replay.types import Replay, Summary, ThreadResult, TurnResult
 
 
 def _json(value: Any) -> str | None:
-    if value is None:
-        return None
-    if hasattr(value, "model_dump"):
-        value = value.model_dump(mode="json")
-    elif isinstance(value, list):
-        value = [v.model_dump(mode="json") if hasattr(v, "model_dump") else v for v in value]
-    return json.dumps(value, ensure_ascii=False)
+    """A column's JSON text (None stays NULL)."""
+    return None if value is None else json.dumps(json_data(value), ensure_ascii=False)
 
 
 def mirrors_server(store: Store, base_url: str) -> bool:

@@ -18,12 +18,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel
-
 from syncer import markers
 from syncer.api.client import AssistantsClient
 from syncer.api.models import FINAL_RUN_STATUSES
-from syncer.canonical import canonical_arguments
+from syncer.canonical import canonical_arguments, json_data
 from syncer.errors import (
     APIConnectionError,
     APIError,
@@ -137,10 +135,7 @@ def new_replay_id() -> str:
 
 def _data(obj: Any) -> dict[str, Any]:
     """An API object (pydantic model from the client, or a dict) as plain JSON data."""
-    if isinstance(obj, BaseModel):
-        data: dict[str, Any] = obj.model_dump(mode="json")
-        return data
-    return dict(obj)
+    return dict(json_data(obj))
 
 
 # --- tool outputs ---------------------------------------------------------------------------

@@ -19,7 +19,6 @@ from syncer.api.client import AssistantsClient
 from syncer.errors import NotFoundError, UsageError
 from syncer.gitops.config import load_configs
 from syncer.replay.response_config import ResponseConfig, flatten, load_assistants
-from syncer.replay.runner import _data
 
 
 @dataclass
@@ -51,12 +50,11 @@ async def resolve_target(
         body = dict(config.fields)
         # Not ``syncer:name``: a temporary copy must never look managed to plan/apply/prune.
         body["metadata"] = {**(body.get("metadata") or {}), markers.REPLAY: replay_id}
-        created = _data(await client.create_assistant(body))
-        return Target(created["id"], f"{name_or_id} (config {config.where})", temporary=True)
+        created = await client.create_assistant(body)
+        return Target(created.id, f"{name_or_id} (config {config.where})", temporary=True)
     async for assistant in client.list_assistants(order="asc"):
-        data = _data(assistant)
-        if (data.get("metadata") or {}).get(markers.MANAGED) == name_or_id:
-            return Target(data["id"], f"{name_or_id} ({data['id']})")
+        if (assistant.metadata or {}).get(markers.MANAGED) == name_or_id:
+            return Target(assistant.id, f"{name_or_id} ({assistant.id})")
     raise UsageError(
         f"--assistant {name_or_id}: not an asst_ id, no config of that name in {config_dir}, "
         "and no managed assistant of that name on the server"
@@ -114,14 +112,10 @@ async def delete_quietly(client: AssistantsClient, assistant_id: str) -> bool:
 async def cleanup(client: AssistantsClient) -> list[str]:
     """Delete every assistant marked ``syncer:replay`` (left behind by a crashed replay)."""
     leftovers = [
-        data["id"]
-        async for data in _all_assistants(client)
-        if markers.REPLAY in (data.get("metadata") or {})
-        and markers.MANAGED not in (data.get("metadata") or {})
+        assistant.id
+        async for assistant in client.list_assistants(order="asc")
+        if markers.REPLAY in (assistant.metadata or {})
+        and markers.MANAGED not in (assistant.metadata or {})
     ]
     return [aid for aid in leftovers if await delete_quietly(client, aid)]
 
-
-async def _all_assistants(client: AssistantsClient) -> Any:
-    async for assistant in client.list_assistants(order="asc"):
-        yield _data(assistant)

@@ -32,6 +32,7 @@ from syncer.api.models.limits import (
     MAX_RUN_TOOLS,
     MAX_TOOLS,
 )
+from syncer.canonical import json_data
 
 # --- requests ---------------------------------------------------------------------------------
 
@@ -52,7 +53,8 @@ class APIRequest(BaseModel):
 
     def to_body(self) -> dict[str, Any]:
         """The JSON request body: the fields that were set, by their API names."""
-        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        body: dict[str, Any] = json_data(self, only_set=True)
+        return body
 
 
 class CreateAssistantRequest(APIRequest):
