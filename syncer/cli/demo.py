@@ -29,8 +29,9 @@ from syncer.cli import render
 from syncer.emulator import EmulatorConfig, running_server
 from syncer.emulator.generate import sample_account_path
 from syncer.errors import SyncerError
-from syncer.gitops.apply import apply_plan, plan_directory
+from syncer.gitops.apply import apply_directory, plan_directory
 from syncer.gitops.config import load_configs
+from syncer.gitops.plan import Plan
 from syncer.migrate.execute import MigrateReport
 from syncer.migrate.execute import execute as execute_migration
 from syncer.migrate.plan import build_plan as plan_migration
@@ -66,6 +67,11 @@ def step(title: str) -> Callable[[Step], Step]:
         return fn
 
     return register
+
+
+def _yes(_question: str) -> bool:
+    """The demo's confirmation: every flow runs as with ``--yes``."""
+    return True
 
 
 def run_demo(console: Console | None = None) -> int:
@@ -181,14 +187,18 @@ def gitops_plan_apply(demo: Demo) -> None:
     async def run() -> None:
         loaded = load_configs(configs)
         async with AssistantsClient(settings) as client:
-            before = await plan_directory(client, configs, configs=loaded)
-            demo.console.print(f"{len(loaded)} configs in {', '.join(files)}")
-            show("syncer plan assistants", before.render())
-            result = await apply_plan(client, before)
-            if result.error is not None:
-                raise result.error  # the plan below would claim what did not happen
-            demo.console.print(f"$ syncer apply assistants --yes   [dim]({len(result.done)} calls)[/dim]")
-            after = await plan_directory(client, configs, configs=loaded)
+            def planned(before: Plan) -> None:
+                demo.console.print(f"{len(loaded)} configs in {', '.join(files)}")
+                show("syncer plan assistants", before.render())
+
+            # `syncer apply --yes`: the flow the command runs, answered yes.
+            outcome = await apply_directory(client, configs, _yes, configs=loaded,
+                                            on_plan=planned)
+            done = outcome.applied.done if outcome.applied else []
+            if outcome.applied is not None and outcome.applied.error is not None:
+                raise outcome.applied.error  # the plan below would claim what did not happen
+            demo.console.print(f"$ syncer apply assistants --yes   [dim]({len(done)} calls)[/dim]")
+            after = outcome.after or outcome.before
             show("syncer plan assistants --detailed-exitcode   # exit 0", after.render())
             # An edit in review: exactly one field of one assistant changes.
             support = configs / "support.yaml"

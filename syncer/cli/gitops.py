@@ -16,6 +16,7 @@ from syncer.cli.main import (
     allow_env_option,
     cli,
     client_settings,
+    confirm_on_terminal,
     connection_options,
     echo_json,
     json_option,
@@ -23,10 +24,10 @@ from syncer.cli.main import (
     status,
 )
 from syncer.errors import UsageError
-from syncer.gitops.apply import apply_plan, plan_directory
+from syncer.gitops.apply import ApplyOutcome, apply_directory, plan_directory
 from syncer.gitops.config import DEFAULT_DIRECTORY, check_allow_env, load_configs
 from syncer.gitops.importer import write_configs
-from syncer.gitops.plan import live_assistants
+from syncer.gitops.plan import Plan, live_assistants
 from syncer.gitops.tree import check_scope
 from syncer.gitops.watch import watch as watch_directory
 
@@ -124,49 +125,38 @@ def apply(directory: str, prune: bool, adopt: bool, yes: bool, scope: str | None
     configs = load_configs(directory, allow_env=allow_env, scope=scope)
     status(f"{len(configs)} configs in {directory}", silent or json_)
 
-    async def run() -> int:
-        async with AssistantsClient(client_settings(**connection)) as client:
-            before = await plan_directory(client, directory, prune=prune, adopt=adopt,
-                                          configs=configs, scope=scope)
-            report: dict[str, Any] = {"plan": before.to_json(), "applied": [], "error": None}
-            if not json_:
-                _emit_plan(before, False)
-            if not before.has_changes:
-                if json_:
-                    echo_json(report | {"after": before.to_json()})
-                return 1 if before.conflicts else 0
-            if not yes:
-                if not sys.stdin.isatty():
-                    raise UsageError("refusing to apply without --yes: stdin is not a terminal")
-                if not click.confirm("Apply these changes?", err=True):
-                    status("Apply cancelled; nothing changed.")
-                    return 1
-            done = await apply_plan(client, before, progress=lambda line: status(line, silent))
-            report["applied"] = [
-                {"action": a.kind, "name": a.name, "assistant_id": i} for a, i in done.done
-            ]
-            code = 0
-            if done.error is not None:
-                report["error"] = str(done.error)
-                # Name the step that failed: the error alone says only which request did.
-                what = f"{done.failed.kind} {done.failed.name!r}: " if done.failed else ""
-                click.echo(f"Error: {what}{done.error}", err=True)
-                status(f"Applied {len(done.done)} of {len(before.changes)} changes; "
-                       f"{done.skipped + 1} not done. Run `syncer apply` again to converge.")
-                code = 1
-            after = await plan_directory(client, directory, prune=prune, adopt=adopt,
-                                         configs=configs, scope=scope)
-            report["after"] = after.to_json()
-            if json_:
-                echo_json(report)
-            else:
-                _emit_plan(after, False, heading=None if silent else "Plan after apply:")
-            if after.has_changes and done.error is None:
-                click.echo("Error: the account did not converge; see the plan above", err=True)
-                code = 1
-            return 1 if after.conflicts else code
+    def show(plan: Plan) -> None:
+        if not json_:
+            _emit_plan(plan, False)
 
-    sys.exit(asyncio.run(run()))
+    async def run() -> ApplyOutcome:
+        async with AssistantsClient(client_settings(**connection)) as client:
+            return await apply_directory(
+                client, directory, confirm_on_terminal("apply", yes), prune=prune, adopt=adopt,
+                configs=configs, scope=scope, on_plan=show,
+                progress=lambda line: status(line, silent))
+
+    outcome = asyncio.run(run())
+    if outcome.declined:
+        status("Apply cancelled; nothing changed.")
+        sys.exit(1)
+    done, after = outcome.applied, outcome.after
+    code = 0
+    if done is not None and done.error is not None:
+        # Name the step that failed: the error alone says only which request did.
+        what = f"{done.failed.kind} {done.failed.name!r}: " if done.failed else ""
+        click.echo(f"Error: {what}{done.error}", err=True)
+        status(f"Applied {len(done.done)} of {len(outcome.before.changes)} changes; "
+               f"{done.skipped + 1} not done. Run `syncer apply` again to converge.")
+        code = 1
+    if json_:
+        echo_json(outcome.to_json())
+    elif done is not None and after is not None:
+        _emit_plan(after, False, heading=None if silent else "Plan after apply:")
+    if done is not None and done.error is None and not outcome.converged:
+        click.echo("Error: the account did not converge; see the plan above", err=True)
+        code = 1
+    sys.exit(1 if after is not None and after.conflicts else code)
 
 
 @cli.command("import")

@@ -29,7 +29,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from syncer.api.settings import ClientSettings
-from syncer.errors import APIError, APIStatusError, ConfigError, SyncerError
+from syncer.errors import APIError, APIStatusError, ConfigError, SyncerError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -264,3 +264,17 @@ def status(message: str, silent: bool = False) -> None:
     """A status line on stderr."""
     if not silent:
         click.echo(message, err=True)
+
+
+def confirm_on_terminal(verb: str, yes: bool) -> Callable[[str], bool]:
+    """The confirmation a library flow asks before it writes: yes with ``--yes``, else the
+    terminal's answer; without a terminal it refuses (a script must say ``--yes``)."""
+
+    def confirm(question: str) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            raise UsageError(f"refusing to {verb} without --yes: stdin is not a terminal")
+        return click.confirm(question, err=True)
+
+    return confirm

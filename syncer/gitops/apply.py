@@ -204,3 +204,69 @@ async def _remove_duplicates(
                     f"deleted {extra['id']}: a second copy of {name!r} left by a retried create"
                 )
     return removed
+
+
+# --- the whole flow: plan, confirm, apply, plan again -------------------------------------------
+
+#: asked a yes/no question before anything is written (the CLI asks the terminal; the demo and
+#: ``--yes`` answer yes); raising is how it refuses to ask.
+Confirm = Callable[[str], bool]
+
+
+@dataclass
+class ApplyOutcome:
+    """What `apply_directory` did: the plan, what was applied, and the plan after it."""
+
+    before: Plan
+    applied: ApplyResult | None = None  # None: nothing to apply, or the confirmation said no
+    after: Plan | None = None  # the re-plan (the same as ``before`` when nothing was to apply)
+    declined: bool = False
+
+    @property
+    def converged(self) -> bool:
+        """Nothing left to change (a failure part-way leaves changes for the next apply)."""
+        return self.after is not None and not self.after.has_changes
+
+    def to_json(self) -> dict[str, Any]:
+        done = self.applied.done if self.applied else []
+        error = self.applied.error if self.applied else None
+        report: dict[str, Any] = {
+            "plan": self.before.to_json(),
+            "applied": [{"action": a.kind, "name": a.name, "assistant_id": i} for a, i in done],
+            "error": None if error is None else str(error),
+        }
+        if self.after is not None:
+            report["after"] = self.after.to_json()
+        return report
+
+
+async def apply_directory(
+    client: AssistantsClient,
+    directory: str | Path,
+    confirm: Confirm,
+    *,
+    prune: bool = False,
+    adopt: bool = False,
+    configs: list[LoadedConfig] | None = None,
+    scope: str | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ApplyOutcome:
+    """Plan ``directory`` against the account, confirm, apply, and plan again.
+
+    ``on_plan`` sees the first plan before ``confirm`` is asked (which it is only when there
+    are changes); ``progress`` gets a line per change made. A failed change stops the apply
+    (``outcome.applied.error``); the re-plan then shows what is left.
+    """
+    before = await plan_directory(client, directory, prune=prune, adopt=adopt, configs=configs,
+                                  scope=scope)
+    if on_plan:
+        on_plan(before)
+    if not before.has_changes:
+        return ApplyOutcome(before, after=before)
+    if not confirm("Apply these changes?"):
+        return ApplyOutcome(before, declined=True)
+    applied = await apply_plan(client, before, progress=progress)
+    after = await plan_directory(client, directory, prune=prune, adopt=adopt,
+                                 configs=configs, scope=scope)
+    return ApplyOutcome(before, applied=applied, after=after)

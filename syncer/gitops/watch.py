@@ -16,7 +16,7 @@ from watchfiles import awatch
 
 from syncer.api.client import AssistantsClient
 from syncer.errors import ConfigError, SyncerError
-from syncer.gitops.apply import apply_plan, plan_directory
+from syncer.gitops.apply import apply_directory
 from syncer.gitops.config import load_configs
 
 #: ``(text, is_problem)``: the CLI prints plans on stdout and problems on stderr.
@@ -42,8 +42,8 @@ async def run_cycle(
     allow_env: Iterable[str] = (),
     scope: str | None = None,
 ) -> CycleResult:
-    """Validate, plan and (with ``apply``) apply once; reports through ``output``, never raises
-    for bad files or server errors."""
+    """Validate and plan once (with ``apply``: apply and plan again, `apply_directory`);
+    reports through ``output``, never raises for bad files or server errors."""
     try:
         configs = load_configs(directory, allow_env=allow_env, scope=scope)
     except ConfigError as error:
@@ -51,23 +51,20 @@ async def run_cycle(
             output(f"Error: {problem}", True)
         return CycleResult(problems=error.problems)
     try:
-        plan = await plan_directory(
-            client, directory, prune=prune, configs=configs, scope=scope
-        )
-        output(plan.render(), False)
+        outcome = await apply_directory(
+            client, directory, lambda _question: apply, prune=prune, configs=configs, scope=scope,
+            on_plan=lambda plan: output(plan.render(), False),
+            progress=lambda line: output(line, True))
+        plan = outcome.before
         result = CycleResult(
             problems=[f"conflict: {a.name}" for a in plan.conflicts], changes=len(plan.changes)
         )
-        if apply and plan.has_changes:
-            applied = await apply_plan(client, plan, progress=lambda line: output(line, True))
-            result.applied = len(applied.done)
-            if applied.error is not None:
-                output(f"Error: {applied.error}", True)
-                result.problems.append(str(applied.error))
-            after = await plan_directory(
-            client, directory, prune=prune, configs=configs, scope=scope
-        )
-            output(after.render(), False)
+        if outcome.applied is not None and outcome.after is not None:
+            result.applied = len(outcome.applied.done)
+            if outcome.applied.error is not None:
+                output(f"Error: {outcome.applied.error}", True)
+                result.problems.append(str(outcome.applied.error))
+            output(outcome.after.render(), False)
         return result
     except SyncerError as error:
         output(f"Error: {error}", True)
