@@ -654,3 +654,56 @@ async def _restore_thread(conn: sqlite3.Connection, client: AssistantsClient, ta
         report.created["messages"] += 1
     _record(conn, "thread", source_id, target, thread.target_id, "done")
     say(f"thread {source_id} → {thread.target_id} ({len(thread.messages)} messages)")
+
+
+# --- the whole flow: open, plan, confirm, execute ---------------------------------------------------
+
+
+@dataclass
+class RestoreOutcome:
+    """What `restore` did: the plan, and the report (None for a dry run or when declined)."""
+
+    plan: RestorePlan
+    report: RestoreReport | None = None
+    declined: bool = False
+
+
+async def restore(
+    client: AssistantsClient,
+    source: str,
+    confirm: Callable[[str], bool],
+    *,
+    assistants: bool = True,
+    threads: bool = True,
+    thread_ids: list[str] | None = None,
+    include_deleted: bool = False,
+    include_replays: bool = False,
+    dry_run: bool = False,
+    concurrency: int = 4,
+    lock_timeout: float = 0.0,
+    on_plan: Callable[[RestorePlan], None] | None = None,
+    progress: Progress | None = None,
+) -> RestoreOutcome:
+    """Restore the archive at ``source`` into the client's server: plan, confirm, execute.
+
+    The archive's restore lock is held throughout (taken before the id map is read, so a
+    second restore waits or is refused and never plans from a map the first is writing).
+    ``on_plan`` sees the plan first; ``confirm`` is asked only when there is something to
+    create. With nothing to create the plan is still executed: the report then holds the id
+    map and any blocked thread, in the shape of any other restore.
+    """
+    store = open_archive(source, lock_timeout=lock_timeout)
+    try:
+        plan = await plan_restore(store.conn, client, assistants=assistants, threads=threads,
+                                  thread_ids=thread_ids, include_deleted=include_deleted,
+                                  include_replays=include_replays)
+        if on_plan:
+            on_plan(plan)
+        if dry_run:
+            return RestoreOutcome(plan)
+        if plan.write_requests and not confirm("Restore into this server?"):
+            return RestoreOutcome(plan, declined=True)
+        report = await execute(store.conn, client, plan, progress, concurrency=concurrency)
+        return RestoreOutcome(plan, report)
+    finally:
+        store.close()

@@ -14,10 +14,12 @@ from syncer.api.client import AssistantsClient
 from syncer.archive.backup import backup as take_backup
 from syncer.archive.export import export
 from syncer.archive.export import load as load_export
-from syncer.archive.restore import execute, open_archive, plan_restore
+from syncer.archive.restore import RestoreOutcome
+from syncer.archive.restore import restore as restore_archive
 from syncer.cli.main import (
     cli,
     client_settings,
+    confirm_on_terminal,
     connection_options,
     db_option,
     echo_json,
@@ -26,7 +28,6 @@ from syncer.cli.main import (
     silent_option,
     status,
 )
-from syncer.errors import UsageError
 
 # --- archive: backup, export, load, restore ---------------------------------------------------
 
@@ -148,55 +149,44 @@ def restore(from_: str | None, assistants_: bool, threads_: bool, thread_ids: tu
     everything = not (assistants_ or threads_ or thread_ids)
     settings = client_settings(**connection)
 
-    async def run() -> int:
-        # The restore lock is taken before the id map is read: a second restore from this
-        # archive waits or is refused, and never plans from a map the first is writing.
-        store = open_archive(source, lock_timeout=lock_timeout)
-        conn = store.conn
-        try:
-            async with AssistantsClient(settings) as client:
-                plan = await plan_restore(
-                    conn, client, assistants=everything or assistants_,
-                    threads=everything or threads_, thread_ids=list(thread_ids) or None,
-                    include_deleted=include_deleted, include_replays=include_replays)
-                if not json_:
-                    _emit_restore_plan(plan, source, dry_run)
-                if dry_run:
-                    if json_:
-                        echo_json({**plan.summary(), "dry_run": True})
-                    return 0
-                if plan.write_requests and not yes:
-                    if not sys.stdin.isatty():
-                        raise UsageError("refusing to restore without --yes: stdin is not a terminal")
-                    if not click.confirm("Restore into this server?", err=True):
-                        status("Restore cancelled; nothing created.")
-                        return 1
-                # Also with nothing to create: the report then holds the id map and any
-                # blocked thread (an error, exit 1), in the same shape as any other restore.
-                report = await execute(conn, client, plan, concurrency=concurrency,
-                                       progress=lambda line: status(line, silent))
-        finally:
-            store.close()
-        if json_:
-            echo_json({**report.as_dict(), "dry_run": False})
-        else:
-            for line in report.errors:
-                click.echo(f"Error: {line}", err=True)
-            created = report.created
-            _emit_not_restorable(plan, click.echo)
-            for orphan in plan.possible_orphans:
-                click.echo(f"Possible orphan: {orphan} (an interrupted restore may have left a copy)")
-            if report.planned["requests"]["writes"]:
-                click.echo(f"Created {created['assistants']} assistants, {created['threads']} threads, "
-                           f"{created['messages']} messages in {plan.target} "
-                           f"({report.requests} requests).")
-            elif report.errors:
-                click.echo(f"Nothing created in {plan.target}.")
-            else:
-                click.echo(f"Nothing to create: everything selected is already in {plan.target}.")
-        return 1 if report.errors else 0
+    async def run() -> RestoreOutcome:
+        async with AssistantsClient(settings) as client:
+            return await restore_archive(
+                client, source, confirm_on_terminal("restore", yes),
+                assistants=everything or assistants_, threads=everything or threads_,
+                thread_ids=list(thread_ids) or None, include_deleted=include_deleted,
+                include_replays=include_replays, dry_run=dry_run, concurrency=concurrency,
+                lock_timeout=lock_timeout,
+                on_plan=None if json_ else lambda plan: _emit_restore_plan(plan, source, dry_run),
+                progress=lambda line: status(line, silent))
 
-    sys.exit(asyncio.run(run()))
+    outcome = asyncio.run(run())
+    plan, report = outcome.plan, outcome.report
+    if outcome.declined:
+        status("Restore cancelled; nothing created.")
+        sys.exit(1)
+    if report is None:  # a dry run
+        if json_:
+            echo_json({**plan.summary(), "dry_run": True})
+        sys.exit(0)
+    if json_:
+        echo_json({**report.as_dict(), "dry_run": False})
+    else:
+        for line in report.errors:
+            click.echo(f"Error: {line}", err=True)
+        created = report.created
+        _emit_not_restorable(plan, click.echo)
+        for orphan in plan.possible_orphans:
+            click.echo(f"Possible orphan: {orphan} (an interrupted restore may have left a copy)")
+        if report.planned["requests"]["writes"]:
+            click.echo(f"Created {created['assistants']} assistants, {created['threads']} threads, "
+                       f"{created['messages']} messages in {plan.target} "
+                       f"({report.requests} requests).")
+        elif report.errors:
+            click.echo(f"Nothing created in {plan.target}.")
+        else:
+            click.echo(f"Nothing to create: everything selected is already in {plan.target}.")
+    sys.exit(1 if report.errors else 0)
 
 
 def _emit_not_restorable(plan: Any, out: Callable[[str], Any]) -> None:

@@ -24,7 +24,7 @@ from ruamel.yaml import YAML
 from syncer.api.client import AssistantsClient
 from syncer.api.models import Assistant
 from syncer.api.settings import ClientSettings
-from syncer.archive.restore import RestoreReport, execute, open_archive, plan_restore
+from syncer.archive.restore import RestoreReport, restore
 from syncer.cli import render
 from syncer.emulator import EmulatorConfig, running_server
 from syncer.emulator.generate import sample_account_path
@@ -297,25 +297,24 @@ def restore_into_second_server(demo: Demo) -> None:
             for table in ("assistants", "threads", "messages", "runs", "run_steps")}
 
     async def restore_and_count(base_url: str) -> tuple[RestoreReport, dict[str, int]]:
-        store = open_archive(str(db))
-        conn = store.conn
-        try:
-            settings = ClientSettings.from_env(base_url=base_url, api_key="sk-demo-second")
-            async with AssistantsClient(settings) as client:
-                plan = await plan_restore(conn, client)
-                report = await execute(conn, client, plan)
-                counts = {"assistants": len([a async for a in client.list_assistants()])}
-                threads = [report.ids[t.source["id"]] for t in plan.threads]
-                counts["threads"] = len([
-                    await client.retrieve_thread(t) for t in threads])
-                counts["messages"] = sum([
-                    len([m async for m in client.list_messages(t)])
-                    for t in threads])
-                # The id map at work: planning the same restore again finds nothing to create.
-                counts["second_run_creates"] = (await plan_restore(conn, client)).write_requests
-                return report, counts
-        finally:
-            store.close()
+        settings = ClientSettings.from_env(base_url=base_url, api_key="sk-demo-second")
+        async with AssistantsClient(settings) as client:
+            # `syncer restore --yes`: the flow the command runs, answered yes.
+            outcome = await restore(client, str(db), _yes)
+            report = outcome.report
+            if report is None:
+                raise SyncerError("demo: the restore did not run")
+            counts = {"assistants": len([a async for a in client.list_assistants()])}
+            threads = [report.ids[t.source["id"]] for t in outcome.plan.threads]
+            counts["threads"] = len([
+                await client.retrieve_thread(t) for t in threads])
+            counts["messages"] = sum([
+                len([m async for m in client.list_messages(t)])
+                for t in threads])
+            # The id map at work: planning the same restore again finds nothing to create.
+            again = await restore(client, str(db), _yes, dry_run=True)
+            counts["second_run_creates"] = again.plan.write_requests
+            return report, counts
 
     with running_server(EmulatorConfig()) as second:
         demo.console.print(f"$ syncer restore --from {Path(db).name} --base-url {second.base_url} --yes")
