@@ -25,7 +25,7 @@ from typing import Any
 from syncer.api.client import AssistantsClient
 from syncer.api.models.conversations import FunctionCallItem, MessageItem, OutputTextPart
 from syncer.api.models.responses import Response
-from syncer.canonical import canonical_arguments
+from syncer.canonical import canonical_arguments, json_data
 from syncer.errors import APIError, APIStatusError, RunError
 from syncer.replay.compare import judge
 from syncer.replay.response_config import ResponseConfig, run_fields
@@ -63,7 +63,7 @@ def add_usage(total: dict[str, Any] | None, response: Response) -> dict[str, Any
     """The turn's usage so far plus one response's (Responses shape)."""
     if response.usage is None:
         return total
-    usage = response.usage.model_dump(mode="json")
+    usage: dict[str, Any] = json_data(response.usage)
     if total is None:
         return usage
     for key, value in usage.items():
@@ -206,7 +206,7 @@ class ResponsesReplayer(TurnLoop):
         outcome = Outcome(
             run_id=response.id, model=response.model, status=response.status,
             reply="\n\n".join(t for t in texts if t), tool_calls=calls, usage=usage,
-            last_error=response.error.model_dump(mode="json") if response.error else None,
+            last_error=json_data(response.error),
         )
         return outcome, missing if self.options.on_missing_tool == "fail" else []
 
