@@ -33,9 +33,7 @@ from syncer.gitops.apply import apply_directory, plan_directory
 from syncer.gitops.config import load_configs
 from syncer.gitops.plan import Plan
 from syncer.migrate.execute import MigrateReport
-from syncer.migrate.execute import execute as execute_migration
-from syncer.migrate.plan import build_plan as plan_migration
-from syncer.migrate.plan import open_source
+from syncer.migrate.execute import migrate as migrate_mirror
 from syncer.mirror import query as queries
 from syncer.mirror.schema import TABLE_ORDER
 from syncer.mirror.store import open_mirror
@@ -347,23 +345,21 @@ def migrate_to_conversations(demo: Demo) -> None:
         _sync(demo, db, [t["id"] for t in json.loads(sample_account_path().read_text())["threads"]])
 
     async def migrate() -> tuple[MigrateReport, int, str]:
-        store = open_source(str(db))
-        try:
-            settings = ClientSettings.from_env(base_url=demo.base_url, api_key=demo.api_key)
-            async with AssistantsClient(settings) as client:
-                plan = await plan_migration(store.conn, client)
-                report = await execute_migration(store.conn, client, plan)
-                again = (await plan_migration(store.conn, client)).write_requests
-                conversation = next(iter(report.conversations.values()), None)
-                reply = ""
-                if conversation:
-                    response = await client.create_response({
-                        "model": "gpt-4o", "conversation": conversation,
-                        "input": "Thanks. Anything else I should know?"})
-                    reply = response.output_text
-                return report, again, reply
-        finally:
-            store.close()
+        settings = ClientSettings.from_env(base_url=demo.base_url, api_key=demo.api_key)
+        async with AssistantsClient(settings) as client:
+            # `syncer migrate --yes`: the flow the command runs, answered yes.
+            report = (await migrate_mirror(client, str(db), _yes)).report
+            if report is None:
+                raise SyncerError("demo: the migration did not run")
+            again = (await migrate_mirror(client, str(db), _yes, dry_run=True)).plan.write_requests
+            conversation = next(iter(report.conversations.values()), None)
+            reply = ""
+            if conversation:
+                response = await client.create_response({
+                    "model": "gpt-4o", "conversation": conversation,
+                    "input": "Thanks. Anything else I should know?"})
+                reply = response.output_text
+            return report, again, reply
 
     demo.console.print(f"$ syncer migrate --from {Path(db).name} --yes")
     report, again, reply = asyncio.run(migrate())

@@ -13,6 +13,7 @@ from syncer.cli import render
 from syncer.cli.main import (
     cli,
     client_settings,
+    confirm_on_terminal,
     connection_options,
     db_option,
     echo_json,
@@ -21,9 +22,9 @@ from syncer.cli.main import (
     silent_option,
     status,
 )
-from syncer.errors import UsageError
-from syncer.migrate.execute import execute
-from syncer.migrate.plan import build_plan, open_source
+from syncer.migrate.execute import MigrateOutcome
+from syncer.migrate.execute import migrate as migrate_mirror
+from syncer.migrate.plan import MigratePlan
 
 
 @cli.command()
@@ -56,50 +57,50 @@ def migrate(from_: str | None, thread_ids: tuple[str, ...], dry_run: bool, yes: 
     source = from_ or db_path
     settings = client_settings(**connection)
 
-    async def run() -> int:
-        store = open_source(source, dry_run=dry_run, lock_timeout=lock_timeout)
-        try:
-            async with AssistantsClient(settings) as client:
-                plan = await build_plan(store.conn, client, list(thread_ids) or None)
-                summary = plan.summary()
-                for line in summary["blocked"]:
-                    status(f"Blocked: {line}")
-                for orphan in plan.possible_orphans:
-                    status(f"Warning: {orphan}: an earlier migration was interrupted while creating "
-                           "its conversation; one may exist on the target without being recorded "
-                           "(possible orphan); it is created again")
-                if dry_run:
-                    if json_:
-                        echo_json({**summary, "dry_run": True})
-                    else:
-                        _echo_lines(render.migrate_summary(summary, dry_run=True))
-                        _echo_not_carried(summary)
-                    return 0
-                status(f"Migrating {summary['threads']['selected']} threads into {plan.target}: "
-                       f"{summary['items_to_send']} items to send in {plan.write_requests} "
-                       "write requests", silent or json_)
-                if plan.write_requests and not yes:
-                    if not sys.stdin.isatty():
-                        raise UsageError("refusing to migrate without --yes: stdin is not a terminal")
-                    if not click.confirm("Migrate into this server?", err=True):
-                        status("Migration cancelled; nothing written.")
-                        return 1
-                report = await execute(store.conn, client, plan, concurrency=concurrency,
-                                       progress=lambda line: status(line, silent))
-        finally:
-            store.close()
-        summary = report.as_dict()
-        if json_:
-            echo_json({**summary, "dry_run": False})
-        else:
-            for line in report.errors:
-                click.echo(f"Error: {line}", err=True)
-            _echo_lines(render.migrate_summary(summary, created=report.created))
-            _echo_not_carried(summary)
-            click.echo(f"{report.requests} requests sent.")
-        return 1 if report.errors else 0
+    def planned(plan: MigratePlan) -> None:
+        summary = plan.summary()
+        for line in summary["blocked"]:
+            status(f"Blocked: {line}")
+        for orphan in plan.possible_orphans:
+            status(f"Warning: {orphan}: an earlier migration was interrupted while creating "
+                   "its conversation; one may exist on the target without being recorded "
+                   "(possible orphan); it is created again")
+        if not dry_run:
+            status(f"Migrating {summary['threads']['selected']} threads into {plan.target}: "
+                   f"{summary['items_to_send']} items to send in {plan.write_requests} "
+                   "write requests", silent or json_)
 
-    sys.exit(asyncio.run(run()))
+    async def run() -> MigrateOutcome:
+        async with AssistantsClient(settings) as client:
+            return await migrate_mirror(
+                client, source, confirm_on_terminal("migrate", yes),
+                thread_ids=list(thread_ids) or None, dry_run=dry_run, concurrency=concurrency,
+                lock_timeout=lock_timeout, on_plan=planned,
+                progress=lambda line: status(line, silent))
+
+    outcome = asyncio.run(run())
+    if outcome.declined:
+        status("Migration cancelled; nothing written.")
+        sys.exit(1)
+    report = outcome.report
+    if report is None:  # a dry run
+        summary = outcome.plan.summary()
+        if json_:
+            echo_json({**summary, "dry_run": True})
+        else:
+            _echo_lines(render.migrate_summary(summary, dry_run=True))
+            _echo_not_carried(summary)
+        sys.exit(0)
+    summary = report.as_dict()
+    if json_:
+        echo_json({**summary, "dry_run": False})
+    else:
+        for line in report.errors:
+            click.echo(f"Error: {line}", err=True)
+        _echo_lines(render.migrate_summary(summary, created=report.created))
+        _echo_not_carried(summary)
+        click.echo(f"{report.requests} requests sent.")
+    sys.exit(1 if report.errors else 0)
 
 
 def _echo_lines(lines: list[str], err: bool = False) -> None:

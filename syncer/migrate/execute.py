@@ -28,7 +28,7 @@ from syncer.errors import (
     PermissionDeniedError,
 )
 from syncer.migrate.mapping import forget, record
-from syncer.migrate.plan import MigratePlan, ThreadPlan
+from syncer.migrate.plan import MigratePlan, ThreadPlan, build_plan, open_source
 
 Progress = Callable[[str], None]
 #: Errors that stop the whole migration (every other one stops its thread only).
@@ -116,3 +116,48 @@ async def _migrate_thread(conn: sqlite3.Connection, client: AssistantsClient, ta
     record(conn, thread.thread_id, target, conversation_id, "done", total, total)
     say(f"thread {thread.thread_id} → {conversation_id} ({total} items)")
 
+
+
+# --- the whole flow: open, plan, confirm, execute ---------------------------------------------
+
+
+@dataclass
+class MigrateOutcome:
+    """What `migrate` did: the plan, and the report (None for a dry run or when declined)."""
+
+    plan: MigratePlan
+    report: MigrateReport | None = None
+    declined: bool = False
+
+
+async def migrate(
+    client: AssistantsClient,
+    source: str,
+    confirm: Callable[[str], bool],
+    *,
+    thread_ids: list[str] | None = None,
+    dry_run: bool = False,
+    concurrency: int = 4,
+    lock_timeout: float = 0.0,
+    on_plan: Callable[[MigratePlan], None] | None = None,
+    progress: Progress | None = None,
+) -> MigrateOutcome:
+    """Migrate the mirror at ``source`` into the client's server: plan, confirm, execute.
+
+    A dry run reads the mirror only; otherwise the migrate lock is held throughout
+    (`open_source`). ``on_plan`` sees the plan first; ``confirm`` is asked only when there is
+    something to write.
+    """
+    store = open_source(source, dry_run=dry_run, lock_timeout=lock_timeout)
+    try:
+        plan = await build_plan(store.conn, client, thread_ids)
+        if on_plan:
+            on_plan(plan)
+        if dry_run:
+            return MigrateOutcome(plan)
+        if plan.write_requests and not confirm("Migrate into this server?"):
+            return MigrateOutcome(plan, declined=True)
+        report = await execute(store.conn, client, plan, progress, concurrency=concurrency)
+        return MigrateOutcome(plan, report)
+    finally:
+        store.close()
