@@ -158,38 +158,36 @@ def thread_args(thread_ids: list[str]) -> list[str]:
 # --- the tests ------------------------------------------------------------------------------
 
 
-def test_sync_mirrors_the_account_exactly(account, tmp_path):
+def test_sync_mirrors_the_account_exactly(account, emulator, mirror):
     path, thread_ids = account
-    db = tmp_path / "mirror.db"
-    with running_server(EmulatorConfig(load=path, run_ms=60_000)) as server:
-        result = run_cli("sync", "--db", str(db), *thread_args(thread_ids),
-                         base_url=server.base_url)
-        assert result.exit_code == 0, result.output
-        expected = asyncio.run(server_objects(server.base_url, thread_ids))
-    assert_exact_mirror(db, expected)
+    server = emulator(load=path, run_ms=60_000)
+    result = run_cli("sync", "--db", str(mirror), *thread_args(thread_ids),
+                     base_url=server.base_url)
+    assert result.exit_code == 0, result.output
+    expected = asyncio.run(server_objects(server.base_url, thread_ids))
+    assert_exact_mirror(mirror, expected)
     assert "Synced 4 thread(s)" in result.stderr
-    conn = sqlite3.connect(db)
+    conn = sqlite3.connect(mirror)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     sync = conn.execute("SELECT status, new, errors FROM syncs").fetchone()
     total = sum(len(objects) for objects in expected.values())
     assert sync == ("ok", total, "[]")
 
 
-def test_second_sync_sends_only_the_allowed_requests_and_changes_nothing(account, tmp_path):
+def test_second_sync_sends_only_the_allowed_requests_and_changes_nothing(account, emulator, mirror):
     path, thread_ids = account
-    db = tmp_path / "mirror.db"
-    with running_server(EmulatorConfig(load=path, run_ms=60_000)) as server:
-        first = run_cli("sync", "--db", str(db), *thread_args(thread_ids), "--json",
-                        base_url=server.base_url)
-        assert first.exit_code == 0
-        before = api_rows(db)
-        server.reset_stats()
-        second = run_cli("sync", "--db", str(db), "--json", base_url=server.base_url)
-        stats = server.stats()
+    server = emulator(load=path, run_ms=60_000)
+    first = run_cli("sync", "--db", str(mirror), *thread_args(thread_ids), "--json",
+                    base_url=server.base_url)
+    assert first.exit_code == 0
+    before = api_rows(mirror)
+    server.reset_stats()
+    second = run_cli("sync", "--db", str(mirror), "--json", base_url=server.base_url)
+    stats = server.stats()
     assert second.exit_code == 0, second.output
     report = json.loads(second.stdout)
     assert (report["new"], report["changed"], report["deleted"]) == (0, 0, 0)
-    assert api_rows(db) == before
+    assert api_rows(mirror) == before
     routes = stats["by_route"]
     threads = len(thread_ids)
     active_runs = 1  # the run waiting in requires_action
@@ -207,86 +205,84 @@ def test_second_sync_sends_only_the_allowed_requests_and_changes_nothing(account
     assert report["requests"] == stats["requests"]
 
 
-def test_new_and_changed_objects_are_picked_up(account, tmp_path):
+def test_new_and_changed_objects_are_picked_up(account, emulator, mirror):
     path, thread_ids = account
     big, tools, empty, waiting = thread_ids
-    db = tmp_path / "mirror.db"
-    with running_server(EmulatorConfig(load=path, run_ms=1)) as server:
-        assert run_cli("sync", "--db", str(db), *thread_args(thread_ids),
-                       base_url=server.base_url).exit_code == 0
+    server = emulator(load=path, run_ms=1)
+    assert run_cli("sync", "--db", str(mirror), *thread_args(thread_ids),
+                   base_url=server.base_url).exit_code == 0
 
-        async def change() -> None:
-            async with client_for(server.base_url) as client:
-                first = await anext(client.paginate("/assistants"))
-                await client.update_assistant(first["id"], {"instructions": "New instructions"})
-                await client.update_thread(tools, {"metadata": {"reviewed": "yes"}})
-                newest = await anext(client.paginate(f"/threads/{tools}/messages", order="desc"))
-                await client.update_message(tools, newest["id"], {"metadata": {"flag": "1"}})
-                # More than a page of new messages after the cursor (probe, then walk forward
-                # from the cursor), and the first messages of a thread that had none.
-                for number in range(150):
-                    await client.create_message(tools, {"role": "user", "content": f"new {number}"})
-                await asyncio.gather(*(
-                    client.create_message(empty, {"role": "user", "content": f"first {number}"})
-                    for number in range(3)))
-                run = await anext(client.paginate(f"/threads/{waiting}/runs", order="desc"))
-                # The run that was waiting for tool outputs is cancelled: a status change.
-                await client.cancel_run(waiting, run["id"])
-                await client.wait_for_run(waiting, run["id"], timeout=30)
-                helper = run["assistant_id"]
-                await client.create_message(big, {"role": "user", "content": "one more"})
-                await client.run_until_settled(big, {"assistant_id": helper})
+    async def change() -> None:
+        async with client_for(server.base_url) as client:
+            first = await anext(client.paginate("/assistants"))
+            await client.update_assistant(first["id"], {"instructions": "New instructions"})
+            await client.update_thread(tools, {"metadata": {"reviewed": "yes"}})
+            newest = await anext(client.paginate(f"/threads/{tools}/messages", order="desc"))
+            await client.update_message(tools, newest["id"], {"metadata": {"flag": "1"}})
+            # More than a page of new messages after the cursor (probe, then walk forward
+            # from the cursor), and the first messages of a thread that had none.
+            for number in range(150):
+                await client.create_message(tools, {"role": "user", "content": f"new {number}"})
+            await asyncio.gather(*(
+                client.create_message(empty, {"role": "user", "content": f"first {number}"})
+                for number in range(3)))
+            run = await anext(client.paginate(f"/threads/{waiting}/runs", order="desc"))
+            # The run that was waiting for tool outputs is cancelled: a status change.
+            await client.cancel_run(waiting, run["id"])
+            await client.wait_for_run(waiting, run["id"], timeout=30)
+            helper = run["assistant_id"]
+            await client.create_message(big, {"role": "user", "content": "one more"})
+            await client.run_until_settled(big, {"assistant_id": helper})
 
-        asyncio.run(change())
-        result = run_cli("sync", "--db", str(db), "--json", base_url=server.base_url)
-        assert result.exit_code == 0, result.output
-        expected = asyncio.run(server_objects(server.base_url, thread_ids))
-    assert_exact_mirror(db, expected)
+    asyncio.run(change())
+    result = run_cli("sync", "--db", str(mirror), "--json", base_url=server.base_url)
+    assert result.exit_code == 0, result.output
+    expected = asyncio.run(server_objects(server.base_url, thread_ids))
+    assert_exact_mirror(mirror, expected)
     report = json.loads(result.stdout)
     assert report["new"] >= 150 + 3 + 2 and report["changed"] >= 4
 
 
-def test_deletions_are_marked_and_rows_kept(account, tmp_path):
+def test_deletions_are_marked_and_rows_kept(account, emulator, mirror):
     path, thread_ids = account
     big, tools, empty, waiting = thread_ids
-    db = tmp_path / "mirror.db"
-    with running_server(EmulatorConfig(load=path, run_ms=60_000)) as server:
-        assert run_cli("sync", "--db", str(db), *thread_args(thread_ids),
-                       base_url=server.base_url).exit_code == 0
+    server = emulator(load=path, run_ms=60_000)
+    assert run_cli("sync", "--db", str(mirror), *thread_args(thread_ids),
+                   base_url=server.base_url).exit_code == 0
 
-        async def delete() -> tuple[str, str]:
-            async with client_for(server.base_url) as client:
-                assistant = await anext(client.paginate("/assistants", order="desc"))
-                await client.delete_assistant(assistant["id"])
-                await client.delete_thread(tools)
-                oldest = await anext(client.paginate(f"/threads/{big}/messages"))
-                await client.request("DELETE", f"/threads/{big}/messages/{oldest['id']}")
-                return assistant["id"], oldest["id"]
+    async def delete() -> tuple[str, str]:
+        async with client_for(server.base_url) as client:
+            assistant = await anext(client.paginate("/assistants", order="desc"))
+            await client.delete_assistant(assistant["id"])
+            await client.delete_thread(tools)
+            oldest = await anext(client.paginate(f"/threads/{big}/messages"))
+            await client.request("DELETE", f"/threads/{big}/messages/{oldest['id']}")
+            return assistant["id"], oldest["id"]
 
-        assistant_id, message_id = asyncio.run(delete())
-        normal = run_cli("sync", "--db", str(db), "--json", base_url=server.base_url)
-        assert normal.exit_code == 0, normal.output
-        conn = sqlite3.connect(db)
-        deleted = lambda table, where, *p: conn.execute(  # noqa: E731
-            f"SELECT count(*), count(deleted_at) FROM {table} WHERE {where}", p).fetchone()
-        assert deleted("assistants", "id = ?", assistant_id) == (1, 1)
-        assert deleted("threads", "id = ?", tools) == (1, 1)
-        total, gone = deleted("messages", "thread_id = ?", tools)
-        assert total > 0 and gone == total  # kept, marked
-        # A message deleted upstream is only noticed by --full (it is not among the newest).
-        assert deleted("messages", "id = ?", message_id) == (1, 0)
-        full = run_cli("sync", "--db", str(db), "--full", "--json", base_url=server.base_url)
-        assert full.exit_code == 0, full.output
-        assert deleted("messages", "id = ?", message_id) == (1, 1)
-        assert json.loads(full.stdout)["deleted"] == 1
-        # Deleted messages stay searchable.
-        hits = run_cli("search", "order-1234", "--db", str(db), "--json")
-        assert [h["deleted"] for h in json.loads(hits.stdout)] == [True]
-        expected = asyncio.run(server_objects(server.base_url, [big, empty, waiting]))
-        conn.close()
+    assistant_id, message_id = asyncio.run(delete())
+    normal = run_cli("sync", "--db", str(mirror), "--json", base_url=server.base_url)
+    assert normal.exit_code == 0, normal.output
+    conn = sqlite3.connect(mirror)
+    deleted = lambda table, where, *p: conn.execute(  # noqa: E731
+        f"SELECT count(*), count(deleted_at) FROM {table} WHERE {where}", p).fetchone()
+    assert deleted("assistants", "id = ?", assistant_id) == (1, 1)
+    assert deleted("threads", "id = ?", tools) == (1, 1)
+    total, gone = deleted("messages", "thread_id = ?", tools)
+    assert total > 0 and gone == total  # kept, marked
+    # A message deleted upstream is only noticed by --full (it is not among the newest).
+    assert deleted("messages", "id = ?", message_id) == (1, 0)
+    full = run_cli("sync", "--db", str(mirror), "--full", "--json", base_url=server.base_url)
+    assert full.exit_code == 0, full.output
+    assert deleted("messages", "id = ?", message_id) == (1, 1)
+    assert json.loads(full.stdout)["deleted"] == 1
+    # Deleted messages stay searchable.
+    hits = run_cli("search", "order-1234", "--db", str(mirror), "--json")
+    assert [h["deleted"] for h in json.loads(hits.stdout)] == [True]
+    expected = asyncio.run(server_objects(server.base_url, [big, empty, waiting]))
+    conn.close()
     live = {t: list(objs) for t, objs in expected.items()}
     live["threads"] = list(live["threads"])
-    assert_exact_mirror_subset(db, live)
+    assert_exact_mirror_subset(mirror, live)
 
 
 def assert_exact_mirror_subset(db: Path, expected: dict[str, list[dict]]) -> None:
@@ -302,17 +298,16 @@ def assert_exact_mirror_subset(db: Path, expected: dict[str, list[dict]]) -> Non
     conn.close()
 
 
-def test_fault_rate_gives_the_same_database_as_a_clean_sync(account, tmp_path):
+def test_fault_rate_gives_the_same_database_as_a_clean_sync(account, emulator, tmp_path):
     path, thread_ids = account
     clean, faulty = tmp_path / "clean.db", tmp_path / "faulty.db"
-    with running_server(EmulatorConfig(load=path, run_ms=60_000)) as server:
-        assert run_cli("sync", "--db", str(clean), *thread_args(thread_ids),
-                       base_url=server.base_url).exit_code == 0
-    with running_server(EmulatorConfig(load=path, run_ms=60_000, fault_rate=0.2,
-                                       seed=7)) as server:
-        result = run_cli("sync", "--db", str(faulty), *thread_args(thread_ids), "--json",
-                         base_url=server.base_url)
-        faults = server.stats()["faults"]
+    server = emulator(load=path, run_ms=60_000)
+    assert run_cli("sync", "--db", str(clean), *thread_args(thread_ids),
+                   base_url=server.base_url).exit_code == 0
+    server = emulator(load=path, run_ms=60_000, fault_rate=0.2, seed=7)
+    result = run_cli("sync", "--db", str(faulty), *thread_args(thread_ids), "--json",
+                     base_url=server.base_url)
+    faults = server.stats()["faults"]
     assert result.exit_code == 0, result.output
     assert faults > 0
     assert api_rows(faulty) == api_rows(clean)
@@ -353,21 +348,20 @@ def test_unreachable_server_is_one_line_and_keeps_the_mirror(account, tmp_path):
     assert api_rows(db) == before
 
 
-def test_wrong_key_is_a_401_error(account, tmp_path):
+def test_wrong_key_is_a_401_error(account, emulator, mirror, tmp_path):
     path, thread_ids = account
-    db = tmp_path / "mirror.db"
-    with running_server(EmulatorConfig(load=path, run_ms=60_000, api_key=KEY)) as server:
-        assert run_cli("sync", "--db", str(db), *thread_args(thread_ids),
-                       base_url=server.base_url).exit_code == 0
-        before = api_rows(db)
-        wrong = "sk-wrong-key-99999999"
-        result = run_cli("sync", "--db", str(db), base_url=server.base_url, key=wrong)
+    server = emulator(load=path, run_ms=60_000, api_key=KEY)
+    assert run_cli("sync", "--db", str(mirror), *thread_args(thread_ids),
+                   base_url=server.base_url).exit_code == 0
+    before = api_rows(mirror)
+    wrong = "sk-wrong-key-99999999"
+    result = run_cli("sync", "--db", str(mirror), base_url=server.base_url, key=wrong)
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "HTTP 401" in lines[0]
     assert wrong not in result.output and wrong[-8:] not in result.output
-    assert api_rows(db) == before
-    conn = sqlite3.connect(db)
+    assert api_rows(mirror) == before
+    conn = sqlite3.connect(mirror)
     logged = conn.execute("SELECT status, errors FROM syncs ORDER BY id DESC").fetchone()
     conn.close()
     assert logged[0] == "failed" and "HTTP 401" in logged[1]
@@ -376,19 +370,18 @@ def test_wrong_key_is_a_401_error(account, tmp_path):
             assert wrong[-8:].encode() not in file.read_bytes()
 
 
-def test_unknown_thread_is_an_error_for_that_thread_only(account, tmp_path):
+def test_unknown_thread_is_an_error_for_that_thread_only(account, emulator, mirror):
     path, thread_ids = account
-    db = tmp_path / "mirror.db"
     unknown = "thread_doesNotExist000000000"
-    with running_server(EmulatorConfig(load=path, run_ms=60_000)) as server:
-        result = run_cli("sync", "--db", str(db), *thread_args([*thread_ids, unknown]), "--json",
-                         base_url=server.base_url)
-        expected = asyncio.run(server_objects(server.base_url, thread_ids))
+    server = emulator(load=path, run_ms=60_000)
+    result = run_cli("sync", "--db", str(mirror), *thread_args([*thread_ids, unknown]), "--json",
+                     base_url=server.base_url)
+    expected = asyncio.run(server_objects(server.base_url, thread_ids))
     assert result.exit_code == 1
     report = json.loads(result.stdout)
     assert report["threads_failed"] == 1 and report["errors"][0].startswith(unknown)
     assert f"Error: {unknown}: HTTP 404" in result.stderr
-    assert_exact_mirror(db, expected)  # the rest completed
+    assert_exact_mirror(mirror, expected)  # the rest completed
 
 
 def test_malformed_threads_file_names_the_line(tmp_path):
@@ -431,14 +424,13 @@ def test_other_server_is_refused_without_force(account, tmp_path):
             assert forced.exit_code == 0, forced.output
 
 
-def test_api_key_appears_nowhere(account, tmp_path):
+def test_api_key_appears_nowhere(account, emulator, mirror, tmp_path):
     path, thread_ids = account
-    db = tmp_path / "mirror.db"
-    with running_server(EmulatorConfig(load=path, run_ms=60_000)) as server:
-        outputs = [run_cli("sync", "--db", str(db), *thread_args(thread_ids), "--json",
-                           base_url=server.base_url)]
-        outputs.append(run_cli("sync", "--db", str(db), "--full", base_url=server.base_url))
-    outputs += [run_cli(*args, "--db", str(db)) for args in (
+    server = emulator(load=path, run_ms=60_000)
+    outputs = [run_cli("sync", "--db", str(mirror), *thread_args(thread_ids), "--json",
+                       base_url=server.base_url)]
+    outputs.append(run_cli("sync", "--db", str(mirror), "--full", base_url=server.base_url))
+    outputs += [run_cli(*args, "--db", str(mirror)) for args in (
         ["status", "--json"], ["status"], ["search", "order"], ["show", thread_ids[1]],
         ["threads", "list"])]
     for result in outputs:
@@ -448,7 +440,7 @@ def test_api_key_appears_nowhere(account, tmp_path):
             assert KEY.encode() not in file.read_bytes()
 
 
-def test_sync_mirrors_a_generated_account_exactly(tmp_path):
+def test_sync_mirrors_a_generated_account_exactly(emulator, mirror, tmp_path):
     from syncer.emulator.generate import generate_account
 
     account = generate_account(seed=11, assistants=105, threads=5, messages_per_thread=102,
@@ -456,24 +448,23 @@ def test_sync_mirrors_a_generated_account_exactly(tmp_path):
     path = tmp_path / "generated.json"
     path.write_text(json.dumps(account))
     thread_ids = [thread["id"] for thread in account["threads"]]
-    db = tmp_path / "mirror.db"
     threads_file = tmp_path / "threads.txt"
     threads_file.write_text("\n".join(thread_ids))
-    with running_server(EmulatorConfig(load=path, run_ms=60_000)) as server:
-        result = run_cli("sync", "--db", str(db), "--threads-file", str(threads_file),
-                         "--concurrency", "3", base_url=server.base_url)
-        assert result.exit_code == 0, result.output
-        served = asyncio.run(server_objects(server.base_url, thread_ids))
-        # Requests: exactly the minimum (every list max(1, ceil(n/100)), one GET per thread).
-        from syncer.mirror.sync import minimum_requests
+    server = emulator(load=path, run_ms=60_000)
+    result = run_cli("sync", "--db", str(mirror), "--threads-file", str(threads_file),
+                     "--concurrency", "3", base_url=server.base_url)
+    assert result.exit_code == 0, result.output
+    served = asyncio.run(server_objects(server.base_url, thread_ids))
+    # Requests: exactly the minimum (every list max(1, ceil(n/100)), one GET per thread).
+    from syncer.mirror.sync import minimum_requests
 
-        lists = [sum(m["thread_id"] == t for m in account["messages"]) for t in thread_ids]
-        lists += [sum(r["thread_id"] == t for r in account["runs"]) for t in thread_ids]
-        lists += [sum(s["run_id"] == r["id"] for s in account["run_steps"])
-                  for r in account["runs"]]
-        sync = sqlite3.connect(db).execute("SELECT requests FROM syncs").fetchone()[0]
-        assert sync == minimum_requests(len(account["assistants"]), lists, len(thread_ids))
-    assert_exact_mirror(db, served)
+    lists = [sum(m["thread_id"] == t for m in account["messages"]) for t in thread_ids]
+    lists += [sum(r["thread_id"] == t for r in account["runs"]) for t in thread_ids]
+    lists += [sum(s["run_id"] == r["id"] for s in account["run_steps"])
+              for r in account["runs"]]
+    sync = sqlite3.connect(mirror).execute("SELECT requests FROM syncs").fetchone()[0]
+    assert sync == minimum_requests(len(account["assistants"]), lists, len(thread_ids))
+    assert_exact_mirror(mirror, served)
     # The server's objects are the generated ones, field for field.
     for table in TABLE_ORDER:
         assert sorted(served[table], key=lambda o: o["id"]) == sorted(
@@ -551,7 +542,7 @@ def failing_proxy(upstream: str, fails: Callable[[str], bool]) -> Iterator[tuple
         thread.join()
 
 
-def test_a_thread_that_keeps_failing_is_reported_and_the_rest_is_kept(account, tmp_path):
+def test_a_thread_that_keeps_failing_is_reported_and_the_rest_is_kept(account, emulator, mirror):
     """Server errors (500, 503, dropped connections) on every request of one thread, and on
     the second messages page of another, with the default retry settings: exit 1, each failed
     thread named in the summary and the syncs log, everything else mirrored exactly; a mirrored
@@ -559,65 +550,64 @@ def test_a_thread_that_keeps_failing_is_reported_and_the_rest_is_kept(account, t
     with the exact mirror."""
     path, thread_ids = account
     big, tools, empty, waiting = thread_ids
-    db = tmp_path / "mirror.db"
-    with running_server(EmulatorConfig(load=path, run_ms=60_000)) as server:
-        # One proxy stands for the server throughout (the mirror belongs to its URL); what it
-        # fails changes between syncs. First `tools` fails everywhere, and `big` from its
-        # second messages page on (after its thread, runs and first 100 messages were written).
-        rule = {"fails": lambda url: tools in url or (f"{big}/messages" in url and "after=" in url)}
-        with failing_proxy(server.base_url, lambda url: rule["fails"](url)) as (proxy_url, failed):
-            result = run_cli("sync", "--db", str(db), *thread_args(thread_ids), "--json",
-                             base_url=proxy_url)
-            # The retry policy was used (default: 5 retries, so 6 attempts per request).
-            assert failed.count(f"/v1/threads/{tools}") == 6
-            assert len([u for u in failed if big in u]) == 6
-            expected = asyncio.run(server_objects(server.base_url, [empty, waiting]))
-            assert result.exit_code == 1, result.output
-            report = json.loads(result.stdout)
-            assert report["threads_failed"] == 2 and not report["ok"]
-            assert sorted(e.split(":")[0] for e in report["errors"]) == sorted([big, tools])
-            assert all("gave up after 6 attempts" in e for e in report["errors"]), report["errors"]
-            for thread_id in (big, tools):
-                assert f"Error: {thread_id}: " in result.stderr
-            assert "— 2 error(s)" in result.stderr.splitlines()[-1]
-            conn = sqlite3.connect(db)
-            status, errors = conn.execute("SELECT status, errors FROM syncs").fetchone()
-            assert status == "failed" and json.loads(errors) == report["errors"]
-            shown = run_cli("status", "--db", str(db)).stdout
-            assert ": failed;" in shown and f"  error: {tools}: gave up after 6 attempts" in shown
-            # What the rest of the sync wrote is all there: the healthy threads exactly, and
-            # the first page of `big` with its cursor; nothing of `tools`.
-            assert_exact_mirror_subset(db, expected)
-            assert conn.execute("SELECT count(*) FROM threads WHERE id = ?",
-                                [tools]).fetchone() == (0,)
-            assert conn.execute("SELECT count(*) FROM messages WHERE thread_id = ?",
-                                [big]).fetchone() == (100,)
-            assert conn.execute("SELECT count(*) FROM assistants").fetchone() == (ASSISTANTS,)
+    server = emulator(load=path, run_ms=60_000)
+    # One proxy stands for the server throughout (the mirror belongs to its URL); what it
+    # fails changes between syncs. First `tools` fails everywhere, and `big` from its
+    # second messages page on (after its thread, runs and first 100 messages were written).
+    rule = {"fails": lambda url: tools in url or (f"{big}/messages" in url and "after=" in url)}
+    with failing_proxy(server.base_url, lambda url: rule["fails"](url)) as (proxy_url, failed):
+        result = run_cli("sync", "--db", str(mirror), *thread_args(thread_ids), "--json",
+                         base_url=proxy_url)
+        # The retry policy was used (default: 5 retries, so 6 attempts per request).
+        assert failed.count(f"/v1/threads/{tools}") == 6
+        assert len([u for u in failed if big in u]) == 6
+        expected = asyncio.run(server_objects(server.base_url, [empty, waiting]))
+        assert result.exit_code == 1, result.output
+        report = json.loads(result.stdout)
+        assert report["threads_failed"] == 2 and not report["ok"]
+        assert sorted(e.split(":")[0] for e in report["errors"]) == sorted([big, tools])
+        assert all("gave up after 6 attempts" in e for e in report["errors"]), report["errors"]
+        for thread_id in (big, tools):
+            assert f"Error: {thread_id}: " in result.stderr
+        assert "— 2 error(s)" in result.stderr.splitlines()[-1]
+        conn = sqlite3.connect(mirror)
+        status, errors = conn.execute("SELECT status, errors FROM syncs").fetchone()
+        assert status == "failed" and json.loads(errors) == report["errors"]
+        shown = run_cli("status", "--db", str(mirror)).stdout
+        assert ": failed;" in shown and f"  error: {tools}: gave up after 6 attempts" in shown
+        # What the rest of the sync wrote is all there: the healthy threads exactly, and
+        # the first page of `big` with its cursor; nothing of `tools`.
+        assert_exact_mirror_subset(mirror, expected)
+        assert conn.execute("SELECT count(*) FROM threads WHERE id = ?",
+                            [tools]).fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM messages WHERE thread_id = ?",
+                            [big]).fetchone() == (100,)
+        assert conn.execute("SELECT count(*) FROM assistants").fetchone() == (ASSISTANTS,)
 
-            # A healthy sync completes both (resuming `big` after its cursor).
-            rule["fails"] = lambda url: False
-            healthy = run_cli("sync", "--db", str(db), base_url=proxy_url)
-            assert healthy.exit_code == 0, healthy.output
-            expected = asyncio.run(server_objects(server.base_url, thread_ids))
-            assert_exact_mirror(db, expected)
-            tools_rows = conn.execute("SELECT * FROM messages WHERE thread_id = ? ORDER BY rowid",
-                                      [tools]).fetchall()
+        # A healthy sync completes both (resuming `big` after its cursor).
+        rule["fails"] = lambda url: False
+        healthy = run_cli("sync", "--db", str(mirror), base_url=proxy_url)
+        assert healthy.exit_code == 0, healthy.output
+        expected = asyncio.run(server_objects(server.base_url, thread_ids))
+        assert_exact_mirror(mirror, expected)
+        tools_rows = conn.execute("SELECT * FROM messages WHERE thread_id = ? ORDER BY rowid",
+                                  [tools]).fetchall()
 
-            # Now mirrored, `tools` fails again while `big` gets a new message: `big` is picked
-            # up, `tools` keeps every row as it was (a server error is not a deletion).
-            async def add_message() -> None:
-                async with client_for(server.base_url) as client:
-                    await client.create_message(big, {"role": "user", "content": "later"})
+        # Now mirrored, `tools` fails again while `big` gets a new message: `big` is picked
+        # up, `tools` keeps every row as it was (a server error is not a deletion).
+        async def add_message() -> None:
+            async with client_for(server.base_url) as client:
+                await client.create_message(big, {"role": "user", "content": "later"})
 
-            asyncio.run(add_message())
-            rule["fails"] = lambda url: tools in url
-            again = run_cli("sync", "--db", str(db), "--json", base_url=proxy_url)
-            assert again.exit_code == 1
-            assert json.loads(again.stdout)["new"] == 1
-            assert conn.execute("SELECT * FROM messages WHERE thread_id = ? ORDER BY rowid",
-                                [tools]).fetchall() == tools_rows
-            assert conn.execute("SELECT count(deleted_at) FROM threads").fetchone() == (0,)
-            conn.close()
+        asyncio.run(add_message())
+        rule["fails"] = lambda url: tools in url
+        again = run_cli("sync", "--db", str(mirror), "--json", base_url=proxy_url)
+        assert again.exit_code == 1
+        assert json.loads(again.stdout)["new"] == 1
+        assert conn.execute("SELECT * FROM messages WHERE thread_id = ? ORDER BY rowid",
+                            [tools]).fetchall() == tools_rows
+        assert conn.execute("SELECT count(deleted_at) FROM threads").fetchone() == (0,)
+        conn.close()
 
 
 # --- mirror rows are the API objects ---------------------------------------------------------
@@ -635,7 +625,9 @@ def mirror_account(db: Path) -> dict[str, list[dict]]:
         conn.close()
 
 
-def test_an_account_made_from_mirror_rows_is_served_again_and_resumes(account, tmp_path):
+def test_an_account_made_from_mirror_rows_is_served_again_and_resumes(
+    account, emulator, mirror, tmp_path
+):
     """``row_to_object`` gives back the exact API objects (nested fields decoded, booleans
     as booleans): an account file made from the mirror's rows loads into a fresh emulator,
     which serves the same objects, and the run waiting in requires_action there accepts its
@@ -643,12 +635,11 @@ def test_an_account_made_from_mirror_rows_is_served_again_and_resumes(account, t
     step_details was still JSON text)."""
     path, thread_ids = account
     waiting = thread_ids[3]
-    db = tmp_path / "mirror.db"
-    with running_server(EmulatorConfig(load=path, run_ms=60_000)) as server:
-        assert run_cli("sync", "--db", str(db), *thread_args(thread_ids),
-                       base_url=server.base_url).exit_code == 0
-        original = asyncio.run(server_objects(server.base_url, thread_ids))
-    rebuilt = mirror_account(db)
+    server = emulator(load=path, run_ms=60_000)
+    assert run_cli("sync", "--db", str(mirror), *thread_args(thread_ids),
+                   base_url=server.base_url).exit_code == 0
+    original = asyncio.run(server_objects(server.base_url, thread_ids))
+    rebuilt = mirror_account(mirror)
     for table in TABLE_ORDER:
         by_id = {obj["id"]: obj for obj in rebuilt[table]}
         for obj in original[table]:
@@ -660,21 +651,21 @@ def test_an_account_made_from_mirror_rows_is_served_again_and_resumes(account, t
     assert steps and all(isinstance(s["step_details"], dict) for s in steps)
     account_file = tmp_path / "from-mirror.json"
     account_file.write_text(json.dumps(rebuilt))
-    with running_server(EmulatorConfig(load=account_file, run_ms=1)) as again:
-        served = asyncio.run(server_objects(again.base_url, thread_ids))
+    again = emulator(load=account_file, run_ms=1)
+    served = asyncio.run(server_objects(again.base_url, thread_ids))
 
-        async def finish_waiting_run() -> tuple[str, list[dict]]:
-            async with client_for(again.base_url) as client:
-                run = await anext(client.paginate(f"/threads/{waiting}/runs", order="desc"))
-                assert run["status"] == "requires_action"
-                calls = run["required_action"]["submit_tool_outputs"]["tool_calls"]
-                done = await client.resume_after_outputs(
-                    waiting, run["id"], [{"tool_call_id": c["id"], "output": "ok"} for c in calls])
-                steps = [s async for s in client.paginate(
-                    f"/threads/{waiting}/runs/{run['id']}/steps")]
-                return done.status, steps
+    async def finish_waiting_run() -> tuple[str, list[dict]]:
+        async with client_for(again.base_url) as client:
+            run = await anext(client.paginate(f"/threads/{waiting}/runs", order="desc"))
+            assert run["status"] == "requires_action"
+            calls = run["required_action"]["submit_tool_outputs"]["tool_calls"]
+            done = await client.resume_after_outputs(
+                waiting, run["id"], [{"tool_call_id": c["id"], "output": "ok"} for c in calls])
+            steps = [s async for s in client.paginate(
+                f"/threads/{waiting}/runs/{run['id']}/steps")]
+            return done.status, steps
 
-        status, steps_after = asyncio.run(finish_waiting_run())
+    status, steps_after = asyncio.run(finish_waiting_run())
     assert served == original
     assert status == "completed"
     outputs = [c["function"]["output"] for s in steps_after if s["type"] == "tool_calls"
@@ -682,48 +673,47 @@ def test_an_account_made_from_mirror_rows_is_served_again_and_resumes(account, t
     assert outputs and set(outputs) == {"ok"}
 
 
-def test_readers_read_while_a_sync_writes(account, tmp_path):
+def test_readers_read_while_a_sync_writes(account, emulator, mirror):
     """WAL: a reader holding a read transaction open (a long Datasette query) does not stop a
     sync from committing, and keeps its snapshot; while a write transaction is open, `syncer
     search` and `syncer status` (a second syncer) and a plain sqlite3 connection read at once."""
     path, thread_ids = account
     big, tools = thread_ids[:2]
-    db = tmp_path / "mirror.db"
-    with running_server(EmulatorConfig(load=path, run_ms=60_000)) as server:
-        assert run_cli("sync", "--db", str(db), *thread_args(thread_ids),
-                       base_url=server.base_url).exit_code == 0
+    server = emulator(load=path, run_ms=60_000)
+    assert run_cli("sync", "--db", str(mirror), *thread_args(thread_ids),
+                   base_url=server.base_url).exit_code == 0
 
-        async def add_messages() -> None:
-            async with client_for(server.base_url) as client:
-                for number in range(120):
-                    await client.create_message(tools, {"role": "user",
-                                                        "content": f"added {number}"})
+    async def add_messages() -> None:
+        async with client_for(server.base_url) as client:
+            for number in range(120):
+                await client.create_message(tools, {"role": "user",
+                                                    "content": f"added {number}"})
 
-        asyncio.run(add_messages())
-        reader = sqlite3.connect(db, isolation_level=None, timeout=0)
-        reader.execute("BEGIN")
-        before = reader.execute("SELECT count(*) FROM messages").fetchone()[0]
-        result = run_cli("sync", "--db", str(db), "--json", base_url=server.base_url)
-        assert result.exit_code == 0, result.output
-        assert json.loads(result.stdout)["new"] == 120
-        # The reader still sees its snapshot; once it ends, it sees the sync's rows.
-        assert reader.execute("SELECT count(*) FROM messages").fetchone()[0] == before
-        reader.execute("COMMIT")
-        assert reader.execute("SELECT count(*) FROM messages").fetchone()[0] == before + 120
+    asyncio.run(add_messages())
+    reader = sqlite3.connect(mirror, isolation_level=None, timeout=0)
+    reader.execute("BEGIN")
+    before = reader.execute("SELECT count(*) FROM messages").fetchone()[0]
+    result = run_cli("sync", "--db", str(mirror), "--json", base_url=server.base_url)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["new"] == 120
+    # The reader still sees its snapshot; once it ends, it sees the sync's rows.
+    assert reader.execute("SELECT count(*) FROM messages").fetchone()[0] == before
+    reader.execute("COMMIT")
+    assert reader.execute("SELECT count(*) FROM messages").fetchone()[0] == before + 120
 
     # A writer in the middle of a page (what a sync holds while it writes one).
-    writer = sqlite3.connect(db, isolation_level=None)
+    writer = sqlite3.connect(mirror, isolation_level=None)
     writer.execute("BEGIN IMMEDIATE")
     writer.execute("UPDATE messages SET text = 'uncommitted words' WHERE thread_id = ?", [big])
     writer.execute("INSERT INTO tracked_threads (id, added_at, source) VALUES"
                    " ('thread_notyet', 'x', 'test')")
     try:
-        hits = run_cli("search", "added", "--limit", "200", "--db", str(db), "--json")
+        hits = run_cli("search", "added", "--limit", "200", "--db", str(mirror), "--json")
         assert hits.exit_code == 0, hits.output
         assert len(json.loads(hits.stdout)) == 120
-        assert json.loads(run_cli("search", "uncommitted", "--db", str(db),
+        assert json.loads(run_cli("search", "uncommitted", "--db", str(mirror),
                                   "--json").stdout) == []
-        status = run_cli("status", "--db", str(db), "--json")
+        status = run_cli("status", "--db", str(mirror), "--json")
         assert status.exit_code == 0, status.output
         assert json.loads(status.stdout)["tracked_threads"] == len(thread_ids)
         assert reader.execute("SELECT count(*) FROM messages").fetchone()[0] == before + 120
@@ -733,50 +723,48 @@ def test_readers_read_while_a_sync_writes(account, tmp_path):
         reader.close()
 
 
-def test_bad_input_on_an_existing_mirror_loses_nothing(account, tmp_path):
+def test_bad_input_on_an_existing_mirror_loses_nothing(account, emulator, mirror, tmp_path):
     """A malformed threads file, a bad --thread id and an unknown thread id, each against a
     mirror that holds an account: one line (or one line per failed thread), exit 1, every
     mirrored row and tracked thread still there."""
     path, thread_ids = account
-    db = tmp_path / "mirror.db"
     bad_file = tmp_path / "threads.txt"
     bad_file.write_text(f"{thread_ids[0]}\n\n# comment\nthread_ok\norder-1234\n")
-    with running_server(EmulatorConfig(load=path, run_ms=60_000)) as server:
-        assert run_cli("sync", "--db", str(db), *thread_args(thread_ids),
-                       base_url=server.base_url).exit_code == 0
-        before = api_rows(db)
-        tracked = run_cli("threads", "list", "--json", "--db", str(db)).stdout
-        malformed = run_cli("sync", "--db", str(db), "--threads-file", str(bad_file),
-                            base_url=server.base_url)
-        assert malformed.exit_code == 1
-        assert malformed.stderr == (f"Error: {bad_file}:5: 'order-1234' is not a thread id"
-                                    " (expected thread_…)\n")
-        bad_id = run_cli("sync", "--db", str(db), "--thread", "msg_123", base_url=server.base_url)
-        assert bad_id.exit_code == 1
-        assert bad_id.stderr == "Error: 'msg_123' is not a thread id (expected thread_…)\n"
-        assert run_cli("threads", "list", "--json", "--db", str(db)).stdout == tracked
-        unknown = run_cli("sync", "--db", str(db), "--thread", "thread_unknown1",
-                          base_url=server.base_url)
+    server = emulator(load=path, run_ms=60_000)
+    assert run_cli("sync", "--db", str(mirror), *thread_args(thread_ids),
+                   base_url=server.base_url).exit_code == 0
+    before = api_rows(mirror)
+    tracked = run_cli("threads", "list", "--json", "--db", str(mirror)).stdout
+    malformed = run_cli("sync", "--db", str(mirror), "--threads-file", str(bad_file),
+                        base_url=server.base_url)
+    assert malformed.exit_code == 1
+    assert malformed.stderr == (f"Error: {bad_file}:5: 'order-1234' is not a thread id"
+                                " (expected thread_…)\n")
+    bad_id = run_cli("sync", "--db", str(mirror), "--thread", "msg_123", base_url=server.base_url)
+    assert bad_id.exit_code == 1
+    assert bad_id.stderr == "Error: 'msg_123' is not a thread id (expected thread_…)\n"
+    assert run_cli("threads", "list", "--json", "--db", str(mirror)).stdout == tracked
+    unknown = run_cli("sync", "--db", str(mirror), "--thread", "thread_unknown1",
+                      base_url=server.base_url)
     assert unknown.exit_code == 1
     error_lines = [line for line in unknown.stderr.splitlines() if line.startswith("Error:")]
     assert len(error_lines) == 1 and error_lines[0].startswith(
         "Error: thread_unknown1: HTTP 404: no such thread on the server, and never mirrored")
     assert "request id req_" in error_lines[0] and "Traceback" not in unknown.output
-    after = api_rows(db)
+    after = api_rows(mirror)
     assert after == before
 
 
-def test_show_and_status_on_a_synced_mirror(account, tmp_path):
+def test_show_and_status_on_a_synced_mirror(account, emulator, mirror):
     """`show` on real synced threads: tool calls with their arguments and outputs, every run
     with its status and token usage as the server reports them; `status --json` counts."""
     path, thread_ids = account
     _, tools, _, waiting = thread_ids
-    db = tmp_path / "mirror.db"
-    with running_server(EmulatorConfig(load=path, run_ms=60_000)) as server:
-        synced = run_cli("sync", "--db", str(db), *thread_args(thread_ids), "--json",
-                         base_url=server.base_url)
-        expected = asyncio.run(server_objects(server.base_url, thread_ids))
-    shown = run_cli("show", tools, "--db", str(db), "--json")
+    server = emulator(load=path, run_ms=60_000)
+    synced = run_cli("sync", "--db", str(mirror), *thread_args(thread_ids), "--json",
+                     base_url=server.base_url)
+    expected = asyncio.run(server_objects(server.base_url, thread_ids))
+    shown = run_cli("show", tools, "--db", str(mirror), "--json")
     assert shown.exit_code == 0, shown.output
     entries = json.loads(shown.stdout)["entries"]
     messages = [m for m in expected["messages"] if m["thread_id"] == tools]
@@ -795,10 +783,10 @@ def test_show_and_status_on_a_synced_mirror(account, tmp_path):
     order = [e.get("id") or e.get("call_id") for e in entries]
     assert order.index(messages[2]["id"]) < order.index(call["call_id"]) < order.index(
         messages[3]["id"])
-    text = run_cli("show", waiting, "--db", str(db)).stdout
+    text = run_cli("show", waiting, "--db", str(mirror)).stdout
     assert "tool call lookup_order" in text and "output:    None" in text
     assert ": requires_action" in text and "no usage yet" in text
-    status = run_cli("status", "--db", str(db), "--json")
+    status = run_cli("status", "--db", str(mirror), "--json")
     data = json.loads(status.stdout)
     assert {t: c["rows"] for t, c in data["tables"].items()} == {
         t: len(objects) for t, objects in expected.items()}
@@ -808,7 +796,7 @@ def test_show_and_status_on_a_synced_mirror(account, tmp_path):
         "ok", [], json.loads(synced.stdout)["requests"])
 
 
-def test_progress_bar_only_on_a_terminal_and_never_with_silent(tmp_path, monkeypatch):
+def test_progress_bar_only_on_a_terminal_and_never_with_silent(emulator, tmp_path, monkeypatch):
     """On a terminal: a progress bar on stderr (threads, objects and their rate, requests per
     second); in a pipe or with -s: none. The summary line is the last line either way."""
     import rich.console
@@ -816,14 +804,14 @@ def test_progress_bar_only_on_a_terminal_and_never_with_silent(tmp_path, monkeyp
     from syncer.emulator.generate import sample_account_path
 
     threads = [t["id"] for t in json.loads(sample_account_path().read_text())["threads"]]
-    with running_server(EmulatorConfig(load=sample_account_path(), latency_ms=20)) as server:
-        piped = run_cli("sync", "--db", str(tmp_path / "a.db"), *thread_args(threads),
-                        base_url=server.base_url)
-        monkeypatch.setattr(rich.console.Console, "is_terminal", property(lambda self: True))
-        shown = run_cli("sync", "--db", str(tmp_path / "b.db"), *thread_args(threads),
-                        base_url=server.base_url)
-        silent = run_cli("sync", "--db", str(tmp_path / "c.db"), "-s", *thread_args(threads),
-                         base_url=server.base_url)
+    server = emulator(load=sample_account_path(), latency_ms=20)
+    piped = run_cli("sync", "--db", str(tmp_path / "a.db"), *thread_args(threads),
+                    base_url=server.base_url)
+    monkeypatch.setattr(rich.console.Console, "is_terminal", property(lambda self: True))
+    shown = run_cli("sync", "--db", str(tmp_path / "b.db"), *thread_args(threads),
+                    base_url=server.base_url)
+    silent = run_cli("sync", "--db", str(tmp_path / "c.db"), "-s", *thread_args(threads),
+                     base_url=server.base_url)
     assert "syncing" not in piped.stderr and piped.stderr.startswith("Synced 8 thread(s)")
     import re
 
@@ -834,27 +822,26 @@ def test_progress_bar_only_on_a_terminal_and_never_with_silent(tmp_path, monkeyp
     assert silent.exit_code == 0 and silent.stderr == ""
 
 
-def test_threads_remove_stops_syncing_and_keeps_the_rows(account, tmp_path):
+def test_threads_remove_stops_syncing_and_keeps_the_rows(account, emulator, mirror):
     path, thread_ids = account
     _, tools, _, _ = thread_ids
-    db = tmp_path / "mirror.db"
-    with running_server(EmulatorConfig(load=path, run_ms=60_000)) as server:
-        assert run_cli("sync", "--db", str(db), *thread_args(thread_ids),
-                       base_url=server.base_url).exit_code == 0
-        before = api_rows(db)
-        removed = run_cli("threads", "remove", tools, "--db", str(db))
-        assert removed.exit_code == 0
-        assert "Stopped tracking 1 thread(s)" in removed.stderr
-        server.reset_stats()
-        result = run_cli("sync", "--db", str(db), "--json", base_url=server.base_url)
-        stats = server.stats()
+    server = emulator(load=path, run_ms=60_000)
+    assert run_cli("sync", "--db", str(mirror), *thread_args(thread_ids),
+                   base_url=server.base_url).exit_code == 0
+    before = api_rows(mirror)
+    removed = run_cli("threads", "remove", tools, "--db", str(mirror))
+    assert removed.exit_code == 0
+    assert "Stopped tracking 1 thread(s)" in removed.stderr
+    server.reset_stats()
+    result = run_cli("sync", "--db", str(mirror), "--json", base_url=server.base_url)
+    stats = server.stats()
     assert result.exit_code == 0 and json.loads(result.stdout)["threads"] == 3
     # Not one request for the removed thread; its rows all still there, live and searchable.
     assert stats["by_route"]["GET /v1/threads/{thread_id}"] == 3
     # The no-change bound for 3 threads (one run still active) and their GETs: nothing more.
     assert stats["requests"] == math.ceil(ASSISTANTS / 100) + 2 * 3 + 1 + 3
-    assert api_rows(db) == before
-    hits = json.loads(run_cli("search", "order-1234", "--db", str(db), "--json").stdout)
+    assert api_rows(mirror) == before
+    hits = json.loads(run_cli("search", "order-1234", "--db", str(mirror), "--json").stdout)
     assert [(h["thread_id"], h["deleted"]) for h in hits] == [(tools, False)]
-    listed = json.loads(run_cli("threads", "list", "--json", "--db", str(db)).stdout)
+    listed = json.loads(run_cli("threads", "list", "--json", "--db", str(mirror)).stdout)
     assert tools not in [row["id"] for row in listed] and len(listed) == 3
