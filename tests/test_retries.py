@@ -14,7 +14,6 @@ import pytest
 
 from syncer.api.client import AssistantsClient
 from syncer.api.settings import ClientSettings
-from syncer.emulator import EmulatorConfig, running_server
 from syncer.errors import APIConnectionError, InternalServerError, RateLimitError
 
 KEY = "sk-test-e2e-retries-SECRET123"
@@ -56,30 +55,30 @@ def client_for(server, transport, sleeps, **overrides) -> AssistantsClient:
     return AssistantsClient(settings, transport=transport, sleep=sleeps)
 
 
-async def test_a_faulty_server_is_survived_and_nothing_is_created_twice():
+async def test_a_faulty_server_is_survived_and_nothing_is_created_twice(emulator):
     transport, sleeps = Recorded(), Sleeps()
-    with running_server(EmulatorConfig(fault_rate=0.3, seed=11, run_ms=5)) as server:
-        async with client_for(server, transport, sleeps, max_retries=10) as client:
-            created = [
-                (await client.create_assistant({"model": "gpt-4o", "name": f"a{i:02d}"})).id
-                for i in range(40)
-            ]
-            listed = [a["id"] async for a in client.paginate("/assistants", order="asc",
-                                                             limit=7)]
-            assert client.requests_sent == len(transport.outcomes) == server.stats()["requests"]
-        stats = server.stats()
+    server = emulator(fault_rate=0.3, seed=11, run_ms=5)
+    async with client_for(server, transport, sleeps, max_retries=10) as client:
+        created = [
+            (await client.create_assistant({"model": "gpt-4o", "name": f"a{i:02d}"})).id
+            for i in range(40)
+        ]
+        listed = [a["id"] async for a in client.paginate("/assistants", order="asc",
+                                                         limit=7)]
+        assert client.requests_sent == len(transport.outcomes) == server.stats()["requests"]
+    stats = server.stats()
     assert listed == created  # every assistant exactly once, in creation order
     kinds = {status for status, _ in transport.failures}
     assert kinds == {429, 500, 503, "drop"}  # the whole fault mix was met and survived
     assert stats["faults"] == len(transport.failures) == len(sleeps)
 
 
-async def test_retry_after_ms_from_the_server_is_honoured_exactly():
+async def test_retry_after_ms_from_the_server_is_honoured_exactly(emulator):
     transport, sleeps = Recorded(), Sleeps()
-    with running_server(EmulatorConfig(fault_rate=0.5, seed=3)) as server:
-        async with client_for(server, transport, sleeps, max_retries=20) as client:
-            for _ in range(25):
-                await client.create_thread()
+    server = emulator(fault_rate=0.5, seed=3)
+    async with client_for(server, transport, sleeps, max_retries=20) as client:
+        for _ in range(25):
+            await client.create_thread()
     # Failed attempts and sleeps pair up one to one, in order.
     assert len(sleeps) == len(transport.failures) > 0
     waits = [(headers, slept) for (status, headers), slept in zip(transport.failures, sleeps,
@@ -95,38 +94,38 @@ async def test_retry_after_ms_from_the_server_is_honoured_exactly():
     assert others and all(s <= 0.001 * 2**20 for s in others) and max(others) < 0.1
 
 
-async def test_a_scripted_429_asks_for_a_wait_the_client_keeps():
+async def test_a_scripted_429_asks_for_a_wait_the_client_keeps(emulator):
     transport, sleeps = Recorded(), Sleeps()
-    with running_server(EmulatorConfig()) as server:
-        server.script_faults({"fail_requests": [1], "status": "429"})
-        async with client_for(server, transport, sleeps) as client:
-            thread = await client.create_thread()
+    server = emulator()
+    server.script_faults({"fail_requests": [1], "status": "429"})
+    async with client_for(server, transport, sleeps) as client:
+        thread = await client.create_thread()
     assert thread.id.startswith("thread_")
     assert [s for s, _ in transport.outcomes] == [429, 200]
     assert sleeps == [int(transport.outcomes[0][1]["retry-after-ms"]) / 1000]
 
 
 @pytest.mark.parametrize("kind", ["500", "503", "drop"])
-async def test_each_fault_kind_is_retried_and_succeeds(kind):
+async def test_each_fault_kind_is_retried_and_succeeds(kind, emulator):
     transport, sleeps = Recorded(), Sleeps()
-    with running_server(EmulatorConfig()) as server:
-        server.script_faults({"fail_writes": [1, 2], "status": kind})
-        async with client_for(server, transport, sleeps) as client:
-            assistant = await client.create_assistant({"model": "gpt-4o", "name": "survivor"})
-            assert [a.id async for a in client.list_assistants()] == [assistant.id]
+    server = emulator()
+    server.script_faults({"fail_writes": [1, 2], "status": kind})
+    async with client_for(server, transport, sleeps) as client:
+        assistant = await client.create_assistant({"model": "gpt-4o", "name": "survivor"})
+        assert [a.id async for a in client.list_assistants()] == [assistant.id]
     expected = "drop" if kind == "drop" else int(kind)
     assert [s for s, _ in transport.outcomes] == [expected, expected, 200, 200]
     assert len(sleeps) == 2
 
 
-async def test_gives_up_after_max_retries_with_a_clear_error():
+async def test_gives_up_after_max_retries_with_a_clear_error(emulator):
     transport, sleeps = Recorded(), Sleeps()
-    with running_server(EmulatorConfig()) as server:
-        server.script_faults({"fail_requests": list(range(1, 20)), "status": "503"})
-        async with client_for(server, transport, sleeps) as client:  # default: 5 retries
-            with pytest.raises(InternalServerError) as caught:
-                await client.create_assistant({"model": "gpt-4o"})
-        assert server.stats()["requests"] == 6
+    server = emulator()
+    server.script_faults({"fail_requests": list(range(1, 20)), "status": "503"})
+    async with client_for(server, transport, sleeps) as client:  # default: 5 retries
+        with pytest.raises(InternalServerError) as caught:
+            await client.create_assistant({"model": "gpt-4o"})
+    assert server.stats()["requests"] == 6
     error = caught.value
     assert error.attempts == 6 and error.request_id.startswith("req_")
     assert str(error) == (
@@ -136,25 +135,25 @@ async def test_gives_up_after_max_retries_with_a_clear_error():
     assert len(sleeps) == 5
 
 
-async def test_gives_up_on_connections_that_keep_dropping():
+async def test_gives_up_on_connections_that_keep_dropping(emulator):
     transport, sleeps = Recorded(), Sleeps()
-    with running_server(EmulatorConfig()) as server:
-        server.script_faults({"fail_requests": list(range(1, 20)), "status": "drop"})
-        async with client_for(server, transport, sleeps, max_retries=2) as client:
-            with pytest.raises(APIConnectionError) as caught:
-                await client.create_thread()
+    server = emulator()
+    server.script_faults({"fail_requests": list(range(1, 20)), "status": "drop"})
+    async with client_for(server, transport, sleeps, max_retries=2) as client:
+        with pytest.raises(APIConnectionError) as caught:
+            await client.create_thread()
     text = str(caught.value)
     assert text.startswith(f"gave up after 3 attempts: POST {server.base_url}/threads failed: ")
     assert KEY not in text
 
 
-async def test_rate_limits_that_never_end_name_the_limit():
+async def test_rate_limits_that_never_end_name_the_limit(emulator):
     transport, sleeps = Recorded(), Sleeps()
-    with running_server(EmulatorConfig()) as server:
-        server.script_faults({"fail_requests": list(range(1, 20)), "status": "429"})
-        async with client_for(server, transport, sleeps, max_retries=3) as client:
-            with pytest.raises(RateLimitError) as caught:
-                await client.create_thread()
+    server = emulator()
+    server.script_faults({"fail_requests": list(range(1, 20)), "status": "429"})
+    async with client_for(server, transport, sleeps, max_retries=3) as client:
+        with pytest.raises(RateLimitError) as caught:
+            await client.create_thread()
     assert str(caught.value).startswith("gave up after 4 attempts: HTTP 429 rate_limit_exceeded: "
                                         "Rate limit reached for requests")
     assert sleeps == [0.01] * 3  # the scripted 429s ask for 10 ms each
