@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.gitops import Server
 from support.mirrors import sync
 from support.restore import KEY_A, seed_account
 
@@ -143,6 +144,14 @@ def mirror(tmp_path: Path) -> Path:
     """Where this test's mirror lives (``tmp_path / "mirror.db"``), not created yet: fill it
     with ``support.mirrors.sync`` (the real `syncer sync`) or the command under test."""
     return tmp_path / "mirror.db"
+
+
+@pytest.fixture
+def gitops_server(emulator: Callable[..., RunningServer]) -> Iterator[Server]:
+    """A fresh default emulator seen through support.gitops.Server (raw HTTP beside syncer)."""
+    helper = Server(emulator())
+    yield helper
+    helper.http.close()
 
 
 # --- restore's source: account A, mirrored once per module ---------------------------------------

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-from support.gitops import Server, syncer
+from support.gitops import syncer
 
-from syncer.emulator import EmulatorConfig, running_server
 from syncer.gitops.config import load_configs
 
 LONG_INSTRUCTIONS = (
@@ -73,19 +71,11 @@ ASSISTANTS = [
 ]
 
 
-@pytest.fixture
-def server():
-    with running_server(EmulatorConfig()) as running:
-        helper = Server(running)
-        yield helper
-        helper.http.close()
-
-
-def test_import_then_adopt_then_plan_shows_no_changes(server, tmp_path):
-    created = [server.api("POST", "/assistants", body).json() for body in ASSISTANTS]
+def test_import_then_adopt_then_plan_shows_no_changes(gitops_server, tmp_path):
+    created = [gitops_server.api("POST", "/assistants", body).json() for body in ASSISTANTS]
     out = tmp_path / "imported"
 
-    result = syncer(server, "import", "--all", "--out", str(out))
+    result = syncer(gitops_server, "import", "--all", "--out", str(out))
     assert result.exit_code == 0, result.output
     files = sorted(Path(line) for line in result.stdout.splitlines())
     unnamed = created[3]["id"]
@@ -109,14 +99,14 @@ def test_import_then_adopt_then_plan_shows_no_changes(server, tmp_path):
     }
 
     # Before adoption every config is a conflict with its unmanaged original.
-    assert syncer(server, "plan", str(out)).exit_code == 1
+    assert syncer(gitops_server, "plan", str(out)).exit_code == 1
 
-    raw_before = {a["id"]: server.api("GET", f"/assistants/{a['id']}").json() for a in created}
-    adopted = syncer(server, "apply", str(out), "--adopt", "--yes")
+    raw_before = {a["id"]: gitops_server.api("GET", f"/assistants/{a['id']}").json() for a in created}
+    adopted = syncer(gitops_server, "apply", str(out), "--adopt", "--yes")
     assert adopted.exit_code == 0, adopted.output
     assert "Plan: 0 to create, 0 to update, 4 to adopt, 0 to delete." in adopted.stdout
     for assistant_id, before in raw_before.items():
-        after = server.api("GET", f"/assistants/{assistant_id}").json()
+        after = gitops_server.api("GET", f"/assistants/{assistant_id}").json()
         # The unnamed one takes its config's name (its id); nothing else changes.
         name = before["name"] or assistant_id
         assert after["metadata"] == {**before["metadata"], "syncer:name": name}
@@ -124,25 +114,25 @@ def test_import_then_adopt_then_plan_shows_no_changes(server, tmp_path):
             k: v for k, v in before.items() if k != "metadata"
         } | {"name": name}
 
-    final = syncer(server, "plan", str(out), "--detailed-exitcode")
+    final = syncer(gitops_server, "plan", str(out), "--detailed-exitcode")
     assert final.exit_code == 0, final.output
-    assert len(server.assistants()) == 4  # adopted, never created anew
+    assert len(gitops_server.assistants()) == 4  # adopted, never created anew
 
 
-def test_import_by_id_refuses_to_overwrite(server, tmp_path):
-    [first, second] = [server.api("POST", "/assistants", body).json() for body in ASSISTANTS[1:3]]
+def test_import_by_id_refuses_to_overwrite(gitops_server, tmp_path):
+    [first, second] = [gitops_server.api("POST", "/assistants", body).json() for body in ASSISTANTS[1:3]]
     out = tmp_path / "one"
-    result = syncer(server, "import", second["id"], "--out", str(out))
+    result = syncer(gitops_server, "import", second["id"], "--out", str(out))
     assert result.exit_code == 0
     assert result.stdout.strip() == str(out / "bare.yaml")
-    again = syncer(server, "import", second["id"], first["id"], "--out", str(out))
+    again = syncer(gitops_server, "import", second["id"], first["id"], "--out", str(out))
     assert again.exit_code == 1
     assert f"not overwriting existing files (use --force): {out / 'bare.yaml'}" in again.stderr
     assert not (out / "librarian.yaml").exists()
-    assert syncer(server, "import", second["id"], "--out", str(out), "--force").exit_code == 0
+    assert syncer(gitops_server, "import", second["id"], "--out", str(out), "--force").exit_code == 0
 
 
-def test_import_needs_ids_or_all(server):
-    result = syncer(server, "import")
+def test_import_needs_ids_or_all(gitops_server):
+    result = syncer(gitops_server, "import")
     assert result.exit_code == 1
     assert "give assistant ids or --all" in result.stderr

@@ -14,13 +14,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from support.gitops import KEY, TEAM, Server
-
-from syncer.emulator import EmulatorConfig, running_server
 
 WAIT = 20.0
 
@@ -84,18 +81,10 @@ class Watcher:
         return code
 
 
-@pytest.fixture
-def server() -> Iterator[Server]:
-    with running_server(EmulatorConfig()) as running:
-        helper = Server(running)
-        yield helper
-        helper.http.close()
-
-
-def test_writing_a_file_triggers_a_new_plan_and_problems_do_not_stop_it(server, tmp_path):
+def test_writing_a_file_triggers_a_new_plan_and_problems_do_not_stop_it(gitops_server, tmp_path):
     directory = tmp_path / "assistants"
     shutil.copytree(TEAM, directory)
-    watcher = Watcher(server, directory)
+    watcher = Watcher(gitops_server, directory)
     try:
         watcher.wait_for("out", lambda line: line.startswith("Plan: 4 to create"))
 
@@ -120,7 +109,7 @@ def test_writing_a_file_triggers_a_new_plan_and_problems_do_not_stop_it(server, 
 
         (directory / "broken.yaml").write_text("name: Broken\nmodel: gpt-4o\ntemperature: 0.5\n")
         watcher.wait_for("out", lambda line: line.startswith("Plan: 8 to create"))
-        assert server.stats()["writes"] == 0  # watch without --apply only plans
+        assert gitops_server.stats()["writes"] == 0  # watch without --apply only plans
         # Every cycle printed one plan: the burst did not plan three times.
         plans = [line for name, line in watcher.seen if line.startswith("Plan: ")]
         assert [p.split(" to create")[0] for p in plans] == ["Plan: 4", "Plan: 7", "Plan: 8"]
@@ -129,11 +118,11 @@ def test_writing_a_file_triggers_a_new_plan_and_problems_do_not_stop_it(server, 
     assert code == 0
 
 
-def test_watch_apply_creates_what_a_new_file_describes(server, tmp_path):
+def test_watch_apply_creates_what_a_new_file_describes(gitops_server, tmp_path):
     directory = tmp_path / "assistants"
     directory.mkdir()
     (directory / "first.yaml").write_text("name: First\nmodel: gpt-4o-mini\n")
-    watcher = Watcher(server, directory, "--apply")
+    watcher = Watcher(gitops_server, directory, "--apply")
     try:
         watcher.wait_for(
             "out",
@@ -146,4 +135,4 @@ def test_watch_apply_creates_what_a_new_file_describes(server, tmp_path):
         )
     finally:
         watcher.stop()
-    assert sorted(server.managed()) == ["First", "Second"]
+    assert sorted(gitops_server.managed()) == ["First", "Second"]
