@@ -36,10 +36,19 @@ _ERRORS: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
 )
 
 
+# The words httpx's own transport uses, so a failure reads the same whichever stack carried it
+# (aiohttp's own text is about its internals: "Response payload is not completed: <…>").
+_WORDING: tuple[tuple[type[BaseException], str], ...] = (
+    (aiohttp.ServerDisconnectedError, "Server disconnected without sending a response."),
+    (aiohttp.ClientPayloadError, "peer closed connection without sending complete message body"),
+)
+
+
 def _as_httpx(error: BaseException) -> BaseException:
     for source, target in _ERRORS:
         if isinstance(error, source):
-            return target(str(error) or type(error).__name__)
+            words = next((text for kind, text in _WORDING if isinstance(error, kind)), None)
+            return target(words or str(error) or type(error).__name__)
     return error
 
 
