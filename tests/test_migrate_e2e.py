@@ -9,23 +9,13 @@ import sqlite3
 
 import openai
 import pytest
-from click.testing import CliRunner
-from support.migrate import KEY, account, expected_items, listed_items
+from support.migrate import KEY, account, expected_items, listed_items, migrate
 from support.mirrors import sync
 
 from syncer.api.client import AssistantsClient
 from syncer.api.settings import ClientSettings
-from syncer.cli import cli
 from syncer.emulator import EmulatorConfig, running_server
 from syncer.mirror.lock import acquire
-
-
-def migrate(db, base_url: str, *args: str, key: str = KEY) -> tuple[int, dict | str]:
-    result = CliRunner().invoke(cli, ["migrate", "--from", str(db), "--base-url", base_url,
-                                      "--api-key", key, *args])
-    if "--json" in args and result.exit_code == 0:
-        return result.exit_code, json.loads(result.stdout)
-    return result.exit_code, result.output
 
 
 def migrated(db, target: str) -> dict[str, str]:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 import openai
-from support.migrate import KEY, account, expected_items, listed_items
+from support.migrate import KEY, account, expected_items, listed_items, migrate
 from support.mirrors import sync
 from support.proxies import LosingProxy
 
@@ -96,3 +96,43 @@ def test_migrate_killed_part_way_and_rerun_ends_exact(tmp_path):
         for thread_id in threads:
             assert listed_items(sdk, done[thread_id]) == expected_items(data, thread_id), thread_id
 
+
+def test_a_lost_answer_retried_by_the_client_duplicates_nothing(tmp_path, monkeypatch):
+    """No kill: the server adds a chunk (or creates a conversation) but the connection drops
+    before the answer arrives, and the client retries. The retry must not add the chunk again
+    (a server need not honour Idempotency-Key: OpenAI's SDK sends none), and a conversation
+    created twice is reported as a possible orphan, not kept silently."""
+    monkeypatch.setenv("SYNCER_RETRY_BASE_DELAY", "0.001")
+    data = account()
+    path = tmp_path / "account.json"
+    path.write_text(json.dumps(data))
+    db = tmp_path / "mirror.db"
+    threads = [t["id"] for t in data["threads"]]
+    with running_server(EmulatorConfig(load=path)) as server:
+        sync(db, server.base_url, KEY, threads)
+        proxy = LosingProxy(server.url)
+        proxy.release.set()  # a held answer is dropped at once: the client sees the connection cut
+        try:
+            proxy.lose_answer(ADD, 2, forward=True)
+            longest = [arg for t in threads[4:] for arg in ("--thread", t)]  # several chunks each
+            code, out = migrate(db, proxy.base_url, "--yes", "--concurrency", "1", *longest)
+            assert code == 0, out
+            assert proxy.held.is_set()
+            proxy.lose_answer(CREATE, 1, forward=True)
+            code, out = migrate(db, proxy.base_url, "--yes", "--concurrency", "1")
+            assert proxy.held.is_set()
+        finally:
+            proxy.close()
+        assert code == 0, out
+        # The conversation created twice: one of the two is an orphan, and it is named.
+        created = [c for c in proxy.created[CREATE] if c]
+        assert len(created) == len(threads) + 1
+        assert "possible orphan" in out, out
+        conn = sqlite3.connect(db)
+        done = dict(conn.execute("SELECT thread_id, conversation_id FROM migrate_map "
+                                 "WHERE status = 'done'"))
+        conn.close()
+        assert sorted(done) == sorted(threads)
+        sdk = openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0)
+        for thread_id in threads:
+            assert listed_items(sdk, done[thread_id]) == expected_items(data, thread_id), thread_id

@@ -196,13 +196,16 @@ class HTTPClient:
         json: Any = None,
         params: Mapping[str, Any] | None = None,
         stream: bool = False,
+        max_retries: int | None = None,
     ) -> httpx.Response:
         """Send with retries; return a successful response or raise a ``syncer.errors`` error.
 
         With ``stream=True`` the body is not read yet: the caller must ``aclose()`` it.
+        ``max_retries`` overrides the settings' for this call (0: a caller that must look at
+        the server before sending a write again, because a lost answer may hide its effect).
         """
         headers = self._request_headers(method)
-        max_retries = self.settings.max_retries
+        max_retries = self.settings.max_retries if max_retries is None else max_retries
         for retries_taken in range(max_retries + 1):
             request = self._http.build_request(
                 method, path, json=json, params=dict(params) if params else None, headers=headers
@@ -355,9 +358,10 @@ class HTTPClient:
         *,
         json: Any = None,
         params: Mapping[str, Any] | None = None,
+        max_retries: int | None = None,
     ) -> tuple[dict[str, Any], httpx.Headers]:
         """Like ``request``, also returning the answer's headers (``openai-poll-after-ms`` …)."""
-        response = await self.send(method, path, json=json, params=params)
+        response = await self.send(method, path, json=json, params=params, max_retries=max_retries)
         return self.decode(response, method), response.headers
 
     async def request(
@@ -367,12 +371,15 @@ class HTTPClient:
         *,
         json: Any = None,
         params: Mapping[str, Any] | None = None,
+        max_retries: int | None = None,
     ) -> dict[str, Any]:
-        """One API call (retried as needed); the answer's JSON object.
+        """One API call (retried as needed; ``max_retries`` overrides the settings'); the
+        answer's JSON object.
 
         ``path`` is relative to the base URL, e.g. ``"/assistants/asst_1"``.
         """
-        data, _ = await self.request_with_headers(method, path, json=json, params=params)
+        data, _ = await self.request_with_headers(method, path, json=json, params=params,
+                                                  max_retries=max_retries)
         return data
 
     # --- pagination --------------------------------------------------------------------------

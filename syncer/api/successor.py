@@ -43,8 +43,10 @@ class SuccessorMethods(HTTPClient):
 
     # --- conversations -------------------------------------------------------------------------
 
-    async def create_conversation(self, body: Body | None = None) -> Conversation:
-        data = await self.request("POST", "/conversations", json=dump_body(body))
+    async def create_conversation(self, body: Body | None = None, *,
+                                  max_retries: int | None = None) -> Conversation:
+        data = await self.request("POST", "/conversations", json=dump_body(body),
+                                  max_retries=max_retries)
         return parse_object(Conversation, data)
 
     async def retrieve_conversation(self, conversation_id: str) -> Conversation:
@@ -57,10 +59,14 @@ class SuccessorMethods(HTTPClient):
     async def delete_conversation(self, conversation_id: str) -> ConversationDeleted:
         return parse_object(ConversationDeleted, await self.request("DELETE", _conversation(conversation_id)))
 
-    async def create_conversation_items(self, conversation_id: str, body: Body) -> list[Any]:
-        """Add items (``{"items": [...]}``, at most 20); the items as the server stored them."""
+    async def create_conversation_items(self, conversation_id: str, body: Body, *,
+                                        max_retries: int | None = None) -> list[Any]:
+        """Add items (``{"items": [...]}``, at most 20); the items as the server stored them.
+
+        A retry after a lost answer adds them again on a server that ignores Idempotency-Key
+        (``max_retries=0`` and `syncer.migrate.execute`'s look-before-resend avoid that)."""
         path = _conversation(conversation_id) + "/items"
-        data = await self.request("POST", path, json=dump_body(body))
+        data = await self.request("POST", path, json=dump_body(body), max_retries=max_retries)
         return parse_object(ConversationItemList, data).data
 
     def list_conversation_items(self, conversation_id: str, **opts: Any) -> AsyncIterator[Any]:

@@ -91,6 +91,9 @@ def migrate(from_: str | None, thread_ids: tuple[str, ...], dry_run: bool, yes: 
             _echo_lines(render.migrate_summary(summary, dry_run=True))
             _echo_not_carried(summary)
         sys.exit(0)
+    for orphan in report.orphans:
+        status(f"Warning: {orphan}: its create got no answer and was sent again; the first "
+               "one may exist on the target without being recorded (possible orphan)")
     summary = report.as_dict()
     if json_:
         echo_json({**summary, "dry_run": False})

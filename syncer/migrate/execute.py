@@ -7,18 +7,24 @@ at any moment leaves the map saying what the next run must check: a ``pending`` 
 possible orphan (conversations cannot be listed), a ``created`` one is completed from what the
 server holds (`syncer.migrate.plan.count_sent`). Threads go concurrently, but creates one at a
 time, so a kill orphans at most one conversation.
+
+The client never resends these writes on its own: a write whose answer was lost (no answer, a
+5xx) may have taken effect, and a server need not honour Idempotency-Key. Before sending a
+chunk again, the conversation's items are listed (a chunk that landed is counted, never added
+twice); a create sent again is reported as a possible orphan.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from syncer.api.client import AssistantsClient
 from syncer.api.models.conversations import MAX_CONVERSATION_ITEMS
+from syncer.api.retry import RETRYABLE_STATUSES, retry_delay
 from syncer.errors import (
     APIConnectionError,
     APIError,
@@ -28,9 +34,10 @@ from syncer.errors import (
     PermissionDeniedError,
 )
 from syncer.migrate.mapping import forget, record
-from syncer.migrate.plan import MigratePlan, ThreadPlan, build_plan, open_source
+from syncer.migrate.plan import MigratePlan, ThreadPlan, build_plan, count_sent, open_source
 
 Progress = Callable[[str], None]
+T = TypeVar("T")
 #: Errors that stop the whole migration (every other one stops its thread only).
 FATAL = (AuthenticationError, PermissionDeniedError, APIConnectionError)
 
@@ -43,10 +50,43 @@ class MigrateReport:
     created: dict[str, int] = field(default_factory=lambda: {"conversations": 0, "items": 0})
     errors: list[str] = field(default_factory=list)
     requests: int = 0
+    orphans: list[str] = field(default_factory=list)  # creates sent again after a lost answer
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.planned, "created": dict(self.created), "errors": list(self.errors),
-                "conversations": dict(self.conversations), "requests_sent": self.requests}
+                "conversations": dict(self.conversations), "requests_sent": self.requests,
+                "possible_orphans": [*self.planned.get("possible_orphans", []), *self.orphans]}
+
+
+def _retryable(error: APIError) -> bool:
+    return isinstance(error, APIConnectionError) or (
+        isinstance(error, APIStatusError)
+        and (error.status_code in RETRYABLE_STATUSES or error.status_code >= 500))
+
+
+def _may_have_landed(error: APIError) -> bool:
+    """Whether a failed write may still have taken effect: no answer, or a server error."""
+    return isinstance(error, APIConnectionError) or (
+        isinstance(error, APIStatusError) and error.status_code >= 500)
+
+
+async def _write(client: AssistantsClient, send: Callable[[], Awaitable[T]],
+                    before_resend: Callable[[], Awaitable[None]]) -> T:
+    """``send()`` (a write sent with no retry of the client's own), retried as the client
+    would, but calling ``before_resend()`` first whenever the failed attempt may have landed."""
+    settings = client.settings
+    for attempt in range(settings.max_retries + 1):
+        try:
+            return await send()
+        except APIError as error:
+            if not _retryable(error) or attempt == settings.max_retries:
+                error.attempts = attempt + 1
+                raise
+            await client.sleep(retry_delay(attempt, None, base=settings.retry_base_delay,
+                                           maximum=settings.retry_max_delay))
+            if _may_have_landed(error):
+                await before_resend()
+    raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
 
 async def execute(conn: sqlite3.Connection, client: AssistantsClient, plan: MigratePlan,
@@ -89,9 +129,16 @@ async def _migrate_thread(conn: sqlite3.Connection, client: AssistantsClient, ta
         first = items[:MAX_CONVERSATION_ITEMS]
         async with create_lock:
             record(conn, thread.thread_id, target, None, "pending", 0, total)
+
+            async def create() -> Any:
+                return await client.create_conversation(
+                    {"metadata": thread.thread.metadata, "items": first}, max_retries=0)
+
+            async def orphaned() -> None:
+                report.orphans.append(f"thread {thread.thread_id}")
+
             try:
-                created = await client.create_conversation(
-                    {"metadata": thread.thread.metadata, "items": first})
+                created = await _write(client, create, orphaned)
             except APIStatusError as error:
                 if error.status_code < 500:  # refused: nothing was created, no orphan
                     forget(conn, thread.thread_id, target)
@@ -107,11 +154,22 @@ async def _migrate_thread(conn: sqlite3.Connection, client: AssistantsClient, ta
                thread.items_done, total)
     conversation_id = thread.conversation_id
     report.conversations[thread.thread_id] = conversation_id
-    while thread.items_done < total:
+
+    async def add() -> None:
         chunk = items[thread.items_done:thread.items_done + MAX_CONVERSATION_ITEMS]
-        await client.create_conversation_items(conversation_id, {"items": chunk})
-        thread.items_done += len(chunk)
-        report.created["items"] += len(chunk)
+        if chunk:  # empty when a recount found the chunk had landed after all
+            await client.create_conversation_items(conversation_id, {"items": chunk}, max_retries=0)
+            thread.items_done += len(chunk)
+            report.created["items"] += len(chunk)
+
+    async def recount() -> None:
+        found = await count_sent(client, None, conversation_id, items)
+        report.created["items"] += found - thread.items_done
+        thread.items_done = found
+        record(conn, thread.thread_id, target, conversation_id, "created", found, total)
+
+    while thread.items_done < total:
+        await _write(client, add, recount)
         record(conn, thread.thread_id, target, conversation_id, "created", thread.items_done, total)
     record(conn, thread.thread_id, target, conversation_id, "done", total, total)
     say(f"thread {thread.thread_id} → {conversation_id} ({total} items)")

@@ -3,8 +3,12 @@ the conversation items it must become (worked out independently of syncer's code
 
 from __future__ import annotations
 
-import openai
+import json
 
+import openai
+from click.testing import CliRunner
+
+from syncer.cli import cli
 from syncer.emulator.generate import generate_account
 
 KEY = "sk-migrate-secret-key"
@@ -56,3 +60,13 @@ def listed_items(sdk: openai.OpenAI, conversation_id: str) -> list[dict]:
         else:
             items.append({"type": item.type})
     return items
+
+
+def migrate(db, base_url: str, *args: str, key: str = KEY) -> tuple[int, dict | str]:
+    """``syncer migrate --from DB --base-url URL --api-key KEY ARGS``: the exit code, and the
+    JSON summary (with --json and exit 0) or the output."""
+    result = CliRunner().invoke(cli, ["migrate", "--from", str(db), "--base-url", base_url,
+                                      "--api-key", key, *args])
+    if "--json" in args and result.exit_code == 0:
+        return result.exit_code, json.loads(result.stdout)
+    return result.exit_code, result.output
