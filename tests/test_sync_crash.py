@@ -90,17 +90,23 @@ def test_sigkill_at_random_points_then_resume_is_identical(account_file, tmp_pat
     with emulator_process("--load", str(account_file), "--latency-ms", "30") as base_url:
         subprocess.run(sync_command(reference, base_url, threads_file), env=env, check=True)
         kills = []
-        for _ in range(3):
+        # Commits are grouped (a group of pages every 0.25 s): kill at a random moment after this
+        # run's first group is on disk, i.e. inside a later group. Up to 8 tries for 3 kills that
+        # land mid-sync (a try whose sync finishes first does not count).
+        for _ in range(8):
             done = mirrored_rows(crashed)
-            # Kill once the sync has written a random share of what is left: always mid-sync.
-            target = done + max(1, int(rng.uniform(0.05, 0.6) * (expected_rows - done)))
+            if len(kills) == 3 or done >= expected_rows:
+                break
             proc = subprocess.Popen(sync_command(crashed, base_url, threads_file), env=env)
-            while proc.poll() is None and mirrored_rows(crashed) < target:
+            while proc.poll() is None and mirrored_rows(crashed) <= done:
                 time.sleep(0.01)
-            if proc.poll() is None:
+            time.sleep(rng.uniform(0.0, 0.3))
+            killed = proc.poll() is None
+            if killed:
                 proc.send_signal(signal.SIGKILL)
-                kills.append(mirrored_rows(crashed))
             proc.wait()
+            if killed and mirrored_rows(crashed) < expected_rows:
+                kills.append(mirrored_rows(crashed))
         final = subprocess.run(sync_command(crashed, base_url, threads_file), env=env)
         assert final.returncode == 0
         assert len(kills) >= 2 and all(0 < k < expected_rows for k in kills), (seed, kills)
