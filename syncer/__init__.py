@@ -1,4 +1,4 @@
-"""syncer: local-first sync, GitOps and replay for the Assistants API (v2)."""
+"""syncer: local-first sync, GitOps, replay and migration for the Assistants API (v2) and its successor, the Responses API with Conversations."""
 
 from importlib.metadata import PackageNotFoundError, version
 
