@@ -125,6 +125,34 @@ async def test_a_deep_body_names_its_depth_and_brackets_in_strings_do_not_count(
         assert created.json()["instructions"] == name
 
 
+LONE_SURROGATES = {  # valid JSON escapes, but no Unicode text: nothing can store or send them
+    "/v1/assistants": b'{"model": "gpt-4o", "instructions": "a \\ud800 b"}',
+    "/v1/threads": b'{"messages": [{"role": "user", "content": "\\udfff"}]}',
+    "/v1/responses": b'{"model": "gpt-4o", "input": "x\\udc00"}',
+    "/v1/conversations": b'{"items": [{"type": "message", "role": "user", "content": "\\ud83d"}]}',
+    "/_emulator/faults": b'{"\\ud800": 1}',
+}
+
+
+@pytest.mark.parametrize("path", sorted(LONE_SURROGATES))
+async def test_a_lone_surrogate_is_a_400_not_a_500(path):
+    async with client_for(EmulatorConfig(run_ms=0)) as client:
+        headers = {**V1, "Authorization": "Bearer sk-test", "Content-Type": "application/json"}
+        response = await client.post(path, content=LONE_SURROGATES[path], headers=headers)
+        assert "surrogate" in error_of(response, 400)["message"]
+        thread = await client.post("/v1/threads", headers=headers, content=b"{}")
+        added = await client.post(f"/v1/threads/{thread.json()['id']}/messages", headers=headers,
+                                  content=b'{"role": "user", "content": "\\ud800"}')
+        assert "surrogate" in error_of(added, 400)["message"]
+        stats = (await client.get("/_emulator/stats")).json()
+        assert stats["by_status"].get("500", 0) == 0
+        # A pair is one character (an emoji), and an escaped backslash is no escape at all.
+        for text in ('"\\ud83d\\ude00"', '"\\\\ud800"'):
+            created = await client.post("/v1/assistants", headers=headers,
+                                        content=b'{"model": "gpt-4o", "name": %s}' % text.encode())
+            assert created.json()["name"] == json.loads(text)
+
+
 # --- item 11: request bodies are bounded, and never buffered past the bound -------------------
 
 

@@ -3,7 +3,9 @@
 Malformed JSON, a wrong content type or a body that is not a JSON object are 400s in the
 real API's words; so is JSON the parser must not be fed: nested deeper than `MAX_JSON_DEPTH`
 (Python's parser would recurse until it fails), an integer longer than Python converts (4,300
-digits: ``sys.get_int_max_str_digits()``), ``NaN``/``Infinity`` (not JSON; answered back they would break clients). Bodies are
+digits: ``sys.get_int_max_str_digits()``), ``NaN``/``Infinity`` (not JSON; answered back they would break clients), a string holding a lone
+surrogate (``"\\ud800"``: a valid escape, but no Unicode text, so it could be neither stored nor
+sent back). Bodies are
 bounded in size before they are read (`syncer.emulator.middleware`); a body the request model rejects (a limit, a type, an unknown field) is
 the 400 that `syncer.emulator.validation_errors.api_error_from_validation` renders, naming the ``param``.
 """
@@ -36,6 +38,9 @@ MAX_JSON_DEPTH = 100
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _BRACKET_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+# A \\u escape of a surrogate (D800-DFFF): only then can a parsed body hold one. A pair is one
+# character and fine; alone it is no text. (UTF-8 bytes of a surrogate fail to decode anyway.)
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
 
 
 async def read_json(request: Request) -> dict[str, Any]:
@@ -77,6 +82,14 @@ def parse_json(raw: bytes) -> Any:
         depth = json_depth(raw)
         if depth > MAX_JSON_DEPTH:
             raise _too_deep(depth)
+    if _SURROGATE_ESCAPE.search(raw):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise bad_request(
+                "We could not parse the JSON body of your request: a string holds a lone "
+                "surrogate (a \\ud800-\\udfff escape that is not half of a pair), which is not text."
+            ) from None
     return value
 
 
