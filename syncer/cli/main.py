@@ -166,7 +166,8 @@ def _fail(error: BaseException, words: Sequence[str], text: str,
 @click.group(cls=SyncerGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(None, "--version", package_name="syncer", prog_name="syncer")
 def cli() -> None:
-    """Mirror, manage and replay Assistants API (v2) accounts.
+    """Mirror, manage, replay and migrate Assistants API (v2) accounts, and leave them for the
+    Responses API with Conversations.
 
     Point syncer at an Assistants-compatible server with OPENAI_BASE_URL and
     OPENAI_API_KEY, or run one locally with `syncer emulator`.
