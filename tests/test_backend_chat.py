@@ -195,6 +195,56 @@ async def test_a_server_without_usage_or_streaming_still_gives_a_completion():
     assert result.text == "abcd efgh" and result.completion_tokens == 3 and result.prompt_tokens > 0
 
 
+class Pieces(httpx.AsyncByteStream):
+    """A streamed body delivered in exactly these pieces."""
+
+    def __init__(self, pieces: list[bytes]):
+        self.pieces = pieces
+
+    async def __aiter__(self):
+        for piece in self.pieces:
+            yield piece
+
+
+def streaming(pieces: list[bytes], **overrides) -> ChatBackend:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Pieces(pieces))
+    settings = backend_settings("http://backend.test/v1", environ={}, **{"max_retries": 0, **overrides})
+    return ChatBackend(settings, transport=httpx.MockTransport(answer))
+
+
+def chunk(text: str) -> str:
+    return json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                       "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]})
+
+
+async def test_stream_lines_end_in_crlf_lf_or_cr_and_split_anywhere_between_reads():
+    first, second, third = chunk("Sun"), chunk("ny "), chunk("day")
+    half = second.index(", ") + 1  # between two members: the newline that joins them is whitespace
+    body = (f": a comment\r\nevent: x\r\ndata: {first}\r\n\r\n"  # CRLF, with a comment and a name
+            f"data:{second[:half]}\ndata:{second[half:]}\n\n"  # one JSON over two data lines
+            f"data: {third}\r\rdata: [DONE]\r\r").encode()  # CR only
+    cut = body.index(b"\r\n\r\n") + 1  # between a \r and its \n
+    pieces = [body[:5], body[5:cut], body[cut:cut + 7], body[cut + 7:-3], body[-3:]]
+    backend = streaming(pieces)
+    texts: list[str] = []
+    try:
+        result = await backend.complete(turn(), texts.append)
+    finally:
+        await backend.aclose()
+    assert texts == ["Sun", "ny ", "day"] and result.text == "Sunny day"
+
+
+async def test_a_stream_event_over_the_size_bound_fails_the_completion_not_the_memory():
+    backend = streaming([b"data: " + b"x" * 600, b"y" * 600], max_response_bytes=1000)
+    try:
+        with pytest.raises(BackendFailure) as caught:
+            await backend.complete(turn(), lambda text: None)
+    finally:
+        await backend.aclose()
+    assert caught.value.code == "server_error" and "over 1,000 bytes" in caught.value.message
+
+
 # --- failures ----------------------------------------------------------------------------------
 
 

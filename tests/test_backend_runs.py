@@ -13,12 +13,13 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 from fakes.chat_server import FakeChatServer, Reply, unreachable_url
 from support.backends import BACKEND_KEY, CLIENT_KEY, chat_backend, no_sleep
 
-from syncer.emulator import EmulatorConfig, running_server
+from syncer.emulator import EmulatorConfig, events, running_server, sse
 from syncer.emulator.backend_runs import RESTARTED
 from syncer.emulator.backends.chat import ChatBackend, backend_settings
 
@@ -207,6 +208,21 @@ def test_streaming_relays_the_backends_pieces_as_message_deltas(fake, sdk):
     assert names[0] == "thread.run.created" and names[-1] == "thread.run.completed"
     assert names.index("thread.message.created") < names.index("thread.message.delta")
     assert fake.requests[0].body["stream_options"] == {"include_usage": True}
+
+
+def test_a_stream_waiting_on_a_slow_model_sends_keep_alive_pings(fake, sdk, monkeypatch):
+    monkeypatch.setattr(sse, "PING_EVERY", 0.3)
+    monkeypatch.setattr(events, "PING_EVERY", 0.3)
+    fake.script(Reply(text="Late but here", first_token=1.0))
+    agent, thread = start(sdk, "Take your time")
+    body = {"assistant_id": agent.id, "stream": True}
+    with httpx.stream("POST", f"{sdk.base_url}threads/{thread.id}/runs", json=body, timeout=10,
+                      headers={"Authorization": f"Bearer {CLIENT_KEY}", "OpenAI-Beta": "assistants=v2"}) as response:
+        lines = list(response.iter_lines())
+    assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+    assert ": ping" in lines  # a comment line: every SSE client skips it
+    assert lines.index(": ping") < lines.index("event: thread.message.delta")
+    assert lines[-3:] == ["event: done", "data: [DONE]", ""]
 
 
 def test_a_streamed_tool_round_ends_the_stream_at_requires_action_and_resumes(fake, sdk):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 from syncer.api.models import Assistant, CreateAssistantRequest
-from syncer.canonical import json_data
+from syncer.canonical import compact_json, compact_json_bytes, json_copy, json_data
 
 ASSISTANT = {
     "id": "asst_1", "object": "assistant", "created_at": 1, "model": "gpt-4o", "tools": [],
@@ -32,3 +34,15 @@ def test_lists_and_plain_data():
     plain = {"already": ["plain"]}
     assert json_data(plain) is plain
     assert json_data(None) is None
+
+
+def test_compact_json_and_json_copy_keep_what_orjson_refuses_exactly():
+    value = {"big": 10**30, "text": "é ✓", "nested": [{"a": 1.5}], "none": None}
+    assert compact_json(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    assert compact_json_bytes(value) == compact_json(value).encode()
+    copied = json_copy(value)
+    assert copied == value and copied["big"] == 10**30 and isinstance(copied["big"], int)
+    copied["nested"][0]["a"] = 2
+    assert value["nested"][0]["a"] == 1.5  # a deep copy
+    small = {"n": [1, 2.25, "x"]}
+    assert json_copy(small) == small and json_copy(small) is not small

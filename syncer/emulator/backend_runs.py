@@ -221,8 +221,8 @@ class BackendRunEngine(RunEngine):
             expires = run.get("expires_at")
             wait = None if expires is None else max(0.0, float(expires) - self.clock())
             try:
-                completion = await asyncio.wait_for(
-                    self.backend.complete(turn, lambda text: self._text(run, progress, text)), wait)
+                async with asyncio.timeout(wait):  # in this task: no task of its own per completion
+                    completion = await self.backend.complete(turn, lambda text: self._text(run, progress, text))
             except TimeoutError:
                 self._publish(run_id, self._end(run, progress, "expired", self._now()))
                 return

@@ -3,6 +3,7 @@ of the app (routes, middleware, handlers, event streams)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from syncer.emulator.backend_runs import BackendRunEngine
@@ -32,6 +33,9 @@ class Emulator:
             self.runs = RunEngine(self.store, config.clock, config.run_ms, fails=self.faults.run_fails)
         if config.load is not None:
             load_account_file(self.store, config.load)
+        #: Whether the server serving this emulator is shutting down (the server sets it): open
+        #: event streams end then, instead of holding the shutdown until their runs finish.
+        self.stopping: Callable[[], bool] = lambda: False
 
     def now(self) -> int:
         return int(self.config.clock())

@@ -3,24 +3,22 @@
 The stream replays the run engine's events as they happen: it advances the run, sends what
 changed, sleeps until the next scheduled change, and ends with ``event: done`` /
 ``data: [DONE]`` once the run is finished or waits for tool outputs (requires_action).
-
-Events are encoded here, exactly as ``sse_starlette`` frames them (``event: …``, ``data: …``,
-``\r\n`` line ends), and every event already known is sent in one write: a run's opening
-events, a transition's events, and whatever a backend's run queued meanwhile. One write per
-burst instead of one per event is most of the stream's CPU (see the backend benchmark).
+Every event already known is sent in one write (see `syncer.emulator.sse`): a run's opening
+events, a transition's events, and whatever a backend's run queued meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
-from sse_starlette.sse import EventSourceResponse
+from starlette.responses import StreamingResponse
 
 from syncer.emulator.backend_runs import BackendRunEngine
 from syncer.emulator.runs import ACTIVE, Event
+from syncer.emulator.sse import DONE, PING, PING_EVERY, event_stream, frames
 
 if TYPE_CHECKING:
     from syncer.emulator.core import Emulator
@@ -29,65 +27,63 @@ if TYPE_CHECKING:
 MAX_WAIT = 0.25
 
 
-def stream_run(emulator: Emulator, run_id: str, first_events: list[Event]) -> EventSourceResponse:
+def stream_run(emulator: Emulator, run_id: str, first_events: list[Event]) -> StreamingResponse:
     """The SSE response for a run that was just created or resumed."""
     if isinstance(emulator.runs, BackendRunEngine):
-        return _stream_backend_run(emulator.runs, run_id, first_events)
+        return _stream_backend_run(emulator.runs, run_id, first_events, emulator.stopping)
 
     async def events() -> AsyncIterator[bytes]:
-        yield _encode(first_events)
+        yield frames(first_events)
         engine = emulator.runs
         while True:
             changed = engine.advance(run_id)
             if changed:
-                yield _encode(changed)
+                yield frames(changed)
             run = emulator.store.get("run", run_id)
             if run is None or run["status"] not in ACTIVE or run["status"] == "requires_action":
                 break
+            if emulator.stopping():
+                return  # the server is shutting down: the stream ends unfinished
             due = engine.next_change(run_id)
             wait = MAX_WAIT if due is None else min(MAX_WAIT, max(0.0, due - emulator.config.clock()))
             await asyncio.sleep(wait)
         yield DONE
 
-    return EventSourceResponse(events(), ping=15)
+    return event_stream(events())
 
 
-def _stream_backend_run(engine: BackendRunEngine, run_id: str,
-                        first_events: list[Event]) -> EventSourceResponse:
+def _stream_backend_run(engine: BackendRunEngine, run_id: str, first_events: list[Event],
+                        stopping: Callable[[], bool]) -> StreamingResponse:
     """A backend's run: its events as the engine publishes them (text deltas as they arrive)."""
     queue = engine.listen(run_id)  # before the run's task can publish anything
 
     async def events() -> AsyncIterator[bytes]:
         try:
             pending = list(first_events)
+            quiet_since = time.monotonic()
             while True:
                 while not queue.empty():
                     pending.append(queue.get_nowait())
                 if pending:
-                    yield _encode(pending)
+                    yield frames(pending)
                     pending = []
+                    quiet_since = time.monotonic()
                     continue
                 run = engine.store.get("run", run_id)
                 if run is None or run["status"] not in ACTIVE or run["status"] == "requires_action":
                     break
                 try:
-                    pending.append(await asyncio.wait_for(queue.get(), MAX_WAIT))
+                    async with asyncio.timeout(MAX_WAIT):
+                        pending.append(await queue.get())
                 except TimeoutError:
+                    if stopping():
+                        return  # the server is shutting down: the stream ends unfinished
                     engine.advance(run_id)  # expiry, or a run lost in a restart
+                    if time.monotonic() - quiet_since >= PING_EVERY:  # a slow model: keep it open
+                        yield PING
+                        quiet_since = time.monotonic()
         finally:
             engine.unlisten(run_id, queue)
         yield DONE
 
-    return EventSourceResponse(events(), ping=15)
-
-
-#: The last event of every stream.
-DONE = b"event: done\r\ndata: [DONE]\r\n\r\n"
-
-
-def _encode(events: list[Event]) -> bytes:
-    """Events as server-sent events, framed as ``sse_starlette`` frames them (``\r\n``); the
-    JSON has no line breaks, so each event is one ``event:`` and one ``data:`` line."""
-    return "".join(
-        f"event: {name}\r\ndata: {json.dumps(data)}\r\n\r\n" for name, data in events
-    ).encode()
+    return event_stream(events())

@@ -24,11 +24,9 @@ A stored response keeps, beside the API object, its context and input items (the
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from sse_starlette.sse import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -42,6 +40,7 @@ from syncer.emulator.http_errors import RequestRefused, bad_request
 from syncer.emulator.replies import answer, turn_for
 from syncer.emulator.response_events import response_events
 from syncer.emulator.runs import RUN_FAILURE
+from syncer.emulator.sse import event_stream, frames
 from syncer.emulator.storage import ObjectStore, new_id
 from syncer.emulator.validation import read_json, validate
 
@@ -95,7 +94,7 @@ async def create_response(request: Request) -> Response:
             append_items(store, conversation_id, new_items + response["output"])
     if stream:
         events = response_events(response)
-        return EventSourceResponse(_send(events), ping=15)
+        return event_stream(_send(events))
     return JSONResponse(response)
 
 
@@ -253,6 +252,5 @@ def _number(value: Any, default: float) -> float:
     return default if value is None else float(value)
 
 
-async def _send(events: list[dict[str, Any]]) -> AsyncIterator[dict[str, str]]:
-    for event in events:
-        yield {"event": event["type"], "data": json.dumps(event)}
+async def _send(events: list[dict[str, Any]]) -> AsyncIterator[bytes]:
+    yield frames((event["type"], event) for event in events)

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from syncer.api.models import ACTIVE_RUN_STATUSES, FINAL_RUN_STATUSES, message_text
+from syncer.canonical import json_copy
 from syncer.emulator import objects
 from syncer.emulator.backends import deterministic
 from syncer.emulator.http_errors import bad_request
@@ -482,7 +483,7 @@ def _usage(prompt: int, completion: int) -> dict[str, int]:
 
 def _event(name: str, obj: dict[str, Any]) -> Event:
     """An event carries a snapshot: the object keeps changing after it was sent."""
-    return name, copy.deepcopy(obj)
+    return name, json_copy(obj)
 
 
 def _chunks(text: str, words: int = 6) -> list[str]:

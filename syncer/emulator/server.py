@@ -93,7 +93,9 @@ def bind_loopback(host: str, port: int) -> socket.socket:
 
 def _server(app: Any) -> uvicorn.Server:
     _quiet_drops()
-    return uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False))
+    app.state.emulator.stopping = lambda: server.should_exit  # open streams end at shutdown
+    return server
 
 
 @contextmanager

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, cast, overload
 
 from syncer.api.models import ACTIVE_RUN_STATUSES
+from syncer.canonical import compact_json
 from syncer.emulator.collection import DEFAULT_LIMIT, Page
 from syncer.emulator.http_errors import bad_request
 from syncer.errors import UsageError
@@ -76,7 +77,7 @@ class Obj(dict):  # type: ignore[type-arg]
 
 def encode(obj: dict[str, Any]) -> str:
     """An object's JSON as a response renders it (compact, UTF-8), so pages splice it as is."""
-    return json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return compact_json(obj)
 
 
 class ObjectStore:
@@ -319,7 +320,7 @@ class Progress:
     def encoded(self, object_id: str) -> str | None:
         """The record to write with its object (None: none held, the file keeps its own)."""
         record = self._held.get(object_id)
-        return None if record is None else json.dumps(record, separators=(",", ":"))
+        return None if record is None else compact_json(record)
 
 
 class _StateFile:

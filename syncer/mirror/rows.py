@@ -11,9 +11,8 @@ import json
 import re
 from typing import Any
 
-import orjson
-
 from syncer.api.models import message_text
+from syncer.canonical import compact_json
 from syncer.mirror.schema import BOOKKEEPING, DERIVED_COLUMNS, INT, JSON, OBJECT_TABLES
 
 
@@ -23,18 +22,6 @@ def decode_json(value: Any) -> Any:
         with contextlib.suppress(ValueError):
             return json.loads(value)
     return value
-
-
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-def dumps(value: Any) -> str:
-    """Compact JSON text for nested values (orjson: this runs per field of every object;
-    the standard library's encoder for what orjson refuses, such as integers above 64 bits)."""
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        return _encode(value)
 
 
 # A field a server sends becomes a column only if its name is a plain identifier: names are
@@ -64,7 +51,7 @@ def to_row(table: str, obj: dict[str, Any]) -> dict[str, Any]:
     for key, value in obj.items():
         if refused and key in refused:
             continue
-        row[key] = dumps(value) if isinstance(value, dict | list) else value
+        row[key] = compact_json(value) if isinstance(value, dict | list) else value
     if table == "messages":
         row["text"] = message_text(obj.get("content"))
     return row

@@ -23,10 +23,11 @@ from typing import Any, Literal
 
 import sqlite_utils
 
+from syncer.canonical import compact_json
 from syncer.errors import MirrorError
 from syncer.files import create_private
 from syncer.mirror.lock import MirrorLock, acquire
-from syncer.mirror.rows import dumps, refused_fields, to_row
+from syncer.mirror.rows import refused_fields, to_row
 from syncer.mirror.schema import BOOKKEEPING, apply_migrations, ensure_shape, timestamp
 
 # --- the writer -------------------------------------------------------------------------------
@@ -399,7 +400,7 @@ class Store:
             self.db.execute(
                 "UPDATE syncs SET finished_at = ?, status = ?, requests = ?, new = ?,"
                 " changed = ?, deleted = ?, errors = ? WHERE id = ?",
-                [timestamp(), status, requests, new, changed, deleted, dumps(errors), sync_id])
+                [timestamp(), status, requests, new, changed, deleted, compact_json(errors), sync_id])
 
 
 def _server_meta(base_url: str, organization: str | None, project: str | None) -> dict[str, str]:

@@ -34,7 +34,6 @@ backend's answers is redacted. Without it the backend is sent the placeholder ke
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import os
 import uuid
@@ -42,6 +41,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
+import orjson
 from pydantic import SecretStr, ValidationError
 
 from syncer.api.client import AssistantsClient
@@ -112,11 +112,11 @@ class ChatBackend:
         try:
             if not response.headers.get("content-type", "").startswith("text/event-stream"):
                 return assembler.from_json(_json(response), on_text, _prompt_estimate(body))
-            async for data in _sse_data(response.aiter_lines()):
-                if data == "[DONE]":
+            async for data in _sse_data(response.aiter_bytes(), self.settings.max_response_bytes):
+                if data == b"[DONE]":
                     break
                 try:
-                    chunk = json.loads(data)
+                    chunk = orjson.loads(data)
                 except ValueError:
                     raise BackendFailure("server_error", "the model backend sent a chunk that is not JSON") from None
                 text = assembler.feed(chunk)
@@ -307,17 +307,30 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     return data
 
 
-async def _sse_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:
-    """The ``data`` of each server-sent event (multi-line data joined with newlines)."""
-    data: list[str] = []
-    async for line in lines:
-        if not line:
-            if data:
-                yield "\n".join(data)
-                data = []
-            continue
-        if line.startswith("data:"):
-            value = line[5:]
-            data.append(value.removeprefix(" "))
+async def _sse_data(chunks: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+    """The ``data`` of each server-sent event (multi-line data joined with newlines), read from
+    the body's bytes as they arrive: lines end with ``\r\n``, ``\n`` or ``\r``. An event (or
+    an unfinished line) over ``limit`` bytes fails the completion instead of filling memory."""
+    pending = b""
+    data: list[bytes] = []
+    held = 0  # bytes in ``data``
+    async for chunk in chunks:
+        lines = (pending + chunk).splitlines(keepends=True)
+        # An unfinished line waits for the rest (so does one ending in "\r": "\n" may follow).
+        pending = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
+        for line in lines:
+            line = line.rstrip(b"\r\n")
+            if not line:
+                if data:
+                    yield b"\n".join(data)
+                    data, held = [], 0
+            elif line.startswith(b"data:"):
+                data.append(line[6:] if line[5:6] == b" " else line[5:])
+                held += len(line)
+        if held + len(pending) > limit:
+            raise BackendFailure("server_error", f"the model backend sent an event over {limit:,} bytes")
+    for line in pending.splitlines():
+        if line.startswith(b"data:"):
+            data.append(line[6:] if line[5:6] == b" " else line[5:])
     if data:
-        yield "\n".join(data)
+        yield b"\n".join(data)
