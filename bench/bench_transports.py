@@ -94,6 +94,35 @@ def run_http_client():
         get()
     return start
 
+async def run_syncer():
+    from syncer.api.http import HTTPClient
+    from syncer.api.settings import ClientSettings
+    settings = ClientSettings(base_url=base_url, api_key="sk-bench-not-secret")
+    async with HTTPClient(settings) as client:
+        async def get():
+            return (await client.send("GET", path)).content
+        await get()
+        start = (cpu(), time.perf_counter())
+        await drive(get)
+        return start
+
+async def run_transport_direct():
+    import httpx
+    from syncer.api.transport import AiohttpTransport
+    transport = AiohttpTransport(tls=False)
+    timeout = {"connect": 60, "read": 60, "write": 60, "pool": 60}
+    async def get():
+        request = httpx.Request("GET", url, headers=headers, extensions={"timeout": timeout})
+        response = await transport.handle_async_request(request)
+        body = await response.aread()
+        assert response.status_code == 200
+        return body
+    await get()
+    start = (cpu(), time.perf_counter())
+    await drive(get)
+    await transport.aclose()
+    return start
+
 if stack == "http.client":
     start = run_http_client()
 elif stack == "aiohttp":
@@ -108,12 +137,17 @@ elif stack == "httpx + httpx-aiohttp":
 elif stack == "httpx + syncer AiohttpTransport":
     from syncer.api.transport import AiohttpTransport
     start = asyncio.run(run_httpx(AiohttpTransport(tls=False)))
+elif stack == "syncer HTTPClient.send":
+    start = asyncio.run(run_syncer())
+elif stack == "httpx.Request + syncer transport":
+    start = asyncio.run(run_transport_direct())
 cpu_s, wall_s = cpu() - start[0], time.perf_counter() - start[1]
 print(json.dumps({"cpu_s": cpu_s, "wall_s": wall_s}))
 """
 
-STACKS = ("httpx", "httpx + httpx-aiohttp", "httpx + syncer AiohttpTransport", "aiohttp",
-          "httpx2", "http.client")
+STACKS = ("httpx", "httpx + httpx-aiohttp", "httpx + syncer AiohttpTransport",
+          "syncer HTTPClient.send", "httpx.Request + syncer transport", "aiohttp", "httpx2",
+          "http.client")
 
 
 def available(stack: str) -> bool:

@@ -153,6 +153,13 @@ class HTTPClient:
             )
         except ImportError:  # http2=True without the optional h2 package
             raise UsageError("HTTP/2 needs the h2 package: pip install 'httpx[http2]'") from None
+        # With a transport of our choosing (no proxy, no HTTP/2 pool of httpx's own), requests
+        # are built and handed to it directly: `AsyncClient.send`'s cookie jar, auth and redirect
+        # steps do nothing for this API and cost a third of the client's CPU per request (see
+        # bench/bench_transports.py). The request is the one `AsyncClient.build_request` makes.
+        self._transport: httpx.AsyncBaseTransport | None = options.get("transport")
+        self._headers = list(self._http.headers.multi_items())
+        self._extensions = {"timeout": timeout.as_dict()}
 
     def __repr__(self) -> str:
         return (
@@ -207,16 +214,14 @@ class HTTPClient:
         headers = self._request_headers(method)
         max_retries = self.settings.max_retries if max_retries is None else max_retries
         for retries_taken in range(max_retries + 1):
-            request = self._http.build_request(
-                method, path, json=json, params=dict(params) if params else None, headers=headers
-            )
+            request = self._build(method, path, json, params, headers)
             url = self._display_url(request.url)
             self.requests_sent += 1
             answer_headers: httpx.Headers | None = None
             error: APIError
             try:
                 async with asyncio.timeout(self.settings.timeout):
-                    response = await self._http.send(request, stream=True)
+                    response = await self._send(request)
                     if not (stream and response.is_success and _is_event_stream(response)):
                         # Read here (also a stream that is not an event stream after all), so
                         # that a connection dropped mid-body is retried like any other request.
@@ -260,6 +265,23 @@ class HTTPClient:
             self.retries += 1
             await self.sleep(delay)
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    def _build(self, method: str, path: str, json: Any, params: Mapping[str, Any] | None,
+               headers: dict[str, str]) -> httpx.Request:
+        if self._transport is None:
+            return self._http.build_request(
+                method, path, json=json, params=dict(params) if params else None, headers=headers)
+        return httpx.Request(
+            method, self.settings.base_url + path, params=dict(params) if params else None,
+            headers=[*self._headers, *headers.items()], json=json, extensions=self._extensions)
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        """The answer, its body not read yet."""
+        if self._transport is None:
+            return await self._http.send(request, stream=True)
+        response = await self._transport.handle_async_request(request)
+        response.request = request
+        return response
 
     async def _read_bounded(self, response: httpx.Response, method: str, url: str) -> httpx.Response:
         """``response`` read whole, refused (`APIResponseError`) past ``max_response_bytes``."""

@@ -16,7 +16,7 @@ import contextlib
 import statistics
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 __all__ = ["Slots"]
 
@@ -47,25 +47,31 @@ class Slots:
         """The largest limit this can reach (the fixed one, or the ceiling)."""
         return self.ceiling if self.adaptive else self.limit
 
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    def slot(self) -> _Slot:
+        """One request's place: ``async with slots.slot(): ...`` (waits while all are taken)."""
+        return _Slot(self)
+
+    async def _take(self) -> float:
         while self.in_flight >= self.limit:
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             try:
                 await waiter
-            finally:
-                with contextlib.suppress(ValueError):
-                    self._waiters.remove(waiter)
+            except BaseException:
+                if waiter.done():
+                    self._wake()  # woken but cancelled: the place goes to the next one
+                else:
+                    with contextlib.suppress(ValueError):
+                        self._waiters.remove(waiter)
+                raise
         self.in_flight += 1
-        started = self._clock()
-        try:
-            yield
-        finally:
-            self.in_flight -= 1
-            if self.adaptive:
-                self._adapt(self._clock() - started)
-            self._wake()
+        return self._clock()
+
+    def _give_back(self, started: float) -> None:
+        self.in_flight -= 1
+        if self.adaptive:
+            self._adapt(self._clock() - started)
+        self._wake()
 
     def _adapt(self, elapsed: float) -> None:
         retries = self._retries()
@@ -86,10 +92,27 @@ class Slots:
             self.limit = max(self.floor, self.limit - max(1, self.limit // 8))
 
     def _wake(self) -> None:
+        """Wake the longest-waiting requests for the free places (each one leaves the queue
+        here, so neither a release nor a wake-up scans the queue)."""
         free = self.limit - self.in_flight
-        for waiter in list(self._waiters):
-            if free <= 0:
-                break
+        while free > 0 and self._waiters:
+            waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
                 free -= 1
+
+
+class _Slot:
+    """``async with`` one place in `Slots` (a class, not a generator: this runs per request)."""
+
+    __slots__ = ("_slots", "_started")
+
+    def __init__(self, slots: Slots):
+        self._slots = slots
+        self._started = 0.0
+
+    async def __aenter__(self) -> None:
+        self._started = await self._slots._take()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._slots._give_back(self._started)

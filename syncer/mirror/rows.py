@@ -31,12 +31,26 @@ _SAFE_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _RESERVED = {*BOOKKEEPING, "rowid", "oid", "_rowid_"}
 
 
+#: Per table, field names already found acceptable (a page's fields are checked with one set
+#: operation); bounded, so a server inventing names cannot grow it without end.
+_ACCEPTED: dict[str, set[str]] = {}
+_ACCEPTED_MAX = 1024
+_NESTED = (dict, list)
+
+
 def refused_fields(table: str, obj: dict[str, Any]) -> list[str]:
     """The fields of ``obj`` that cannot be columns (left out of its row, reported by callers)."""
+    accepted = _ACCEPTED.setdefault(table, set())
+    if accepted.issuperset(obj):
+        return []
     reserved = _RESERVED | set(DERIVED_COLUMNS.get(table, ()))
-    return [key for key in obj
-            if not isinstance(key, str) or not _SAFE_FIELD.fullmatch(key)
-            or key.lower() in reserved]
+    refused = []
+    for key in obj:
+        if not isinstance(key, str) or not _SAFE_FIELD.fullmatch(key) or key.lower() in reserved:
+            refused.append(key)
+        elif len(accepted) < _ACCEPTED_MAX:
+            accepted.add(key)
+    return refused
 
 
 def to_row(table: str, obj: dict[str, Any]) -> dict[str, Any]:
@@ -46,12 +60,9 @@ def to_row(table: str, obj: dict[str, Any]) -> dict[str, Any]:
     stored as plain text when it is a string (``auto``) and as JSON text when it is an object.
     Fields whose names cannot be columns (``refused_fields``) are left out.
     """
-    row: dict[str, Any] = {}
     refused = refused_fields(table, obj)
-    for key, value in obj.items():
-        if refused and key in refused:
-            continue
-        row[key] = compact_json(value) if isinstance(value, dict | list) else value
+    row = {key: compact_json(value) if isinstance(value, _NESTED) else value
+           for key, value in obj.items() if not refused or key not in refused}
     if table == "messages":
         row["text"] = message_text(obj.get("content"))
     return row
