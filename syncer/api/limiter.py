@@ -52,24 +52,25 @@ class Slots:
         return _Slot(self)
 
     async def _take(self) -> float:
-        while self.in_flight >= self.limit:
+        if self.in_flight < self.limit and not self._waiters:
+            self.in_flight += 1
+        else:
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             try:
-                await waiter
+                await waiter  # `_wake` hands this request its place (``in_flight`` counts it)
             except BaseException:
-                if waiter.done():
-                    self._wake()  # woken but cancelled: the place goes to the next one
+                if waiter.done() and not waiter.cancelled():
+                    self._give_back(None)  # handed a place, then cancelled: pass it on
                 else:
                     with contextlib.suppress(ValueError):
                         self._waiters.remove(waiter)
                 raise
-        self.in_flight += 1
         return self._clock()
 
-    def _give_back(self, started: float) -> None:
+    def _give_back(self, started: float | None) -> None:
         self.in_flight -= 1
-        if self.adaptive:
+        if self.adaptive and started is not None:
             self._adapt(self._clock() - started)
         self._wake()
 
@@ -92,14 +93,13 @@ class Slots:
             self.limit = max(self.floor, self.limit - max(1, self.limit // 8))
 
     def _wake(self) -> None:
-        """Wake the longest-waiting requests for the free places (each one leaves the queue
-        here, so neither a release nor a wake-up scans the queue)."""
-        free = self.limit - self.in_flight
-        while free > 0 and self._waiters:
+        """Hand the free places to the longest-waiting requests (each leaves the queue here and
+        owns its place at once, so a burst of releases never wakes more than there is room for)."""
+        while self._waiters and self.in_flight < self.limit:
             waiter = self._waiters.popleft()
             if not waiter.done():
+                self.in_flight += 1
                 waiter.set_result(None)
-                free -= 1
 
 
 class _Slot:
