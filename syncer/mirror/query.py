@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from syncer import markers
 from syncer.errors import MirrorError, UsageError
-from syncer.mirror.schema import TABLE_ORDER
+from syncer.mirror.schema import REPLAY_THREAD, TABLE_ORDER
 from syncer.mirror.store import Store
 
 #: Snippet highlight markers: control characters no message contains, swapped for styling later.
@@ -117,6 +116,11 @@ def iso(timestamp: int | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _has_replays(store: Store) -> bool:
+    """Whether any thread is a replay's (from migration 10's index: no scan of the threads)."""
+    return store.db.execute(f"SELECT 1 FROM threads WHERE {REPLAY_THREAD} LIMIT 1").fetchone() is not None
+
+
 def search(store: Store, query: str, *, thread_id: str | None = None,
            assistant_id: str | None = None, role: str | None = None, since: int | None = None,
            limit: int = 20, include_replays: bool = False,
@@ -142,10 +146,8 @@ def search(store: Store, query: str, *, thread_id: str | None = None,
         where.append("(m.assistant_id = ? OR m.thread_id IN"
                      " (SELECT thread_id FROM runs WHERE assistant_id = ?))")
         params += [assistant_id, assistant_id]
-    if not include_replays and not thread_id:
-        where.append("m.thread_id NOT IN (SELECT id FROM threads"
-                     " WHERE json_extract(metadata, ?) IS NOT NULL)")
-        params.append(f'$."{markers.REPLAY}"')
+    if not include_replays and not thread_id and _has_replays(store):
+        where.append(f"m.thread_id NOT IN (SELECT id FROM threads WHERE {REPLAY_THREAD})")
     if role:
         where.append("m.role = ?")
         params.append(role)

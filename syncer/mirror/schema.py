@@ -33,6 +33,7 @@ from typing import Any
 
 import sqlite_utils
 
+from syncer import markers
 from syncer.errors import MirrorError
 
 # --- syncer's one timestamp format -------------------------------------------------------------
@@ -200,6 +201,18 @@ def _m009_drop_prefix_indexes(db: sqlite_utils.Database) -> None:
     # created_at) serve every lookup these did; each cost an index write per inserted row.
     for index in ("idx_messages_thread_id", "idx_runs_thread_id", "idx_run_steps_run_id"):
         db.execute(f"DROP INDEX IF EXISTS [{index}]")
+
+
+#: True for a thread a replay made (``syncer:replay`` in its metadata): spelled exactly as
+#: migration 10's partial index, so SQLite answers "which threads are replays" from the index.
+REPLAY_THREAD = f"json_extract(metadata, '$.\"{markers.REPLAY}\"') IS NOT NULL"
+
+
+@migration(10, "index the threads a replay made (search leaves them out)")
+def _m010_replay_threads(db: sqlite_utils.Database) -> None:
+    # Partial: only replay threads are in it, so it costs nothing for the others; a search
+    # asks it whether there are any before filtering its matches by thread.
+    db.execute(f"CREATE INDEX IF NOT EXISTS threads_replay ON threads (id) WHERE {REPLAY_THREAD}")
 
 
 # Migration 2's body: replay's tables (as released; migration 4 made the times text).
