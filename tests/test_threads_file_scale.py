@@ -9,6 +9,7 @@ import time
 from click.testing import CliRunner
 
 from syncer.cli import cli
+from syncer.mirror.store import open_mirror
 
 
 def test_two_hundred_thousand_ids_with_repeats_in_a_few_cpu_seconds(tmp_path):
@@ -29,3 +30,20 @@ def test_two_hundred_thousand_ids_with_repeats_in_a_few_cpu_seconds(tmp_path):
     assert conn.execute("SELECT count(*), count(DISTINCT id) FROM tracked_threads").fetchone() == (
         200_000, 200_000)
     conn.close()
+
+
+def test_a_sync_reads_the_tracked_ids_from_the_mirror_in_batches_as_it_walks(tmp_path):
+    ids = [f"thread_{n:024x}" for n in range(2_500)]
+    with open_mirror(tmp_path / "m.db", "create") as store:
+        store.track_threads(ids[:1_500], source="first")
+        store.track_threads(ids[1_500:], source="second")
+        tracked = store.tracked_ids()
+        store.track_threads(["thread_added_later_0000000000"], source="late")
+        reads = []
+        store.db.conn.set_trace_callback(
+            lambda sql: reads.append(sql) if "FROM tracked_threads WHERE rowid >" in sql else None)
+        walked = list(tracked)
+        assert len(tracked) == 2_500 and ids[7] in tracked
+        assert "thread_added_later_0000000000" not in tracked
+    assert walked == sorted(ids[:1_500]) + sorted(ids[1_500:])  # as added; each add in id order
+    assert len(reads) == 4  # three batches of at most 1,000, then the empty read that ends it

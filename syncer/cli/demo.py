@@ -150,7 +150,7 @@ def _sync(demo: Demo, db: Path, threads: list[str]) -> SyncReport:
             store.check_server(settings.base_url, settings.organization, settings.project,
                                force=False)
             store.track_threads(threads, source="demo")
-            tracked = [row["id"] for row in store.tracked_threads()]
+            tracked = store.tracked_ids()
             async with AssistantsClient(settings) as client:
                 return await sync_mirror(store, client, tracked)
 

@@ -73,7 +73,8 @@ async def sync(thread_ids: tuple[str, ...], threads_file: str | None, full: bool
                            force=force)
         store.track_threads(extra, source="sync --thread")
         store.track_threads(from_file, source=f"file:{threads_file}")
-        tracked = [row["id"] for row in store.tracked_threads()]
+        del from_file  # tracked now: the sync reads the ids from the mirror as it goes
+        tracked = store.tracked_ids()
         if not tracked:
             status("No tracked threads: mirroring assistants only (add threads with "
                    "`syncer threads add ID…` or --thread ID)", silent or json_)

@@ -52,7 +52,7 @@ import asyncio
 import functools
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,7 +143,7 @@ class MirrorSync:
 
     # -- entry point -------------------------------------------------------------------------
 
-    async def run(self, thread_ids: Sequence[str]) -> SyncReport:
+    async def run(self, thread_ids: Collection[str]) -> SyncReport:
         """Sync all assistants and the given threads; errors per thread go into the report.
 
         A failure of the first request (no server, wrong key) is raised: nothing would work.
@@ -466,7 +466,7 @@ def minimum_requests(assistants: int, lists: Sequence[int], threads: int) -> int
     return pages + threads
 
 
-async def sync_mirror(store: Store, client: AssistantsClient, thread_ids: Sequence[str], *,
+async def sync_mirror(store: Store, client: AssistantsClient, thread_ids: Collection[str], *,
                       full: bool = False, concurrency: int | None = None, force: bool = False,
                       on_items: ProgressCallback | None = None,
                       on_thread: Callable[[], None] | None = None) -> SyncReport:

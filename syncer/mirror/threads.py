@@ -27,22 +27,26 @@ def check_thread_ids(ids: Iterable[str]) -> list[str]:
 
 
 def read_threads_file(path: str | Path) -> list[str]:
-    """Thread ids from a file; every bad line is reported as ``file:line: …`` in one error."""
+    """Thread ids from a file; every bad line is reported as ``file:line: …`` in one error.
+
+    Read line by line (a file of a million ids is never held whole, nor its lines)."""
+    ids: dict[str, None] = {}  # ordered, without repeats, linear in the file's length
+    first_problem, problems = "", 0
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open(encoding="utf-8") as lines:
+            for number, line in enumerate(lines, 1):
+                value = line.split("#", 1)[0].strip()
+                if not value:
+                    continue
+                if THREAD_ID.match(value):
+                    ids[value] = None
+                else:
+                    problems += 1
+                    first_problem = first_problem or (
+                        f"{path}:{number}: {value!r} is not a thread id (expected thread_…)")
     except (OSError, UnicodeDecodeError) as error:
         raise UsageError(f"{path}: cannot read threads file ({error})") from None
-    ids: dict[str, None] = {}  # ordered, without repeats, linear in the file's length
-    problems: list[str] = []
-    for number, line in enumerate(text.splitlines(), 1):
-        value = line.split("#", 1)[0].strip()
-        if not value:
-            continue
-        if THREAD_ID.match(value):
-            ids[value] = None
-        else:
-            problems.append(f"{path}:{number}: {value!r} is not a thread id (expected thread_…)")
     if problems:
-        more = f" (and {len(problems) - 1} more bad line(s))" if len(problems) > 1 else ""
-        raise UsageError(problems[0] + more)
+        more = f" (and {problems - 1} more bad line(s))" if problems > 1 else ""
+        raise UsageError(first_problem + more)
     return list(ids)
