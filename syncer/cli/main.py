@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import errno
 import functools
+import gc
 import importlib
 import json
 import signal
@@ -247,11 +248,21 @@ allow_env_option = click.option(
 )
 
 
+#: Allocations between the cyclic garbage collector's young-generation passes (Python's
+#: default is 700). A sync allocates a dict per object and frees it by reference counting; at
+#: the default the collector ran a thousand times and scanned every live object about ten
+#: times in a sync of 74,080 objects: 1.6 s of its CPU, in pauses of up to 140 ms.
+GC_THRESHOLD = (50_000, 20, 10)
+
+
 def run_async(fn: F) -> F:
-    """Run an async command body with asyncio."""
+    """Run an async command body with asyncio (the modules it needs are loaded by now, so
+    they are moved out of the collector's way: ``gc.freeze``)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLD)
         return asyncio.run(fn(*args, **kwargs))
 
     return wrapper  # type: ignore[return-value]
