@@ -221,8 +221,10 @@ class HTTPClient:
             error: APIError
             try:
                 async with asyncio.timeout(self.settings.timeout):
-                    response = await self._send(request)
-                    if not (stream and response.is_success and _is_event_stream(response)):
+                    response = await self._send(request, read=not stream)
+                    if aiohttp_transport.READ_LIMIT in response.extensions:
+                        pass  # read by the transport, within the bound
+                    elif not (stream and response.is_success and _is_event_stream(response)):
                         # Read here (also a stream that is not an event stream after all), so
                         # that a connection dropped mid-body is retried like any other request.
                         response = await self._read_bounded(response, method, url)
@@ -275,11 +277,18 @@ class HTTPClient:
             method, self.settings.base_url + path, params=dict(params) if params else None,
             headers=[*self._headers, *headers.items()], json=json, extensions=self._extensions)
 
-    async def _send(self, request: httpx.Request) -> httpx.Response:
-        """The answer, its body not read yet."""
+    async def _send(self, request: httpx.Request, *, read: bool) -> httpx.Response:
+        """The answer, its body not read yet (or read by syncer's transport when ``read``:
+        then ``READ_LIMIT`` is in its extensions)."""
         if self._transport is None:
             return await self._http.send(request, stream=True)
-        response = await self._transport.handle_async_request(request)
+        if read and isinstance(self._transport, aiohttp_transport.AiohttpTransport):
+            request.extensions[aiohttp_transport.READ_LIMIT] = self.settings.max_response_bytes
+        try:
+            response = await self._transport.handle_async_request(request)
+        except aiohttp_transport.BodyTooLarge as refused:
+            method, url = request.method, self._display_url(request.url)
+            raise self._too_large(refused.response, method, url, self.settings.max_response_bytes) from None
         response.request = request
         return response
 

@@ -12,11 +12,25 @@ from __future__ import annotations
 
 import urllib.request
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import httpx
 
-__all__ = ["AiohttpTransport", "wanted"]
+__all__ = ["READ_LIMIT", "AiohttpTransport", "BodyTooLarge", "wanted"]
+
+#: A request extension: read the answer's body here, at most this many bytes (the response
+#: comes back read, with ``READ_LIMIT`` in its extensions). Only for a body without a
+#: ``Content-Encoding`` (a compressed one is read, and bounded decoded, by the caller).
+READ_LIMIT = "syncer.read_limit"
+
+
+class BodyTooLarge(Exception):
+    """The body passed its ``READ_LIMIT``: refused unread (``response`` has status and headers)."""
+
+    def __init__(self, response: httpx.Response):
+        super().__init__("body too large")
+        self.response = response
 
 # aiohttp's exceptions → httpx's, most specific first (isinstance order matters).
 _ERRORS: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
@@ -113,11 +127,32 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                                               sock_read=timeout.get("read")))
         except (TimeoutError, aiohttp.ClientError, OSError) as error:
             raise _as_httpx(error) from error
-        extensions = {"http_version": b"HTTP/1.1"}
+        extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
         if response.reason:
             extensions["reason_phrase"] = response.reason.encode("ascii", "replace")
-        return httpx.Response(response.status, headers=response.raw_headers,
-                              stream=_Body(response), request=request, extensions=extensions)
+        limit = request.extensions.get(READ_LIMIT)
+        if limit is None or "content-encoding" in response.headers:
+            return httpx.Response(response.status, headers=response.raw_headers,
+                                  stream=_Body(response), request=request, extensions=extensions)
+        # Read here, in one piece: one response object instead of a stream and then a copy.
+        content = bytearray()
+        try:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise BodyTooLarge(httpx.Response(response.status, headers=response.raw_headers,
+                                                  request=request, extensions=extensions))
+            async for chunk in response.content.iter_any():
+                content += chunk
+                if len(content) > limit:
+                    raise BodyTooLarge(httpx.Response(response.status, headers=response.raw_headers,
+                                                      request=request, extensions=extensions))
+        except (TimeoutError, aiohttp.ClientError, OSError) as error:
+            raise _as_httpx(error) from error
+        finally:
+            response.release()
+        extensions[READ_LIMIT] = limit
+        return httpx.Response(response.status, headers=response.raw_headers, content=bytes(content),
+                              request=request, extensions=extensions)
 
     async def aclose(self) -> None:
         if self._session is not None:
