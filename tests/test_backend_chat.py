@@ -235,14 +235,19 @@ async def test_stream_lines_end_in_crlf_lf_or_cr_and_split_anywhere_between_read
     assert texts == ["Sun", "ny ", "day"] and result.text == "Sunny day"
 
 
-async def test_a_stream_event_over_the_size_bound_fails_the_completion_not_the_memory():
-    backend = streaming([b"data: " + b"x" * 600, b"y" * 600], max_response_bytes=1000)
+async def failure_of(backend: ChatBackend) -> BackendFailure:
+    """The failure a completion ends in (the backend closed afterwards)."""
     try:
         with pytest.raises(BackendFailure) as caught:
             await backend.complete(turn(), lambda text: None)
     finally:
         await backend.aclose()
-    assert caught.value.code == "server_error" and "over 1,000 bytes" in caught.value.message
+    return caught.value
+
+
+async def test_a_stream_event_over_the_size_bound_fails_the_completion_not_the_memory():
+    failed = await failure_of(streaming([b"data: " + b"x" * 600, b"y" * 600], max_response_bytes=1000))
+    assert failed.code == "server_error" and "over 1,000 bytes" in failed.message
 
 
 # --- failures ----------------------------------------------------------------------------------
@@ -274,20 +279,10 @@ async def test_backend_errors_are_retried_then_become_the_runs_last_error(reply,
 async def test_a_timeout_and_an_unreachable_backend_are_server_errors():
     with FakeChatServer() as fake:
         fake.script(*[Reply(text="late", delay=3)] * 2)
-        backend = backend_for(fake.base_url, timeout=0.2, max_retries=1)
-        try:
-            with pytest.raises(BackendFailure) as timed_out:
-                await backend.complete(turn(), lambda text: None)
-        finally:
-            await backend.aclose()
-    assert timed_out.value.code == "server_error" and "timed out" in timed_out.value.message
-    backend = backend_for(unreachable_url(), max_retries=1)
-    try:
-        with pytest.raises(BackendFailure) as refused:
-            await backend.complete(turn(), lambda text: None)
-    finally:
-        await backend.aclose()
-    assert refused.value.code == "server_error" and "could not be reached" in refused.value.message
+        timed_out = await failure_of(backend_for(fake.base_url, timeout=0.2, max_retries=1))
+    assert timed_out.code == "server_error" and "timed out" in timed_out.message
+    refused = await failure_of(backend_for(unreachable_url(), max_retries=1))
+    assert refused.code == "server_error" and "could not be reached" in refused.message
 
 
 def test_settings_take_the_backend_key_only_and_name_the_flag(monkeypatch):
