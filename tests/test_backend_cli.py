@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
 import openai
 import pytest
@@ -59,3 +60,37 @@ def test_bad_backend_options_are_one_line(args, code, message):
     result = CliRunner().invoke(cli, ["emulator", "--port", "0", *args])
     assert result.exit_code == code
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_ctrl_c_while_the_backend_keeps_writing_ends_the_open_stream_at_once():
+    # A token every 50 ms for 20 s: the stream is never quiet, yet Ctrl-C must not wait for it.
+    with FakeChatServer() as fake:
+        fake.script(Reply(text=" ".join(["word"] * 400), pace=0.05))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "syncer", "emulator", "--port", "0", "--backend", fake.base_url],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "SYNCER_BACKEND_API_KEY": BACKEND_KEY},
+        )
+        try:
+            match = re.search(r"(http://127\.0\.0\.1:\d+/v1)", process.stderr.readline())
+            assert match
+            sdk = openai.OpenAI(base_url=match.group(1), api_key="sk-local", max_retries=0)
+            agent = sdk.beta.assistants.create(model="gpt-4o")
+            names = []
+            with sdk.beta.threads.create_and_run(
+                    assistant_id=agent.id, stream=True,
+                    thread={"messages": [{"role": "user", "content": "Write a lot"}]}) as events:
+                for event in events:
+                    names.append(event.event)
+                    if names.count("thread.message.delta") == 3:
+                        stopped_at = time.monotonic()
+                        process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=20)
+            took = time.monotonic() - stopped_at
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert process.returncode == 0
+    assert err == "syncer emulator stopped\n"  # quiet: no error, no traceback
+    assert "thread.run.completed" not in names  # the stream ended unfinished …
+    assert took < 5, took  # … at once, not when the model is done (20 s)

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from syncer.emulator import EmulatorConfig, create_app
+from syncer.emulator import events as events_module
 from syncer.emulator.backends import deterministic as model
 
 HEADERS = {"Authorization": "Bearer sk-test", "OpenAI-Beta": "assistants=v2"}
@@ -427,3 +428,17 @@ async def test_a_failed_run_streams_its_failure(clock):
     assert run["status"] == "failed"
     assert [(s["status"], s["last_error"]["code"]) for s in steps] == [("failed", "server_error")]
     assert (message["status"], message["incomplete_details"]) == ("incomplete", {"reason": "run_failed"})
+
+
+async def test_a_slow_streamed_run_sends_keep_alive_pings(monkeypatch):
+    # --run-ms long enough that the deterministic model is silent past PING_EVERY between events.
+    monkeypatch.setattr(events_module, "PING_EVERY", 0.2)
+    app = create_app(EmulatorConfig(run_ms=1500))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://emulator/v1",
+                                 headers=HEADERS) as api:
+        assistant, thread = await setup_thread(api, "Slowly, please.", tools=())
+        response = await api.post(f"/threads/{thread['id']}/runs",
+                                  json={"assistant_id": assistant["id"], "stream": True})
+    lines = response.text.split("\r\n")
+    assert ": ping" in lines  # a comment line: every SSE client skips it
+    assert [name for name, _ in sse_events(response.text)][-2:] == ["thread.run.completed", "done"]

@@ -35,15 +35,20 @@ def stream_run(emulator: Emulator, run_id: str, first_events: list[Event]) -> St
     async def events() -> AsyncIterator[bytes]:
         yield frames(first_events)
         engine = emulator.runs
+        quiet_since = time.monotonic()
         while True:
             changed = engine.advance(run_id)
             if changed:
                 yield frames(changed)
+                quiet_since = time.monotonic()
             run = emulator.store.get("run", run_id)
             if run is None or run["status"] not in ACTIVE or run["status"] == "requires_action":
                 break
             if emulator.stopping():
                 return  # the server is shutting down: the stream ends unfinished
+            if time.monotonic() - quiet_since >= PING_EVERY:  # a long --run-ms: keep it open
+                yield PING
+                quiet_since = time.monotonic()
             due = engine.next_change(run_id)
             wait = MAX_WAIT if due is None else min(MAX_WAIT, max(0.0, due - emulator.config.clock()))
             await asyncio.sleep(wait)
@@ -62,6 +67,10 @@ def _stream_backend_run(engine: BackendRunEngine, run_id: str, first_events: lis
             pending = list(first_events)
             quiet_since = time.monotonic()
             while True:
+                if stopping():
+                    # The server is shutting down: the stream ends unfinished (checked on every
+                    # pass: a model that keeps writing never leaves the stream quiet for long).
+                    return
                 while not queue.empty():
                     pending.append(queue.get_nowait())
                 if pending:
@@ -76,8 +85,6 @@ def _stream_backend_run(engine: BackendRunEngine, run_id: str, first_events: lis
                     async with asyncio.timeout(MAX_WAIT):
                         pending.append(await queue.get())
                 except TimeoutError:
-                    if stopping():
-                        return  # the server is shutting down: the stream ends unfinished
                     engine.advance(run_id)  # expiry, or a run lost in a restart
                     if time.monotonic() - quiet_since >= PING_EVERY:  # a slow model: keep it open
                         yield PING
