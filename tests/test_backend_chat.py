@@ -248,6 +248,20 @@ async def failure_of(backend: ChatBackend) -> BackendFailure:
 async def test_a_stream_event_over_the_size_bound_fails_the_completion_not_the_memory():
     failed = await failure_of(streaming([b"data: " + b"x" * 600, b"y" * 600], max_response_bytes=1000))
     assert failed.code == "server_error" and "over 1,000 bytes" in failed.message
+    whole = f"data: {chunk('x' * 1200)}\n\n".encode()  # over the bound, complete in one read
+    failed = await failure_of(streaming([whole], max_response_bytes=1000))
+    assert failed.code == "server_error" and "over 1,000 bytes" in failed.message
+
+
+async def test_an_empty_data_line_is_no_event():
+    body = f"data:\n\ndata: {chunk('Hi')}\n\ndata: [DONE]\n\n".encode()
+    backend = streaming([body])
+    texts: list[str] = []
+    try:
+        result = await backend.complete(turn(), texts.append)
+    finally:
+        await backend.aclose()
+    assert texts == ["Hi"] and result.text == "Hi"
 
 
 # --- failures ----------------------------------------------------------------------------------

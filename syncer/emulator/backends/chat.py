@@ -321,16 +321,19 @@ async def _sse_data(chunks: AsyncIterator[bytes], limit: int) -> AsyncIterator[b
         for line in lines:
             line = line.rstrip(b"\r\n")
             if not line:
-                if data:
-                    yield b"\n".join(data)
-                    data, held = [], 0
+                event = b"\n".join(data)
+                data, held = [], 0
+                if event:  # an empty data buffer is not an event (the SSE rules)
+                    yield event
             elif line.startswith(b"data:"):
                 data.append(line[6:] if line[5:6] == b" " else line[5:])
                 held += len(line)
+                if held > limit:
+                    raise BackendFailure("server_error", f"the model backend sent an event over {limit:,} bytes")
         if held + len(pending) > limit:
             raise BackendFailure("server_error", f"the model backend sent an event over {limit:,} bytes")
     for line in pending.splitlines():
         if line.startswith(b"data:"):
             data.append(line[6:] if line[5:6] == b" " else line[5:])
-    if data:
+    if b"\n".join(data):
         yield b"\n".join(data)
