@@ -259,6 +259,26 @@ def test_polling_clients_see_in_progress_while_the_backend_writes_and_cancel_sto
     assert again.status == "completed"
 
 
+def test_cancel_during_a_streamed_run_ends_the_stream_with_the_cancelled_run(fake, sdk):
+    fake.script(Reply(text=" ".join(["word"] * 50), pace=0.2))
+    agent, thread = start(sdk, "Write a lot")
+    names, deltas, run_id = [], 0, None
+    with sdk.beta.threads.runs.create(thread_id=thread.id, assistant_id=agent.id, stream=True) as events:
+        for event in events:
+            names.append(event.event)
+            if event.event == "thread.run.created":
+                run_id = event.data.id
+            elif event.event == "thread.message.delta":
+                deltas += 1
+                if deltas == 2:  # mid-generation, from another request
+                    sdk.beta.threads.runs.cancel(run_id, thread_id=thread.id)
+    assert names[-1] == "thread.run.cancelled" and "thread.run.completed" not in names
+    assert "thread.run.cancelling" in names and deltas < 50
+    [message] = [m for m in sdk.beta.threads.messages.list(thread.id) if m.role == "assistant"]
+    assert message.status == "incomplete"
+    assert not fake.requests[0].finished  # the backend's stream was closed, not read to the end
+
+
 # --- failures --------------------------------------------------------------------------------
 
 

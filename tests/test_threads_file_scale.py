@@ -41,7 +41,7 @@ def test_a_sync_reads_the_tracked_ids_from_the_mirror_in_batches_as_it_walks(tmp
         store.track_threads(["thread_added_later_0000000000"], source="late")
         reads = []
         store.db.conn.set_trace_callback(
-            lambda sql: reads.append(sql) if "FROM tracked_threads WHERE rowid >" in sql else None)
+            lambda sql: reads.append(sql) if "FROM tracked_threads WHERE (added_at, id) >" in sql else None)
         walked = list(tracked)
         assert len(tracked) == 2_500 and ids[7] in tracked
         assert "thread_added_later_0000000000" not in tracked

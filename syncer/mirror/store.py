@@ -425,34 +425,36 @@ def _file_identity(path: str) -> tuple[int, int] | None:
 
 
 class TrackedIds(Collection[str]):
-    """The ids in ``tracked_threads`` when it was made, in the order they were added, read in
-    batches by rowid (ids added later are not in it)."""
+    """The ids in ``tracked_threads`` when it was made, in the order they were added
+    (``added_at``, then id), read in batches through migration 11's index; ids added later
+    are not in it (their ``added_at`` is later), ids removed meanwhile are skipped."""
 
     BATCH = 1000
 
     def __init__(self, conn: sqlite3.Connection):
         self._conn = conn
-        self._last = conn.execute("SELECT coalesce(max(rowid), 0) FROM tracked_threads").fetchone()[0]
+        self._until = conn.execute("SELECT max(added_at) FROM tracked_threads").fetchone()[0] or ""
 
     def __len__(self) -> int:
-        return int(self._conn.execute("SELECT count(*) FROM tracked_threads WHERE rowid <= ?",
-                                      [self._last]).fetchone()[0])
+        return int(self._conn.execute("SELECT count(*) FROM tracked_threads WHERE added_at <= ?",
+                                      [self._until]).fetchone()[0])
 
     def __contains__(self, thread_id: object) -> bool:
-        return self._conn.execute("SELECT 1 FROM tracked_threads WHERE id = ? AND rowid <= ?",
-                                  [thread_id, self._last]).fetchone() is not None
+        return self._conn.execute("SELECT 1 FROM tracked_threads WHERE id = ? AND added_at <= ?",
+                                  [thread_id, self._until]).fetchone() is not None
 
     def __iter__(self) -> Iterator[str]:
-        after = 0
+        after = ("", "")
         while True:
             rows = self._conn.execute(
-                "SELECT rowid, id FROM tracked_threads WHERE rowid > ? AND rowid <= ?"
-                " ORDER BY rowid LIMIT ?", [after, self._last, self.BATCH]).fetchall()
+                "SELECT added_at, id FROM tracked_threads WHERE (added_at, id) > (?, ?)"
+                " AND added_at <= ? ORDER BY added_at, id LIMIT ?",
+                [*after, self._until, self.BATCH]).fetchall()
             if not rows:
                 return
             for _, thread_id in rows:
                 yield thread_id
-            after = rows[-1][0]
+            after = rows[-1]
 
 
 Mode = Literal["read", "write", "create"]
