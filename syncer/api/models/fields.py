@@ -120,7 +120,8 @@ def string_or(object_tag: str, string_tag: str = "string") -> Callable[[Any], st
 class APIModel(BaseModel):
     """Base of everything the API sends or takes: keeps fields it does not declare."""
 
-    model_config = ConfigDict(extra="allow", validate_by_name=True, validate_by_alias=True)
+    model_config = ConfigDict(extra="allow", validate_by_name=True, validate_by_alias=True,
+                              defer_build=True)
 
     @model_validator(mode="after")
     def _type_is_always_sent(self) -> Self:

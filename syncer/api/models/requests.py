@@ -44,7 +44,8 @@ class APIRequest(BaseModel):
     send (only the fields that were set, so "not given" and ``null`` stay distinct).
     """
 
-    model_config = ConfigDict(extra="forbid", validate_by_name=True, validate_by_alias=True)
+    model_config = ConfigDict(extra="forbid", validate_by_name=True, validate_by_alias=True,
+                              defer_build=True)
 
     def __init__(self, /, **data: Any) -> None:
         # extra="forbid" for the nested shared types too, which allow extras on responses.
