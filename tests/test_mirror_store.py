@@ -137,6 +137,25 @@ def test_a_failed_page_writes_nothing(store):
     assert store.state("messages", "thread_a") == (None, False)
 
 
+def test_a_failed_page_in_a_group_of_commits_loses_only_itself(store):
+    with store.group_commits():
+        # The group keeps each page's savepoint journal in memory ...
+        assert store.db.execute("PRAGMA temp_store").fetchone()[0] == 2
+        store.write_page("threads", [THREAD])
+        store.write_page("messages", [message(1)], [StateUpdate("messages", "thread_a", cursor="msg_1")])
+        orphan = {**message(9), "thread_id": "thread_missing"}
+        with pytest.raises(sqlite3.IntegrityError):
+            store.write_page("messages", [message(8), orphan],
+                             [StateUpdate("messages", "thread_a", cursor="msg_9")])
+        store.write_page("messages", [message(2)], [StateUpdate("messages", "thread_a", cursor="msg_2")])
+    assert not store.conn.in_transaction
+    # ... and only the group: afterwards temporary files are SQLite's default again.
+    assert store.db.execute("PRAGMA temp_store").fetchone()[0] == 0
+    ids = [row[0] for row in store.db.execute("SELECT id FROM messages ORDER BY id")]
+    assert ids == ["msg_1", "msg_2"]
+    assert store.state("messages", "thread_a") == ("msg_2", False)
+
+
 def test_server_claim(store):
     store.claim_server("http://a/v1/", "org-1", None)
     store.claim_server("http://a/v1", "org-1", None)

@@ -120,12 +120,21 @@ class Store:
             yield
             return
         self._group = _Group(pages, seconds)
+        # Each write's SAVEPOINT keeps the pages it changes in a statement journal, by default
+        # a temporary file: in memory it is one write's changes (a page of objects), and a sync
+        # of 74,080 objects takes 3.5 s of CPU for its writes instead of 4.5 s. Only for the
+        # group: a migration's CREATE INDEX keeps its temporary files on disk.
+        self.conn.execute("PRAGMA temp_store=MEMORY")
         try:
             yield
         finally:
             self._group = None
-            if self.conn.in_transaction:
-                self.conn.execute("COMMIT")
+            try:
+                if self.conn.in_transaction:
+                    self.conn.execute("COMMIT")
+            finally:
+                if not self.conn.in_transaction:
+                    self.conn.execute("PRAGMA temp_store=DEFAULT")
 
     def _written(self) -> None:
         """One write done: commit the group if it is full or old enough."""
