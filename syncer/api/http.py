@@ -32,6 +32,7 @@ from pydantic import BaseModel, ValidationError
 
 from syncer.api import transport as aiohttp_transport
 from syncer.api.pagination import Order, Page, iterate_pages
+from syncer.api.request_url import RequestURLs
 from syncer.api.retry import retry_delay, should_retry_status
 from syncer.api.settings import ClientSettings
 from syncer.canonical import json_data
@@ -160,6 +161,7 @@ class HTTPClient:
         self._transport: httpx.AsyncBaseTransport | None = options.get("transport")
         self._headers = list(self._http.headers.multi_items())
         self._extensions = {"timeout": timeout.as_dict()}
+        self._urls = RequestURLs(self.settings.base_url)
 
     def __repr__(self) -> str:
         return (
@@ -274,7 +276,7 @@ class HTTPClient:
             return self._http.build_request(
                 method, path, json=json, params=dict(params) if params else None, headers=headers)
         return httpx.Request(
-            method, self.settings.base_url + path, params=dict(params) if params else None,
+            method, self._urls.url(path, params),
             headers=[*self._headers, *headers.items()], json=json, extensions=self._extensions)
 
     async def _send(self, request: httpx.Request, *, read: bool) -> httpx.Response:

@@ -98,9 +98,12 @@ async def sync(thread_ids: tuple[str, ...], threads_file: str | None, full: bool
                                 rate=client.requests_sent / elapsed)
 
             with progress:
+                # No bar (a pipe, a log, --json): no updates to it either (one per page).
+                watched = not progress.disable
                 report = await sync_mirror(
                     store, client, tracked, full=full, concurrency=concurrency, force=force,
-                    on_items=on_items, on_thread=lambda: progress.advance(task))
+                    on_items=on_items if watched else None,
+                    on_thread=(lambda: progress.advance(task)) if watched else None)
     if json_:
         echo_json(report.as_dict())
     for error in report.errors:

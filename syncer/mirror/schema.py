@@ -45,7 +45,8 @@ def timestamp(moment: float | None = None) -> str:
     """A time (now, or epoch seconds) as syncer's one timestamp format: fixed-width ISO 8601
     UTC with microseconds, sortable as text."""
     when = datetime.now(UTC) if moment is None else datetime.fromtimestamp(moment, UTC)
-    return when.strftime(TIMESTAMP_FORMAT)
+    # TIMESTAMP_FORMAT, written the fast way (a sync takes one per page): "+00:00" -> "Z".
+    return when.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def epoch(value: str) -> float:
