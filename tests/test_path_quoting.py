@@ -100,3 +100,16 @@ async def test_raw_json_methods_quote_every_id():
         f"/v1/threads/{QUOTED}/runs/{QUOTED}/steps",
         f"/v1/conversations/{QUOTED}/items",
     ]
+
+
+@pytest.mark.parametrize("dots", [".", ".."])
+async def test_a_dot_id_is_not_a_dot_segment(dots):
+    # "runs/../steps" would be normalised to another endpoint by the URL parser.
+    transport, seen = _recorder()
+    settings = ClientSettings.from_env(base_url="http://127.0.0.1:1/v1", api_key="sk-test")
+    async with AssistantsClient(settings, transport=transport) as client:
+        await client.get_thread_json(dots)
+        assert [page.data async for page in client.run_step_pages("thread_1", dots)] == [[{"id": "x"}]]
+    escaped = dots.replace(".", "%2E")
+    assert [path.split("?")[0] for path in seen] == [
+        f"/v1/threads/{escaped}", f"/v1/threads/thread_1/runs/{escaped}/steps"]

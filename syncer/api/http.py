@@ -65,8 +65,10 @@ _ASSISTANTS_PATHS = ("/assistants", "/threads")
 
 
 def path_segment(value: str) -> str:
-    """An id as one path segment (an id with '/' or '?' must not reach another endpoint)."""
-    return quote(str(value), safe="")
+    """An id as one path segment (an id with '/' or '?' must not reach another endpoint, nor
+    an id "." or "..", which a URL parser removes as a dot segment: its dots are escaped)."""
+    segment = quote(str(value), safe="")
+    return segment.replace(".", "%2E") if segment in (".", "..") else segment
 
 
 def _is_event_stream(response: httpx.Response) -> bool:
