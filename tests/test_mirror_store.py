@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 
 import pytest
@@ -281,3 +282,32 @@ def test_a_mirror_written_before_one_timestamp_format_is_migrated_to_it(tmp_path
     replay = load_replay(conn, "rp_1")
     assert (replay.started_at, replay.finished_at) == (1700000000.25, 1700000042.5)
     conn.close()
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_a_column_added_by_a_failed_page_is_added_again_by_the_next(store, grouped):
+    store.write_page("threads", [THREAD])
+    orphan = {**message(9, shiny="new"), "thread_id": "thread_missing"}  # breaks the foreign key
+    with store.group_commits() if grouped else contextlib.nullcontext():
+        with pytest.raises(sqlite3.IntegrityError):
+            store.write_page("messages", [message(8, shiny="new"), orphan])
+        result = store.write_page("messages", [message(1, shiny="again")])
+    assert result.new == ["msg_1"]
+    assert store.db.execute("SELECT id, shiny FROM messages").fetchall() == [("msg_1", "again")]
+
+
+def test_a_fresh_page_whose_objects_are_mirrored_after_all_is_compared_as_usual(store):
+    store.write_page("threads", [THREAD])
+    store.write_page("messages", [message(1), message(2)])
+    store.mark_deleted("messages", "id = ?", ["msg_2"])
+    result = store.write_page("messages", [message(1), message(2, "edited"), message(3)],
+                              fresh=True)
+    assert (result.unchanged, result.changed, result.new) == (["msg_1"], ["msg_2"], ["msg_3"])
+    rows = store.db.execute("SELECT id, text, deleted_at FROM messages ORDER BY id").fetchall()
+    assert rows == [("msg_1", "hello 1", None), ("msg_2", "edited 2", None),
+                    ("msg_3", "hello 3", None)]
+    # A broken reference fails a fresh page as it fails any page.
+    orphan = {**message(9), "thread_id": "thread_missing"}
+    with pytest.raises(sqlite3.IntegrityError):
+        store.write_page("messages", [message(8), orphan], fresh=True)
+    assert store.db.execute("SELECT count(*) FROM messages").fetchone()[0] == 3

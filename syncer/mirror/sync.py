@@ -260,8 +260,8 @@ class MirrorSync:
     def _write(self, table: str, objects: Sequence[dict[str, Any]],
                states: Sequence[StateUpdate] = (),
                before_commit: Callable[[PageResult], Sequence[StateUpdate]] | None = None,
-               ) -> PageResult:
-        result = self.store.write_page(table, objects, states, before_commit)
+               *, fresh: bool = False) -> PageResult:
+        result = self.store.write_page(table, objects, states, before_commit, fresh=fresh)
         self._count(result)
         return result
 
@@ -382,8 +382,9 @@ class MirrorSync:
         if self.full:
             await self._full_walk(kind, parent_id, pages, table, before_commit, clear_pending)
             return
-        if cursor is None:
-            await self._walk(kind, parent_id, pages, table, None, before_commit, clear_pending)
+        if cursor is None:  # never read: its objects are new (write_page checks that cheaply)
+            await self._walk(kind, parent_id, pages, table, None, before_commit, clear_pending,
+                             fresh=True)
             return
         probe = await self._first_page(pages)
         ids = [obj["id"] for obj in probe.data]
@@ -409,7 +410,7 @@ class MirrorSync:
 
     async def _walk(self, kind: str, parent_id: str, pages: Lister, table: str, after: str | None,
                     before_commit: Callable[[PageResult], Sequence[StateUpdate]] | None,
-                    clear_pending: bool) -> None:
+                    clear_pending: bool, *, fresh: bool = False) -> None:
         """Forward (``asc``) from ``after``: each page committed with its cursor."""
         cursor = after
         try:
@@ -418,7 +419,7 @@ class MirrorSync:
                 last = not page.has_more or not page.data
                 state = StateUpdate(kind, parent_id, cursor=cursor,
                                     pending=clear_pending and not last)
-                self._write(table, page.data, [state], before_commit)
+                self._write(table, page.data, [state], before_commit, fresh=fresh)
         except BadRequestError as error:
             if after is None or error.param != "after":
                 raise
