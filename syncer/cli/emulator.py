@@ -7,7 +7,7 @@ import sys
 import click
 
 from syncer.cli.demo import run_demo
-from syncer.cli.main import cli, status
+from syncer.cli.main import cli, spare_the_collector, status
 from syncer.emulator import EmulatorConfig, serve_forever
 from syncer.emulator.backends.chat import ChatBackend, backend_settings
 from syncer.emulator.generate import sample_account_path
@@ -86,5 +86,9 @@ def emulator_command(host: str, port: int, api_key: str | None, latency_ms: floa
         model_note = f"; runs on {backend.settings.base_url}" if backend is not None else ""
         status(f"syncer emulator serving {base_url} ({key_note}{model_note}; Ctrl-C to stop)")
 
+    # A run allocates thousands of objects and frees them by reference counting: at Python's
+    # default threshold the collector made a young pass every run or two, and full passes
+    # over every loaded module.
+    spare_the_collector()
     serve_forever(config, host=host, port=port, announce=announce)
     status("syncer emulator stopped")

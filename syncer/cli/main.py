@@ -255,14 +255,20 @@ allow_env_option = click.option(
 GC_THRESHOLD = (50_000, 20, 10)
 
 
+def spare_the_collector() -> None:
+    """Move everything loaded so far out of the cyclic collector's way (``gc.freeze``) and let
+    it run less often (`GC_THRESHOLD`): for a command's long-running work (a sync, a server)."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
+
+
 def run_async(fn: F) -> F:
     """Run an async command body with asyncio (the modules it needs are loaded by now, so
-    they are moved out of the collector's way: ``gc.freeze``)."""
+    they are moved out of the collector's way: `spare_the_collector`)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        gc.freeze()
-        gc.set_threshold(*GC_THRESHOLD)
+        spare_the_collector()
         return asyncio.run(fn(*args, **kwargs))
 
     return wrapper  # type: ignore[return-value]
