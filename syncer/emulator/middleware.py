@@ -68,21 +68,20 @@ class EmulatorMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 elapsed = max(1, round((time.perf_counter() - started) * 1000))
-                headers = list(message.get("headers", []))
-                for name, value in _standard_headers(request_id, elapsed, message["status"]).items():
-                    headers.append((name.encode(), value.encode()))
+                headers = [*message.get("headers", ()), *_standard_headers(request_id, elapsed, message["status"])]
                 message = {**message, "headers": headers}
                 if is_api:
                     self.emulator.stats.statuses[message["status"]] += 1
             await send(message)
 
         limit = self.emulator.config.max_body_bytes
+        headers = _headers(scope)
         if not is_api:
             problem = None
             if path.startswith(CONTROL_PREFIX) and self.emulator.config.api_key is not None:
-                problem = self._check_key(scope)
+                problem = self._check_key(headers)
             if problem is None:
-                problem = _check_length(scope, limit)
+                problem = _check_length(headers, limit)
             if problem is not None:
                 await _send_error(problem, send_with_headers)
                 return
@@ -100,7 +99,7 @@ class EmulatorMiddleware:
             emulator.stats.faults += 1
             await _answer_fault(fault, send_with_headers)
             return
-        problem = self._check_headers(scope) or _check_length(scope, limit)
+        problem = self._check_headers(path, headers) or _check_length(headers, limit)
         if problem is not None:
             await _send_error(problem, send_with_headers)
             return
@@ -122,13 +121,13 @@ class EmulatorMiddleware:
                 partial = route.path  # type: ignore[attr-defined]  # path matches, method does not
         return partial
 
-    def _check_headers(self, scope: Scope) -> RequestRefused | None:
-        problem = self._check_key(scope)
+    def _check_headers(self, path: str, headers: dict[str, str]) -> RequestRefused | None:
+        problem = self._check_key(headers)
         if problem is not None:
             return problem
-        if scope["path"].startswith(SUCCESSOR_PATHS):
+        if path.startswith(SUCCESSOR_PATHS):
             return None  # the Responses and Conversations APIs need no beta header
-        beta = _headers(scope).get("openai-beta")
+        beta = headers.get("openai-beta")
         if beta is None:
             return RequestRefused(400, MISSING_BETA, code="invalid_beta")
         if "assistants=v2" not in [part.strip() for part in beta.split(",")]:
@@ -140,9 +139,9 @@ class EmulatorMiddleware:
             )
         return None
 
-    def _check_key(self, scope: Scope) -> RequestRefused | None:
+    def _check_key(self, headers: dict[str, str]) -> RequestRefused | None:
         """A 401 unless the request carries a bearer key (the configured one, if any)."""
-        auth = _headers(scope).get("authorization", "")
+        auth = headers.get("authorization", "")
         scheme, _, key = auth.partition(" ")
         key = key.strip()
         if scheme.lower() != "bearer" or not key:
@@ -159,6 +158,7 @@ class EmulatorMiddleware:
 
 
 def _headers(scope: Scope) -> dict[str, str]:
+    """The request's headers by lower-case name (read once per request)."""
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
 
@@ -171,9 +171,9 @@ def _too_large(limit: int) -> RequestRefused:
     )
 
 
-def _check_length(scope: Scope, limit: int) -> RequestRefused | None:
+def _check_length(headers: dict[str, str], limit: int) -> RequestRefused | None:
     """A 413 for a declared ``Content-Length`` above ``limit``; a 400 for an unreadable one."""
-    declared = _headers(scope).get("content-length")
+    declared = headers.get("content-length")
     if declared is None:
         return None
     if not declared.strip().isdigit():
@@ -204,19 +204,24 @@ def mask_key(key: str) -> str:
     return key[:3] + "*" * (len(key) - 7) + key[-4:]
 
 
-def _standard_headers(request_id: str, elapsed_ms: int, status: int) -> dict[str, str]:
-    headers = {
-        "x-request-id": request_id,
-        "openai-processing-ms": str(elapsed_ms),
-        "openai-organization": ORGANIZATION,
-        "openai-version": "2020-10-01",
-    }
+def _standard_headers(request_id: str, elapsed_ms: int, status: int) -> list[tuple[bytes, bytes]]:
+    """The real service's headers on every response (encoded once: only the first two change)."""
+    fixed = _FIXED_HEADERS_429 if status == 429 else _FIXED_HEADERS
+    return [(b"x-request-id", request_id.encode()), (b"openai-processing-ms", b"%d" % elapsed_ms), *fixed]
+
+
+def _fixed_headers(status: int) -> list[tuple[bytes, bytes]]:
+    headers = {"openai-organization": ORGANIZATION, "openai-version": "2020-10-01"}
     for kind, limit in RATE_LIMITS.items():
         headers[f"x-ratelimit-limit-{kind}"] = str(limit)
         remaining = 0 if status == 429 and kind == "requests" else limit - 1
         headers[f"x-ratelimit-remaining-{kind}"] = str(remaining)
         headers[f"x-ratelimit-reset-{kind}"] = "1s" if kind == "requests" else "0s"
-    return headers
+    return [(name.encode(), value.encode()) for name, value in headers.items()]
+
+
+_FIXED_HEADERS = _fixed_headers(200)
+_FIXED_HEADERS_429 = _fixed_headers(429)
 
 
 async def _send_error(error: RequestRefused, send: Send) -> None:
