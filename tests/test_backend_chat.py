@@ -5,6 +5,7 @@ Against the strict fake Chat Completions server (tests/fakes/chat_server.py) ove
 
 from __future__ import annotations
 
+import gzip
 import json
 import select
 import subprocess
@@ -206,9 +207,11 @@ class Pieces(httpx.AsyncByteStream):
             yield piece
 
 
-def streaming(pieces: list[bytes], **overrides) -> ChatBackend:
+def streaming(pieces: list[bytes], encoding: str | None = None, **overrides) -> ChatBackend:
+    headers = {"content-type": "text/event-stream", **({"content-encoding": encoding} if encoding else {})}
+
     def answer(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Pieces(pieces))
+        return httpx.Response(200, headers=headers, stream=Pieces(pieces))
     settings = backend_settings("http://backend.test/v1", environ={}, **{"max_retries": 0, **overrides})
     return ChatBackend(settings, transport=httpx.MockTransport(answer))
 
@@ -233,6 +236,18 @@ async def test_stream_lines_end_in_crlf_lf_or_cr_and_split_anywhere_between_read
     finally:
         await backend.aclose()
     assert texts == ["Sun", "ny ", "day"] and result.text == "Sunny day"
+
+
+async def test_a_compressed_stream_is_decoded_before_it_is_split_into_events():
+    body = f"data: {chunk('Hi')}\n\ndata: {chunk(' there')}\n\ndata: [DONE]\n\n".encode()
+    packed = gzip.compress(body)
+    backend = streaming([packed[:10], packed[10:]], encoding="gzip")
+    texts: list[str] = []
+    try:
+        result = await backend.complete(turn(), texts.append)
+    finally:
+        await backend.aclose()
+    assert texts == ["Hi", " there"] and result.text == "Hi there"
 
 
 async def failure_of(backend: ChatBackend) -> BackendFailure:

@@ -210,6 +210,71 @@ def test_streaming_relays_the_backends_pieces_as_message_deltas(fake, sdk):
     assert fake.requests[0].body["stream_options"] == {"include_usage": True}
 
 
+def sse_events(response: httpx.Response) -> list[tuple[str, str]]:
+    """The (event, data) pairs of a server-sent event stream, pings left out."""
+    found, name, data = [], None, []
+    for line in response.iter_lines():
+        if line.startswith("event: "):
+            name = line[len("event: "):]
+        elif line.startswith("data: "):
+            data.append(line[len("data: "):])
+        elif not line and name is not None:
+            found.append((name, "\n".join(data)))
+            name, data = None, []
+    return found
+
+
+def test_a_streamed_run_sends_every_event_once_in_the_documented_order(fake, sdk):
+    fake.script(Reply(text="One two three", pieces=["One", " two", " three"], pace=0.01))
+    agent = sdk.beta.assistants.create(model="gpt-4o", instructions="You are terse.")
+    body = {"assistant_id": agent.id, "stream": True,
+            "thread": {"messages": [{"role": "user", "content": "Count"}]}}
+    with httpx.stream("POST", f"{sdk.base_url}threads/runs", json=body, timeout=10,
+                      headers={"Authorization": f"Bearer {CLIENT_KEY}", "OpenAI-Beta": "assistants=v2"}) as response:
+        events = sse_events(response)
+    assert [name for name, _ in events] == [
+        "thread.created", "thread.run.created", "thread.run.queued", "thread.run.in_progress",
+        "thread.run.step.created", "thread.run.step.in_progress",
+        "thread.message.created", "thread.message.in_progress",
+        "thread.message.delta", "thread.message.delta", "thread.message.delta",
+        "thread.message.completed", "thread.run.step.completed", "thread.run.completed", "done",
+    ]
+    data = [json.loads(text) if name != "done" else text for name, text in events]
+    assert data[-1] == "[DONE]"
+    assert [d["status"] for d in data[1:4]] == ["queued", "queued", "in_progress"]
+    assert [d["status"] for d in data[4:8]] == ["in_progress"] * 4
+    deltas = [d["delta"]["content"][0] for d in data[8:11]]
+    assert [part["text"]["value"] for part in deltas] == ["One", " two", " three"]
+    assert "annotations" in deltas[0]["text"] and all("annotations" not in p["text"] for p in deltas[1:])
+    message, step, run = data[11:14]
+    assert message["status"] == "completed" and message["content"][0]["text"]["value"] == "One two three"
+    assert step["status"] == "completed" and step["step_details"]["message_creation"]["message_id"] == message["id"]
+    assert run["status"] == "completed" and run["usage"] == step["usage"]
+    assert {d["id"] for d in data[8:11]} == {message["id"]} and data[0]["id"] == run["thread_id"]
+
+
+def test_a_client_that_leaves_mid_stream_stops_its_stream_not_the_run(fake, caplog):
+    fake.script(Reply(text=" ".join(["word"] * 30), pace=0.1))  # 3 s of answer
+    with emulator_on(fake.base_url) as (server, client):
+        agent = client.beta.assistants.create(model="gpt-4o")
+        body = {"assistant_id": agent.id, "stream": True,
+                "thread": {"messages": [{"role": "user", "content": "Talk"}]}}
+        with httpx.stream("POST", f"{server.base_url}/threads/runs", json=body, timeout=10, headers={
+                "Authorization": f"Bearer {CLIENT_KEY}", "OpenAI-Beta": "assistants=v2"}) as response:
+            lines = response.iter_lines()
+            while next(lines) != "event: thread.message.delta":
+                pass
+            run_id = next(iter(server.emulator.runs.listeners))
+        deadline = time.monotonic() + 1.5  # the client left: its stream stops listening at once
+        while server.emulator.runs.listeners and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not server.emulator.runs.listeners
+        thread_id = server.emulator.store.get("run", run_id)["thread_id"]
+        run = settle(client, thread_id, run_id)
+        assert run.status == "completed" and texts(client, thread_id)[-1][1] == " ".join(["word"] * 30)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 def test_a_stream_waiting_on_a_slow_model_sends_keep_alive_pings(fake, sdk, monkeypatch):
     monkeypatch.setattr(sse, "PING_EVERY", 0.3)
     monkeypatch.setattr(events, "PING_EVERY", 0.3)

@@ -59,6 +59,7 @@ from syncer.emulator.runs import (
     Event,
     RunEngine,
     _event,
+    _events,
     _function_call,
     _usage,
 )
@@ -74,6 +75,62 @@ RESTARTED = {"code": "server_error",
 _BUSY = ("queued", "in_progress", "cancelling")
 
 
+class Listener:
+    """A stream's inbox: the events published for its run since it last took them, and a
+    wake-up for the stream waiting on them (a list and a future: no queue, no timeout per
+    event), also every few moments by one timer (`tick_every`)."""
+
+    __slots__ = ("_loop", "_timer", "_waiter", "events", "ticked")
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        #: the timer woke the stream since it last looked (the stream clears it)
+        self.ticked = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        # Looked up once: asyncio asks the kernel for the process id on every look-up.
+        self._loop = asyncio.get_running_loop()
+
+    def tick_every(self, seconds: float) -> None:
+        """Also wake the stream every ``seconds`` (one timer, re-armed as it fires) until `stop`."""
+        self._timer = self._loop.call_later(seconds, self._tick, seconds)
+
+    def _tick(self, seconds: float) -> None:
+        self.ticked = True
+        self.wake()
+        self._timer = self._loop.call_later(seconds, self._tick, seconds)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def put(self, events: list[Event]) -> None:
+        self.events += events
+        self.wake()
+
+    def take(self) -> list[Event]:
+        """The events published since the last call, oldest first."""
+        events, self.events = self.events, []
+        return events
+
+    def wake(self) -> None:
+        """End a `wait` now (events arrived, or it is time to look at the run again)."""
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self) -> None:
+        """Until events are published or `wake` is called (at once if events are waiting)."""
+        if self.events:
+            return
+        self._waiter = self._loop.create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+
 class BackendRunEngine(RunEngine):
     """A `RunEngine` whose runs are answered by ``backend`` (see the module docstring)."""
 
@@ -81,7 +138,9 @@ class BackendRunEngine(RunEngine):
         super().__init__(store, clock, run_ms=0)
         self.backend = backend
         self.tasks: dict[str, asyncio.Task[None]] = {}
-        self.listeners: dict[str, list[asyncio.Queue[Event]]] = {}
+        self.listeners: dict[str, list[Listener]] = {}
+        #: run id → the objects its task works on (see `_keep`)
+        self.kept: dict[str, list[dict[str, Any]]] = {}
 
     async def aclose(self) -> None:
         """Stop every run's task (the runs stay as they are: a restart fails them) and close."""
@@ -93,23 +152,24 @@ class BackendRunEngine(RunEngine):
 
     # --- events -----------------------------------------------------------------------------
 
-    def listen(self, run_id: str) -> asyncio.Queue[Event]:
-        """A queue that receives every event of the run from now on."""
-        queue: asyncio.Queue[Event] = asyncio.Queue()
-        self.listeners.setdefault(run_id, []).append(queue)
-        return queue
+    def listen(self, run_id: str) -> Listener:
+        """A `Listener` that receives every event of the run from now on."""
+        listener = Listener()
+        self.listeners.setdefault(run_id, []).append(listener)
+        return listener
 
-    def unlisten(self, run_id: str, queue: asyncio.Queue[Event]) -> None:
-        queues = self.listeners.get(run_id, [])
-        if queue in queues:
-            queues.remove(queue)
-        if not queues:
+    def unlisten(self, run_id: str, listener: Listener) -> None:
+        listener.stop()
+        listeners = self.listeners.get(run_id, [])
+        if listener in listeners:
+            listeners.remove(listener)
+        if not listeners:
             self.listeners.pop(run_id, None)
 
     def _publish(self, run_id: str, events: list[Event]) -> list[Event]:
-        for queue in self.listeners.get(run_id, []):
-            for event in events:
-                queue.put_nowait(event)
+        if events:
+            for listener in self.listeners.get(run_id, ()):
+                listener.put(events)
         return events
 
     # --- the engine's interface -----------------------------------------------------------------
@@ -191,12 +251,20 @@ class BackendRunEngine(RunEngine):
     def _spawn(self, run_id: str) -> None:
         task = asyncio.get_running_loop().create_task(self._drive(run_id), name=f"run {run_id}")
         self.tasks[run_id] = task
+        run = self.store.get("run", run_id)
+        self.kept[run_id] = [run] if run is not None else []
         task.add_done_callback(lambda done: self._done(run_id, done))
 
+    def _keep(self, run: dict[str, Any], *objs: dict[str, Any]) -> None:
+        """Keep objects the run's task works on alive in the store's identity map until the task
+        ends (its next `get` of them needs no query, no decoding)."""
+        self.kept.setdefault(run["id"], []).extend(objs)
+
     def _done(self, run_id: str, task: asyncio.Task[None]) -> None:
+        run = self.store.get("run", run_id)
         if self.tasks.get(run_id) is task:
             del self.tasks[run_id]
-        run = self.store.get("run", run_id)
+            self.kept.pop(run_id, None)
         # A task cancelled before it began never ran its own handler: end the run here.
         if run is not None and run["status"] == "cancelling" and task.cancelled():
             self._publish(run_id, self._end(run, self._progress(run), "cancelled", self._now()))
@@ -269,15 +337,16 @@ class BackendRunEngine(RunEngine):
         now = self._now()
         message = objects.message(run["thread_id"], "assistant", [], now, assistant_id=run["assistant_id"],
                                   run_id=run["id"], status="in_progress")
-        self.store.add("message", message, run["thread_id"])
+        message = self.store.add("message", message, run["thread_id"])
         progress["message"] = message["id"]
         progress["text"] = []
         step = self._new_step(run, "message_creation", now, {
             "type": "message_creation", "message_creation": {"message_id": message["id"]},
         })
         progress["message_step"] = step["id"]
-        return [_event("thread.run.step.created", step), _event("thread.run.step.in_progress", step),
-                _event("thread.message.created", message), _event("thread.message.in_progress", message)]
+        self._keep(run, message, step)
+        return [*_events(step, "thread.run.step.created", "thread.run.step.in_progress"),
+                *_events(message, "thread.message.created", "thread.message.in_progress")]
 
     def _answer(self, run: dict[str, Any], progress: dict[str, Any], completion: Completion) -> list[Event]:
         """The completion's outcome: tool calls (requires_action) or the reply."""
@@ -343,6 +412,7 @@ class BackendRunEngine(RunEngine):
         step["usage"] = usage  # this completion's; kept when the step completes
         self.store.save("step", step)
         progress["tool_step"] = step["id"]
+        self._keep(run, step)
         run["status"] = "requires_action"
         run["required_action"] = {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": [
             {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
@@ -353,7 +423,7 @@ class BackendRunEngine(RunEngine):
             "type": "tool_calls",
             "tool_calls": [{"index": i, **_function_call(c, None)} for i, c in enumerate(progress["calls"])],
         }}}
-        return [_event("thread.run.step.created", step), _event("thread.run.step.in_progress", step),
+        return [*_events(step, "thread.run.step.created", "thread.run.step.in_progress"),
                 ("thread.run.step.delta", delta), _event("thread.run.requires_action", run)]
 
     def _fail(self, run: dict[str, Any], progress: dict[str, Any], error: dict[str, str]) -> list[Event]:

@@ -111,7 +111,7 @@ class RunEngine:
         self.store.progress[run["id"]]["fail"] = self.fails()
         self.store.add("run", run, thread_id)
         self.store.active_run[thread_id] = run["id"]
-        return [_event("thread.run.created", run), _event("thread.run.queued", run)]
+        return _events(run, "thread.run.created", "thread.run.queued")
 
     # --- moving along ------------------------------------------------------------------------------
 
@@ -209,8 +209,7 @@ class RunEngine:
                 }
                 return [
                     *events,
-                    _event("thread.run.step.created", step),
-                    _event("thread.run.step.in_progress", step),
+                    *_events(step, "thread.run.step.created", "thread.run.step.in_progress"),
                     ("thread.run.step.delta", delta),
                 ]
         message = objects.message(
@@ -226,10 +225,8 @@ class RunEngine:
         progress["message_step"] = step["id"]
         return [
             *events,
-            _event("thread.run.step.created", step),
-            _event("thread.run.step.in_progress", step),
-            _event("thread.message.created", message),
-            _event("thread.message.in_progress", message),
+            *_events(step, "thread.run.step.created", "thread.run.step.in_progress"),
+            *_events(message, "thread.message.created", "thread.message.in_progress"),
         ]
 
     def _require_action(self, run: dict[str, Any], progress: dict[str, Any]) -> list[Event]:
@@ -484,6 +481,13 @@ def _usage(prompt: int, completion: int) -> dict[str, int]:
 def _event(name: str, obj: dict[str, Any]) -> Event:
     """An event carries a snapshot: the object keeps changing after it was sent."""
     return name, json_copy(obj)
+
+
+def _events(obj: dict[str, Any], *names: str) -> list[Event]:
+    """Events of one state of an object (``created`` and ``in_progress``, say): one snapshot,
+    shared (snapshots are never changed)."""
+    snapshot = json_copy(obj)
+    return [(name, snapshot) for name in names]
 
 
 def _chunks(text: str, words: int = 6) -> list[str]:

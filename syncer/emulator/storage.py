@@ -3,9 +3,10 @@
 SQLite is the truth the server answers from, so the server's memory does not grow with the
 account (a list page is one indexed query; its objects' JSON text is spliced into the body
 without being decoded). Handlers still work on plain dicts: `ObjectStore.get` decodes an
-object, and while anyone holds it (a request, a run's task) every `get` of that id answers the
-same dict (a weak identity map), so changes made in place are seen by everyone; whoever changes
-an object calls `ObjectStore.save`, which writes it through.
+object, and while anyone holds it (a request, a run's task, the store's `RECENT_READS` last
+decoded objects) every `get` of that id answers the same dict (a weak identity map), so changes
+made in place are seen by everyone; whoever changes an object calls `ObjectStore.save`, which
+writes it through.
 
 The file holds one row per object: ``objects(id, kind, parent, created_at, seq, data, extra,
 deleted, run_id)`` where ``data`` is the API object as JSON, ``extra`` the emulator's private
@@ -24,6 +25,7 @@ import secrets
 import sqlite3
 import string
 import weakref
+from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,6 +54,9 @@ KINDS = ("assistant", "thread", "message", "run", "step", "conversation", "item"
 #: Kinds no list endpoint serves (they have no collection).
 UNLISTED = ("thread", "conversation", "response")
 _ID_TABLE = bytes(ord(ALPHABET[b % len(ALPHABET)]) for b in range(256))
+#: How many objects read from the file last stay decoded after their last user let go (the
+#: assistant every run of a thread reads, say): their next `get` needs no query, no decoding.
+RECENT_READS = 64
 
 
 def new_id(kind: str) -> str:
@@ -87,6 +92,7 @@ class ObjectStore:
         self._db = _StateFile(None if path is None else Path(path))
         self.persistent = path is not None
         self._live: weakref.WeakValueDictionary[tuple[str, str], Obj] = weakref.WeakValueDictionary()
+        self._recent: deque[Obj] = deque(maxlen=RECENT_READS)
         #: run id → the emulator's private progress record (see runs.py); response id → its
         #: context and input items (see responses.py). Persisted as the object's ``extra``.
         self.progress = Progress(self._db)
@@ -194,6 +200,7 @@ class ObjectStore:
         found = self._live.get((kind, object_id))
         if found is None:
             found = self._live[(kind, object_id)] = Obj(json.loads(data))
+            self._recent.append(found)
         return found
 
 

