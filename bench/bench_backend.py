@@ -29,6 +29,10 @@ cost on their own on this machine. Printed beside their bounds, emulator and flo
 - time to first delta minus the backend's first token: when the client got the first
   ``thread.message.delta`` minus when the backend sent the first token (bound: <= 20 ms p95);
 - the emulator's CPU time per run (read from /proc, Linux only).
+
+Last, the CPU time other processes used meanwhile (/proc/stat minus this benchmark's three
+processes): on a shared machine another program's work slows all three, and a run taken
+while it does is not comparable with one taken on a quiet machine (it says so).
 """
 
 from __future__ import annotations
@@ -54,6 +58,9 @@ ROOT = Path(__file__).resolve().parent.parent
 FAKE = ROOT / "tests" / "fakes" / "chat_server.py"
 ADDED_BOUND = 0.05  # share of the backend's own time, p50
 RELAY_BOUND = 0.020  # seconds, p95
+#: CPU seconds other processes may use during the measured loads before the run is called busy
+#: (on a quiet machine the kernel's own share is well under one second).
+BUSY_MACHINE = 1.0
 
 Timing = dict[str, float]
 RunOne = Callable[[str], Awaitable[Timing]]
@@ -79,6 +86,25 @@ def cpu_seconds_of(marker: str) -> float | None:
             continue
         return (int(fields[11]) + int(fields[12])) / ticks
     return None
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User+system CPU seconds of process ``pid`` so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU seconds every process on the machine has used since boot (None: not Linux)."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = values[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def via_emulator(client: openai.AsyncOpenAI, assistant_id: str) -> RunOne:
@@ -213,10 +239,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     assert fake.stdout is not None and fake.stdin is not None
     backend_url = fake.stdout.readline().strip()
+
+    def ours() -> float:
+        """CPU seconds of this benchmark's three processes (this one, the emulator, the fake)."""
+        own = time.process_time() + process_cpu_seconds(fake.pid)
+        return own + (cpu_seconds_of(backend_url) or 0.0)
+
     os.environ["SYNCER_BACKEND_API_KEY"] = "sk-bench-backend-key"
     try:
         with emulator_process("--backend", backend_url) as base_url:
+            busy_before, ours_before = machine_busy_seconds(), ours()
             measured = asyncio.run(drive(base_url, backend_url, args))
+            busy_after, ours_after = machine_busy_seconds(), ours()
         timings = {t["tag"]: t for t in httpx.get(backend_url.removesuffix("/v1") + "/_fake/requests").json()}
     finally:
         fake.stdin.close()
@@ -224,9 +258,12 @@ def main(argv: list[str] | None = None) -> int:
 
     nominal = args.first_token + (args.tokens - 1) * args.pace
     cpu = measured["cpu_per_run"]
+    other = None if busy_before is None or busy_after is None else \
+        (busy_after - busy_before) - (ours_after - ours_before)
     report: dict[str, Any] = {
         "concurrent": args.runs, "backend_nominal_s": nominal,
         "cpu_ms_per_run": None if cpu is None else 1000 * cpu,
+        "other_processes_cpu_s": other,
     }
     for load in ("steady", "burst"):
         report[load] = figures_of(*measured["loads"][load], timings)
@@ -258,6 +295,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{floor['after_backend_ms_p50']:>7.1f}ms")
     cpu_text = "n/a" if cpu is None else f"{report['cpu_ms_per_run']:.1f}ms"
     print(f"{'emulator CPU per run':<46} {cpu_text:>9} {'':>9}  -")
+    if other is not None:
+        print(f"other processes' CPU meanwhile: {other:.1f} s"
+              + (f" (over {BUSY_MACHINE:g} s: the machine was busy, these figures are not comparable)"
+                 if other > BUSY_MACHINE else ""))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
