@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 
 import pytest
 
@@ -311,3 +312,40 @@ def test_a_fresh_page_whose_objects_are_mirrored_after_all_is_compared_as_usual(
     with pytest.raises(sqlite3.IntegrityError):
         store.write_page("messages", [message(8), orphan], fresh=True)
     assert store.db.execute("SELECT count(*) FROM messages").fetchone()[0] == 3
+
+
+def _checkpoint_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == "syncer-checkpoints"]
+
+
+def _rows_in_the_database_file(path) -> int:
+    """Messages in the main file alone (``immutable``: the WAL is not read)."""
+    conn = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
+    try:
+        return conn.execute("SELECT count(*) FROM messages").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_a_group_of_commits_copies_its_wal_back_in_the_background(tmp_path):
+    path = tmp_path / "m.db"
+    with open_mirror(path, "create") as store:
+        with store.group_commits(pages=5):
+            # The writer's own checkpoints are off: a thread makes them.
+            assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+            assert len(_checkpoint_threads()) == 1
+            store.write_page("threads", [THREAD])
+            for page in range(40):
+                store.write_page("messages", [message(page * 10 + n) for n in range(10)])
+        # Everything committed is in the database file itself, not only in the WAL ...
+        assert _rows_in_the_database_file(path) == 400
+        # ... and after the group the writer checkpoints as SQLite does by default.
+        assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+        assert not _checkpoint_threads()
+
+
+def test_without_a_group_nothing_runs_in_the_background(tmp_path):
+    with open_mirror(tmp_path / "m.db", "create") as store:
+        store.write_page("threads", [THREAD])
+        assert not _checkpoint_threads()
+        assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000

@@ -41,7 +41,7 @@ Concurrency
     after another, so that every slot stays busy and memory does not grow with the number of
     threads. The database has a single writer (``Store``: one connection, used only from the
     event loop); every page is written atomically with its cursor, and the commits are grouped
-    (``Store.group_commits``: every 500 pages or 0.5 s). Retries (429,
+    (``Store.group_commits``: every 500 pages or 0.25 s). Retries (429,
     5xx, dropped connections) are the client's; a thread that still fails is reported and the
     rest of the sync carries on.
 """
