@@ -9,6 +9,12 @@ ratios within one run (both sides measured under the same load) and are flagged 
 average is high. The headline is syncer's client CPU divided by the floor's (``sync_floor.py``:
 only the unavoidable work, on the same account, in the same run).
 
+On a shared 2-core machine one run of a row varies by up to 20 % with what else runs (CPU time
+too: the other core's work slows this one's caches). So the CPU row runs syncer and the floor
+``--repeat`` times in turns, and the full sync at latency ``--repeat`` times; each row judges
+the least figure of its runs, as ``timeit`` does, prints the others beside it, and the JSON
+keeps every run. Requests are checked in every run.
+
 What it measures (the emulator always runs in its own process, as does every sync):
 
 1. Full sync of a generated account (200 assistants, 1,000 threads, 50,000 messages, 10,000 runs
@@ -343,6 +349,10 @@ def main() -> None:
     parser.add_argument("--skip-threads", action="store_true", help="Skip the RSS-by-threads rows.")
     parser.add_argument("--skip-search", action="store_true", help="Skip the search rows.")
     parser.add_argument("--search-messages", type=int, help="Messages in the search mirror.")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="Runs of the CPU row (syncer and the floor, taken in turns) and of "
+                             "the full sync at latency; each row judges the least figure of its "
+                             "runs and the JSON keeps them all (default 3).")
     args = parser.parse_args()
     # Installed from a wheel, syncer's modules are bytecode already; a checkout compiles them on
     # first import, unless PYTHONDONTWRITEBYTECODE is set (as on this machine), when every
@@ -374,8 +384,17 @@ def main() -> None:
             db = tmp / "mirror.db"
             with emulator(account_path, args.latency_ms) as base_url:
                 print(f"full sync at {args.latency_ms:.0f} ms latency …", file=sys.stderr)
-                full = run_sync_measured(db, base_url, threads_file, args.concurrency)
-                served = server_stats(base_url)["requests"]
+                # Each run into a new mirror (every one ends with the same mirror: the re-sync
+                # below starts from the last); the row judges the least wall time.
+                fulls = []
+                for _ in range(args.repeat):
+                    for stale in tmp.glob("mirror.db*"):
+                        stale.unlink()
+                    server_stats(base_url, reset=True)
+                    run = run_sync_measured(db, base_url, threads_file, args.concurrency)
+                    fulls.append({**run, "served": server_stats(base_url)["requests"]})
+                full = min(fulls, key=lambda run: run["wall_s"])
+                served = full["served"]
                 server_stats(base_url, reset=True)
                 print("no-change re-sync …", file=sys.stderr)
                 again = run_sync_measured(db, base_url, threads_file, args.concurrency)
@@ -391,7 +410,11 @@ def main() -> None:
                 "minimum_requests": minimum, "wall_s": full["wall_s"],
                 "sync_s": full["report"]["seconds"], "bound_s": bound_s, "x_bound": x_bound,
                 "cpu_s": full["cpu_s"], "peak_rss_mb": full["peak_rss_mb"],
-                "objects": full["report"]["objects_seen"]}
+                "objects": full["report"]["objects_seen"],
+                "runs": [{"wall_s": run["wall_s"], "x_bound": run["wall_s"] / bound_s,
+                          "sync_s": run["report"]["seconds"], "cpu_s": run["cpu_s"],
+                          "requests": run["report"]["requests"], "served": run["served"]}
+                         for run in fulls]}
             results["naive_sdk"] = {**naive, "extrapolated_total_s": naive_total,
                                     "speedup": naive_total / full["wall_s"]}
             results["resync"] = {"requests": again["report"]["requests"],
@@ -399,13 +422,16 @@ def main() -> None:
                                  "bound_with_gets": resync_bound + counts["threads"],
                                  "changed": again["report"]["changed"],
                                  "new": again["report"]["new"], "wall_s": again["wall_s"]}
-            table.add("full sync: requests", f"{full['report']['requests']:,}",
+            table.add("full sync: requests (every run)", f"{full['report']['requests']:,}",
                       f"= {minimum:,} (the minimum)", BEFORE["requests"],
-                      full["report"]["requests"] == minimum, "count")
+                      all(run["report"]["requests"] == run["served"] == minimum for run in fulls),
+                      "count")
+            others = ", ".join(f"{run['wall_s'] / bound_s:.2f}x" for run in fulls if run is not full)
             table.add(f"full sync: wall time at concurrency {args.concurrency}",
                       f"{full['wall_s']:.1f} s = {x_bound:.2f}x",
-                      f"≤ 1.15 x {bound_s:.1f} s (latency bound)", BEFORE["x_bound"],
-                      x_bound <= 1.15, "wall")
+                      f"≤ 1.15 x {bound_s:.1f} s (latency bound)"
+                      + (f"; least of {len(fulls)} (others {others})" if others else ""),
+                      BEFORE["x_bound"], x_bound <= 1.15, "wall")
             table.add("naive SDK mirror (extrapolated)",
                       f"{naive_total:.0f} s = {naive_total / full['wall_s']:.1f}x",
                       f"≥ 10x syncer ({len(subset)} threads timed)", BEFORE["naive"],
@@ -417,21 +443,36 @@ def main() -> None:
         # 4: CPU per 1,000 objects at latency 0 (syncer and the floor), emulator RSS
         with state_emulator(account_path, 0) as base_url:
             print("full sync at latency 0 (CPU) …", file=sys.stderr)
-            fast = run_sync_measured(tmp / "fast.db", base_url, threads_file, args.concurrency)
-            print("the floor at latency 0 …", file=sys.stderr)
-            floor = run_floor(tmp / "floor.db", base_url, threads_file)
+            fasts, floors = [], []
+            for _ in range(args.repeat):
+                for stale in [*tmp.glob("fast.db*"), *tmp.glob("floor.db*")]:
+                    stale.unlink()
+                fasts.append(run_sync_measured(tmp / "fast.db", base_url, threads_file,
+                                               args.concurrency))
+                print("the floor at latency 0 …", file=sys.stderr)
+                floors.append(run_floor(tmp / "floor.db", base_url, threads_file))
+            fast = min(fasts, key=lambda run: run["cpu_s"])
+            floor = min(floors, key=lambda run: run["cpu_s"])
             emulator_rss = emulator_peak_rss_mb(account_path.with_suffix(".state.db"))
         cpu_per_k = fast["cpu_s"] / (fast["report"]["objects_seen"] / 1000)
         floor_per_k = floor["cpu_s"] / (floor["objects"] / 1000)
         results["cpu"] = {"cpu_s": fast["cpu_s"], "objects": fast["report"]["objects_seen"],
                           "cpu_s_per_1000": cpu_per_k, "wall_s": fast["wall_s"],
                           "peak_rss_mb": fast["peak_rss_mb"]}
-        results["floor"] = {**floor, "cpu_s_per_1000": floor_per_k}
+        results["cpu"]["runs_cpu_s"] = [run["cpu_s"] for run in fasts]
+        results["floor"] = {**floor, "cpu_s_per_1000": floor_per_k,
+                            "runs_cpu_s": [run["cpu_s"] for run in floors]}
         results["headline_x_floor"] = cpu_per_k / floor_per_k
+        def runs_per_k(runs: list[dict[str, Any]], objects: int) -> str:
+            shown = ", ".join(f"{run['cpu_s'] / (objects / 1000):.3f}" for run in runs)
+            return f"least of {len(runs)} ({shown})" if len(runs) > 1 else ""
+
         table.add("client CPU per 1,000 objects (process, start-up incl.)", f"{cpu_per_k:.3f} s",
-                  "≤ 0.120 s", BEFORE["cpu"], cpu_per_k <= 0.12, "cpu")
+                  "≤ 0.120 s " + runs_per_k(fasts, fast["report"]["objects_seen"]),
+                  BEFORE["cpu"], cpu_per_k <= 0.12, "cpu")
         table.add("the floor per 1,000 objects (sync_floor.py)", f"{floor_per_k:.3f} s",
-                  f"{floor['objects']:,} objects", "0.094 s", None, "cpu")
+                  f"{floor['objects']:,} objects " + runs_per_k(floors, floor["objects"]),
+                  "0.094 s", None, "cpu")
         table.add("HEADLINE: syncer ÷ floor (CPU)", f"{cpu_per_k / floor_per_k:.2f}x", "≤ 1.3x",
                   BEFORE["floor_ratio"], cpu_per_k / floor_per_k <= 1.3, "cpu")
         results["emulator_peak_rss_mb"] = emulator_rss
