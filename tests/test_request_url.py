@@ -11,7 +11,8 @@ from syncer.api.request_url import RequestURLs
 
 BASES = ["http://127.0.0.1:8765/v1", "https://api.example.com/v1", "http://[::1]:9/v1",
          "http://user:pw@host:80/a%20b/v1", "http://host", "https://host/v1/",
-         "http://host/v1?api-version=1", "http://host/v1/.", "http://host/x/../v1"]
+         "http://host/v1?api-version=1", "http://host/v1/.", "http://host/x/../v1",
+         "http://host/v1?", "http://host/v1#", "http://host?"]
 TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
 VALUES = st.one_of(TEXT, st.integers(), st.booleans(), st.none(), st.lists(TEXT, max_size=3))
 
@@ -55,3 +56,10 @@ def test_a_list_endpoints_url():
                                         "include[]": ["a", "b"], "flag": True})
     assert str(url) == ("http://127.0.0.1:8765/v1/threads/thread_1/messages"
                         "?order=asc&limit=100&after=msg_9&include%5B%5D=a&include%5B%5D=b&flag=true")
+
+
+def test_a_base_ending_in_an_empty_query_or_fragment_is_httpxs_url():
+    # "http://host/v1?" + "/threads": the path is the query; the fast path made it a path.
+    for base in ("http://host/v1?", "http://host/v1#"):
+        assert_same(base, "/threads/thread_1", None)
+        assert_same(base, "/threads/thread_1/messages", {"limit": 100})

@@ -32,7 +32,9 @@ def _parsed(url: httpx.URL) -> Any:
     parsed = getattr(url, "_uri_reference", None)
     if getattr(parsed, "_fields", None) != _FIELDS or parsed is None:
         return None
-    return None if parsed.query or parsed.fragment else parsed
+    # A base with a query or a fragment, even an empty one ("/v1?"): base + path is not a
+    # longer path then, so httpx's parser decides.
+    return None if parsed.query is not None or parsed.fragment is not None else parsed
 
 
 def _query_value(value: Any) -> str:
