@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from syncer.errors import MirrorError, UsageError
+from syncer.mirror import store as store_module
 from syncer.mirror.rows import row_to_object
 from syncer.mirror.schema import MIGRATIONS
 from syncer.mirror.store import StateUpdate, open_mirror
@@ -331,8 +332,9 @@ def test_a_group_of_commits_copies_its_wal_back_in_the_background(tmp_path):
     path = tmp_path / "m.db"
     with open_mirror(path, "create") as store:
         with store.group_commits(pages=5):
-            # The writer's own checkpoints are off: a thread makes them.
-            assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+            # The writer's own checkpoints wait for a long log: a thread makes them.
+            assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == (
+                store_module.GROUP_AUTOCHECKPOINT_PAGES)
             assert len(_checkpoint_threads()) == 1
             store.write_page("threads", [THREAD])
             for page in range(40):
@@ -349,3 +351,22 @@ def test_without_a_group_nothing_runs_in_the_background(tmp_path):
         store.write_page("threads", [THREAD])
         assert not _checkpoint_threads()
         assert store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+
+
+def test_a_long_group_of_commits_keeps_its_wal_bounded(tmp_path, monkeypatch):
+    # Writes back to back (as a sync's are): the thread's checkpoint of one group ends after
+    # the next group began, so only the writer's own checkpoint lets the log start again.
+    monkeypatch.setattr(store_module, "GROUP_AUTOCHECKPOINT_PAGES", 100)
+    path = tmp_path / "m.db"
+    longest = 0
+    with open_mirror(path, "create") as store:
+        page_size = store.db.execute("PRAGMA page_size").fetchone()[0]
+        with store.group_commits(pages=5):
+            store.write_page("threads", [THREAD])
+            for page in range(300):
+                store.write_page("messages", [message(page * 20 + n, "words " * 50)
+                                              for n in range(20)])
+                longest = max(longest, (path.parent / "m.db-wal").stat().st_size)
+        assert store.db.execute("SELECT count(*) FROM messages").fetchone()[0] == 6000
+    # Before: the log grew by everything written (about 3,300 pages here).
+    assert longest // (page_size + 24) < 500

@@ -5,9 +5,12 @@ that lets the log pass 1,000 pages. During a sync that COMMIT runs on the event 
 stopped every request in flight for up to 100 ms at a time, and each such pause adds to the
 sync's wall time. ``Checkpointer`` does that copying on a connection of its own in a thread
 (SQLite runs it without holding Python's lock) as a PASSIVE checkpoint, which never waits for
-the writer nor makes it wait; the writer's own automatic checkpoints are off meanwhile. The log
-still starts again from its beginning once everything in it was copied, so it stays about one
-group of commits long. Crash safety is SQLite's: a checkpoint only copies committed pages.
+the writer nor makes it wait; the writer's own automatic checkpoints wait meanwhile until the log
+is 4,000 pages long (``Store.group_commits``). The log starts again from its beginning only when
+a write transaction begins with everything in it copied; the thread's checkpoint of a group
+rarely ends before the writer's next group begins, so without the writer's own (which then
+copies only what the thread has not yet) the log grew by everything a sync wrote. Crash safety
+is SQLite's: a checkpoint only copies committed pages.
 """
 
 from __future__ import annotations
