@@ -38,7 +38,10 @@ What it measures (the emulator always runs in its own process, as does every syn
 6. Peak RSS of a sync of 10,000 and 100,000 tracked (small) threads; `threads add --file` of
    1,000,000 ids; the CPU of start-up (``syncer --help``, ``syncer sync --help``); the
    emulator's peak RSS while it serves the CPU row's sync from a ``--state`` file (issue 14's
-   goal 5; ``bench_emulator.py`` measures it at 1x and 4x with its list throughput).
+   goal 5).
+7. The emulator flat in the account's size (goal 5): ``bench_emulator.py`` run from here, its
+   peak RSS with ``--state`` at 1x and 4x (each also after a restart) and its list throughput
+   and latency with 32 clients.
 
 Prints a table and writes the figures as JSON to ``bench/results/bench_sync-<UTC time>.json``.
 """
@@ -361,6 +364,8 @@ def main() -> None:
                         help="Skip the rows at latency (full sync, re-sync, the naive peer).")
     parser.add_argument("--skip-threads", action="store_true", help="Skip the RSS-by-threads rows.")
     parser.add_argument("--skip-search", action="store_true", help="Skip the search rows.")
+    parser.add_argument("--skip-emulator", action="store_true",
+                        help="Skip the emulator rows at 1x and 4x (bench_emulator.py).")
     parser.add_argument("--search-messages", type=int, help="Messages in the search mirror.")
     parser.add_argument("--repeat", type=int, default=3,
                         help="Runs of the CPU row (syncer and the floor, taken in turns: the "
@@ -546,6 +551,35 @@ def main() -> None:
         table.add(f"search over {search_messages:,} messages (CPU)",
                   f"p50 {figures['cpu_p50_ms']:.1f} / p95 {figures['cpu_p95_ms']:.1f} ms",
                   "p95 ≤ 50 ms", BEFORE["search"], figures["cpu_p95_ms"] <= 50, "cpu")
+
+    # 7: the emulator flat in the account's size (goal 5): bench_emulator.py at 1x and 4x
+    if not args.skip_emulator:
+        print("the emulator with --state at 1x and 4x (bench_emulator.py) …", file=sys.stderr)
+        emulator_json = Path(tempfile.gettempdir()) / f"bench-sync-emulator-{os.getpid()}.json"
+        subprocess.run([sys.executable, str(Path(__file__).parent / "bench_emulator.py"),
+                        "--out", str(emulator_json), *(["--quick"] if args.quick else [])],
+                       check=True, stdout=subprocess.DEVNULL)
+        emulator_figures = json.loads(emulator_json.read_text())
+        emulator_json.unlink()
+        results["emulator"] = emulator_figures
+        scales = sorted((key for key in emulator_figures
+                         if key.startswith("state_") and not key.endswith("_restarted")),
+                        key=lambda key: float(key[len("state_"):-1]))
+        low, high = scales[0], scales[-1]
+        peaks = [max(emulator_figures[key]["peak_rss_mb"],
+                     emulator_figures[f"{key}_restarted"]["peak_rss_mb"]) for key in (low, high)]
+        table.add(f"emulator peak RSS, --state, {low[6:]} / {high[6:]} (incl. a restart)",
+                  f"{peaks[0]:.0f} / {peaks[1]:.0f} MB", "≤ 120 MB, the same (±15 MB)",
+                  BEFORE["emulator_rss"], max(peaks) <= 120 and abs(peaks[1] - peaks[0]) <= 15,
+                  "memory")
+        rates = [emulator_figures[key]["requests_per_s"] for key in (low, high)]
+        table.add(f"emulator list requests/s, 32 clients, {low[6:]} / {high[6:]}",
+                  f"{rates[0]:,.0f} / {rates[1]:,.0f}", "kept (≥ 1,200)", "1,200-1,500",
+                  min(rates) >= 1200, "wall")
+        table.add(f"emulator list latency p50 / p95, {low[6:]} / {high[6:]}",
+                  " / ".join(f"{emulator_figures[key]['p50_ms']:.1f}, "
+                             f"{emulator_figures[key]['p95_ms']:.1f} ms" for key in (low, high)),
+                  "(reported)", "—", None, "wall")
 
     results["load_avg_end"] = os.getloadavg()
     results["rows"] = table.rows
