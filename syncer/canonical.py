@@ -36,10 +36,7 @@ def json_copy(value: Any) -> Any:
 
 def compact_json(value: Any) -> str:
     """`compact_json_bytes` as text."""
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        return _compact(value)
+    return compact_json_bytes(value).decode()
 
 
 def json_data(value: Any, *, only_set: bool = False) -> Any:

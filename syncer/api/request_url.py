@@ -58,8 +58,7 @@ class RequestURLs:
 
     def __init__(self, base_url: str):
         self.base_url = base_url
-        self._base = httpx.URL(base_url)
-        self._parsed = None if "/." in base_url else _parsed(self._base)
+        self._parsed = None if "/." in base_url else _parsed(httpx.URL(base_url))
 
     def url(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.URL:
         """``base_url + path``, with ``params`` as its query (None or empty: no query)."""

@@ -125,18 +125,18 @@ class Store:
         # A file's WAL is copied back by a thread of its own meanwhile (``Checkpointer``).
         checkpointer = Checkpointer(self.path) if self._identity is not None else None
         self._group = _Group(pages, seconds, checkpointer)
-        if checkpointer is not None:
-            # The writer checkpoints only when the log is long: the thread's checkpoint of the
-            # last group rarely ends before the writer's next group begins, and the log starts
-            # again from its beginning only when a group begins with all of it copied. The
-            # writer's checkpoint copies the little the thread has not yet, and then it does.
-            self.conn.execute(f"PRAGMA wal_autocheckpoint={GROUP_AUTOCHECKPOINT_PAGES}")
-        # Each write's SAVEPOINT keeps the pages it changes in a statement journal, by default
-        # a temporary file: in memory it is one write's changes (a page of objects), and a sync
-        # of 74,080 objects takes 3.5 s of CPU for its writes instead of 4.5 s. Only for the
-        # group: a migration's CREATE INDEX keeps its temporary files on disk.
-        self.conn.execute("PRAGMA temp_store=MEMORY")
-        try:
+        try:  # from here on the thread is stopped whatever fails
+            if checkpointer is not None:
+                # The writer checkpoints only when the log is long: the thread's checkpoint of
+                # the last group rarely ends before the writer's next group begins, and the log
+                # starts again from its beginning only when a group begins with all of it
+                # copied. The writer's checkpoint copies the little the thread has not yet.
+                self.conn.execute(f"PRAGMA wal_autocheckpoint={GROUP_AUTOCHECKPOINT_PAGES}")
+            # Each write's SAVEPOINT keeps the pages it changes in a statement journal, by
+            # default a temporary file: in memory it is one write's changes (a page of objects),
+            # and a sync of 74,080 objects takes 3.5 s of CPU for its writes instead of 4.5 s.
+            # Only for the group: a migration's CREATE INDEX keeps its temporary files on disk.
+            self.conn.execute("PRAGMA temp_store=MEMORY")
             yield
         finally:
             self._group = None
