@@ -1,7 +1,8 @@
 """Benchmark: 32 concurrent streamed runs on ``syncer emulator --backend`` (not a timed test).
 
-    python bench/bench_backend.py [--runs 32] [--rounds 8] [--batches 3] [--first-token 0.05]
-                                  [--pace 0.01] [--tokens 20] [--out bench/results/backend.json]
+    python bench/bench_backend.py [--runs 32] [--blocks 4] [--rounds 8] [--batches 3]
+                                  [--first-token 0.05] [--pace 0.01] [--tokens 20]
+                                  [--out bench/results/backend.json]
 
 Three processes, as in real life: the fake Chat Completions server (tests/fakes/chat_server.py:
 every answer streams its first token after 50 ms, then 20 tokens 10 ms apart), the emulator
@@ -10,25 +11,35 @@ long-lived official ``openai`` SDK client (``threads.create_and_run(stream=True)
 keeps one. Each run's user message tags it, so the client's times and the backend's own (it
 records when each request arrived, sent its first token and ended) are matched run by run.
 
-Two loads, each with ``--runs`` (32) runs in flight:
-- **steady**: 32 workers, their starts spread over one answer's time, each starting its next
-  run as soon as the last one completed (``--rounds`` runs each): 32 runs at once, all the time;
-- **burst**: ``--batches`` times, 32 runs started at the same instant (every request queues
-  behind the other 31 at each hop: the client, the emulator and the backend).
+**The load the issue asks for, judged** ("steady"): 32 runs in flight all the time. 32 workers,
+their starts spread over one answer's time, each starting its next run as soon as its last one
+completed (``--rounds`` runs each).
 
-Both loads are judged against the bounds; the floor says how much of a figure is the client's
-and the backend's own.
+**A stress case beyond it, reported, not judged** ("burst"): ``--batches`` times, 32 runs started
+at the same instant. The SDK sends all 32 requests' headers first and then their bodies, so
+all 32 reach the server within a millisecond or two and the single-threaded server handles them
+one after another: the median run waits for half of the others.
 
-Each load is also run straight against the backend (the SDK's ``chat.completions.create``
-with the same messages, no emulator between): the **floor**, what the client and the backend
-cost on their own on this machine. Printed beside their bounds, emulator and floor side by side:
+**The floor: the same events from a server that does nothing.** The client's own work is the
+largest part of a run's time on this machine (the SDK parses every event into typed objects:
+7-9 ms of CPU per run, against the emulator's 2-3 ms), and an Assistants run streams more events
+than a Chat Completions answer has chunks. So the floor is one run's event stream, recorded from
+the emulator and replayed by the fake backend itself (``PUT /_fake/run-stream``) to the same
+SDK call, its deltas paced like the backend's tokens: the same client work and the same backend
+pace, with no server between. Each block runs each load through the emulator and against the
+floor one after the other (the emulator first in even blocks), so a slower stretch of a shared
+machine weighs on both sides alike.
+
+Printed beside their bounds, emulator and floor side by side:
 - runs per second;
-- the server's added time per run: the client's time from sending the request to the run's
-  ``thread.run.completed`` minus the backend's time for that completion, as a share of the
-  latter (bound: <= 5 % at p50);
+- a run's time over the backend's own: from the SDK call to the run's ``thread.run.completed``,
+  minus the backend's time for that answer, as a share of the latter, at p50 (client, server and
+  backend together);
+- **the server's added time**: the emulator's figure minus the floor's (bound: <= 5 % at p50);
 - time to first delta minus the backend's first token: when the client got the first
   ``thread.message.delta`` minus when the backend sent the first token (bound: <= 20 ms p95);
-- the emulator's CPU time per run (read from /proc, Linux only).
+- where the time goes: SDK call to backend request, backend end to run completed, p50;
+- CPU per run, the emulator's (read from /proc, Linux only) and the SDK client's.
 
 Last, the CPU time other processes used meanwhile (/proc/stat minus this benchmark's three
 processes): on a shared machine another program's work slows all three, and a run taken
@@ -40,6 +51,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -47,7 +59,7 @@ import time
 import warnings
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import openai
@@ -107,6 +119,11 @@ def machine_busy_seconds() -> float | None:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
+def sdk_client(base_url: str, api_key: str) -> openai.AsyncOpenAI:
+    """One long-lived official SDK client, as an app keeps one (no retries: a failure shows)."""
+    return openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0)
+
+
 def via_emulator(client: openai.AsyncOpenAI, assistant_id: str) -> RunOne:
     async def one_run(tag: str) -> Timing:
         started = time.time()
@@ -126,77 +143,157 @@ def via_emulator(client: openai.AsyncOpenAI, assistant_id: str) -> RunOne:
     return one_run
 
 
-def direct(client: openai.AsyncOpenAI) -> RunOne:
-    """The floor: the same conversation sent to the backend itself, no emulator between."""
-    async def one_run(tag: str) -> Timing:
-        started = time.time()
-        first_delta = None
-        stream = await client.chat.completions.create(
-            model="gpt-4o", stream=True, stream_options={"include_usage": True},
-            messages=[{"role": "system", "content": "Answer."}, {"role": "user", "content": tag}])
-        async for chunk in stream:
-            if first_delta is None and chunk.choices and chunk.choices[0].delta.content:
-                first_delta = time.time()
-        if first_delta is None:
-            raise RuntimeError("the backend's stream had no text")
-        return {"started": started, "first_delta": first_delta, "done": time.time()}
-    return one_run
+def record_run_stream(base_url: str, assistant_id: str, backend_url: str) -> None:
+    """One streamed run through the emulator, its SSE frames handed to the fake backend to replay."""
+    with httpx.Client(headers={"Authorization": "Bearer sk-bench", "OpenAI-Beta": "assistants=v2"},
+                      timeout=30) as http:
+        answer = http.post(f"{base_url}/threads/runs", json={
+            "assistant_id": assistant_id, "stream": True,
+            "thread": {"messages": [{"role": "user", "content": "recorded run"}]}})
+        answer.raise_for_status()
+        frames = [frame + "\r\n\r\n" for frame in answer.text.split("\r\n\r\n") if frame.strip()]
+        deltas = sum(frame.startswith("event: thread.message.delta") for frame in frames)
+        if deltas == 0 or not frames[-1].startswith("event: done"):
+            raise RuntimeError(f"the recorded run stream is not a whole run ({len(frames)} frames)")
+        http.put(backend_url.removesuffix("/v1") + "/_fake/run-stream", json=frames).raise_for_status()
 
 
-async def burst(one_run: RunOne, name: str, runs: int, batches: int) -> tuple[float, dict[str, Timing]]:
-    """``batches`` times, ``runs`` runs started at once; (wall seconds, timings by tag)."""
+async def burst(one_run: RunOne, name: str, runs: int, batches: int) -> dict[str, Timing]:
+    """``batches`` times, ``runs`` runs started at once; timings by tag."""
     results: dict[str, Timing] = {}
-    wall = 0.0
     for number in range(batches):
         tags = [f"{name} {number} run {i}" for i in range(runs)]
-        began = time.time()
         done = await asyncio.gather(*(one_run(tag) for tag in tags))
-        wall += time.time() - began
         results.update(zip(tags, done, strict=True))
-    return wall, results
+    return results
 
 
-async def steady(one_run: RunOne, name: str, runs: int, rounds: int, spread: float,
-                 ) -> tuple[float, dict[str, Timing]]:
-    """``runs`` workers, started ``spread / runs`` apart, each doing ``rounds`` runs in a row."""
+async def steady(one_run: RunOne, name: str, offsets: list[float], rounds: int) -> dict[str, Timing]:
+    """A worker per offset, started that many seconds in, each doing ``rounds`` runs in a row."""
     results: dict[str, Timing] = {}
 
-    async def worker(number: int) -> None:
-        await asyncio.sleep(number * spread / runs)
+    async def worker(number: int, offset: float) -> None:
+        await asyncio.sleep(offset)
         for round_ in range(rounds):
             tag = f"{name} worker {number} round {round_}"
             results[tag] = await one_run(tag)
 
-    began = time.time()
-    await asyncio.gather(*(worker(i) for i in range(runs)))
-    return time.time() - began, results
+    await asyncio.gather(*(worker(i, offset) for i, offset in enumerate(offsets)))
+    return results
 
 
-async def drive(base_url: str, backend_url: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Every load through the emulator, then straight to the backend, each on one SDK client."""
+def phases(blocks: int) -> list[tuple[str, str]]:
+    """(side, load) in order: a warm-up of each side, then ``blocks`` blocks, sides in turns."""
+    order = [("emulator", "warm-up"), ("floor", "warm-up")]
+    for block in range(blocks):
+        for load in ("steady", "burst"):
+            order += [(side, load) for side in (("emulator", "floor") if block % 2 == 0 else ("floor", "emulator"))]
+    return order
+
+
+class Client(NamedTuple):
+    """What one SDK client process needs to know."""
+
+    number: int
+    base_url: str
+    backend_url: str
+    assistant_id: str
+    runs: list[int]  # the runs in flight it drives, by their number among all ``--runs``
+
+
+def client_process(client: Client, args: argparse.Namespace, barrier: Any, out: Any) -> None:
+    """A client process: every phase, once all processes (and the parent) reach the barrier."""
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    out.put(asyncio.run(client_phases(client, args, barrier)))
+
+
+async def client_phases(client: Client, args: argparse.Namespace, barrier: Any) -> dict[str, Any]:
+    emulator = sdk_client(client.base_url, "sk-bench")
+    floor = sdk_client(client.backend_url, "sk-bench-backend-key")
+    sides = {"emulator": via_emulator(emulator, client.assistant_id), "floor": via_emulator(floor, client.assistant_id)}
     spread = args.first_token + args.tokens * args.pace
-    client = openai.AsyncOpenAI(base_url=base_url, api_key="sk-bench", max_retries=0)
-    assistant = await client.beta.assistants.create(model="gpt-4o", instructions="Answer.")
-    emulated = via_emulator(client, assistant.id)
-    await burst(emulated, "warm-up", args.runs, 1)  # imports, and 32 connections at every hop
-    cpu_before = cpu_seconds_of(backend_url)
-    loads = {
-        "steady": await steady(emulated, "steady", args.runs, args.rounds, spread),
-        "burst": await burst(emulated, "burst", args.runs, args.batches),
+    offsets = [number * spread / args.runs for number in client.runs]
+    timings: dict[str, dict[str, Timing]] = {f"{side} {load}": {} for side in sides for load in ("steady", "burst")}
+    cpu = {side: 0.0 for side in sides}
+    measured_cpu = 0.0
+    for number, (side, load) in enumerate(phases(args.blocks)):
+        await asyncio.to_thread(barrier.wait)
+        began = time.process_time()
+        name = f"client {client.number} phase {number} {side} {load}"
+        if load == "warm-up":  # imports, and the connections at every hop
+            await burst(sides[side], name, len(client.runs), 1)
+            continue
+        if load == "steady":
+            results = await steady(sides[side], name, offsets, args.rounds)
+        else:
+            results = await burst(sides[side], name, len(client.runs), args.batches)
+        timings[f"{side} {load}"].update(results)
+        spent = time.process_time() - began
+        cpu[side] += spent
+        measured_cpu += spent
+    await asyncio.to_thread(barrier.wait)
+    await emulator.close()
+    await floor.close()
+    return {"timings": timings, "cpu": cpu, "measured_cpu": measured_cpu}
+
+
+def drive(base_url: str, backend_url: str, fake_pid: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Every phase, driven by ``--clients`` SDK client processes, the parent keeping time."""
+    with openai.OpenAI(base_url=base_url, api_key="sk-bench", max_retries=0) as sdk:
+        assistant = sdk.beta.assistants.create(model="gpt-4o", instructions="Answer.")
+    record_run_stream(base_url, assistant.id, backend_url)
+    context = multiprocessing.get_context("spawn")
+    barrier, out = context.Barrier(args.clients + 1), context.Queue()
+    processes = [
+        context.Process(target=client_process, daemon=True, args=(
+            Client(number, base_url, backend_url, assistant.id, list(range(number, args.runs, args.clients))),
+            args, barrier, out))
+        for number in range(args.clients)
+    ]
+    for process in processes:
+        process.start()
+    order = phases(args.blocks)
+    # At each barrier: wall clock, the emulator's CPU seconds, the machine's busy seconds, and the
+    # CPU seconds of this process and the fake backend.
+    marks: list[tuple[float, float | None, float | None, float]] = []
+    for _ in range(len(order) + 1):
+        barrier.wait(timeout=600)
+        marks.append((time.time(), cpu_seconds_of(backend_url), machine_busy_seconds(),
+                      time.process_time() + process_cpu_seconds(fake_pid)))
+    reports = [out.get(timeout=600) for _ in processes]
+    for process in processes:
+        process.join(30)
+    walls: dict[str, float] = {}
+    emulator_cpu = 0.0
+    for number, (side, load) in enumerate(order):
+        if load == "warm-up":
+            continue
+        (began, cpu_before, _, _), (ended, cpu_after, _, _) = marks[number], marks[number + 1]
+        walls[f"{side} {load}"] = walls.get(f"{side} {load}", 0.0) + ended - began
+        if side == "emulator" and cpu_before is not None and cpu_after is not None:
+            emulator_cpu += cpu_after - cpu_before
+    measured = {side: {load: (walls[f"{side} {load}"], {tag: timing for report in reports
+                                                        for tag, timing in report["timings"][f"{side} {load}"].items()})
+                       for load in ("steady", "burst")}
+                for side in ("emulator", "floor")}
+    runs = {side: sum(len(results) for _, results in measured[side].values()) for side in measured}
+    start, end = marks[2], marks[-1]  # the measured phases: after the two warm-ups
+    other = None
+    if None not in (start[1], start[2], end[1], end[2]):
+        ours = sum(r["measured_cpu"] for r in reports) + (end[1] - start[1]) + (end[3] - start[3])  # type: ignore[operator]
+        other = (end[2] - start[2]) - ours  # type: ignore[operator]
+    return {
+        "loads": measured["emulator"], "floors": measured["floor"],
+        "cpu_per_run": None if start[1] is None else emulator_cpu / runs["emulator"],
+        "client_cpu_per_run": {side: sum(r["cpu"][side] for r in reports) / runs[side] for side in runs},
+        "other_processes_cpu": other,
     }
-    cpu_after = cpu_seconds_of(backend_url)
-    await client.close()
-    backend = openai.AsyncOpenAI(base_url=backend_url, api_key="sk-bench-backend-key", max_retries=0)
-    straight = direct(backend)
-    await burst(straight, "floor warm-up", args.runs, 1)
-    floors = {
-        "steady": await steady(straight, "floor steady", args.runs, args.rounds, spread),
-        "burst": await burst(straight, "floor burst", args.runs, args.batches),
-    }
-    await backend.close()
-    runs = sum(len(results) for _, results in loads.values())
-    cpu = None if cpu_before is None or cpu_after is None else (cpu_after - cpu_before) / runs
-    return {"loads": loads, "floors": floors, "cpu_per_run": cpu}
+
+
+def verdict(met: bool, load: str) -> str:
+    if met:
+        return "ok"
+    return "MISSED" if load == "steady" else "over (not judged)"
 
 
 def figures_of(wall: float, results: dict[str, Timing], timings: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -223,8 +320,12 @@ def figures_of(wall: float, results: dict[str, Timing], timings: dict[str, dict[
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=32, help="runs in flight")
-    parser.add_argument("--rounds", type=int, default=8, help="runs per worker, steady load")
-    parser.add_argument("--batches", type=int, default=3, help="bursts of --runs runs")
+    parser.add_argument("--clients", type=int, default=2,
+                        help="SDK client processes sharing the runs (one saturates a core on its own)")
+    parser.add_argument("--blocks", type=int, default=4,
+                        help="times each load runs through the emulator and straight to the backend, in turns")
+    parser.add_argument("--rounds", type=int, default=8, help="runs per worker, steady load, per block")
+    parser.add_argument("--batches", type=int, default=3, help="bursts of --runs runs per block")
     parser.add_argument("--first-token", type=float, default=0.05)
     parser.add_argument("--pace", type=float, default=0.01)
     parser.add_argument("--tokens", type=int, default=20)
@@ -240,17 +341,10 @@ def main(argv: list[str] | None = None) -> int:
     assert fake.stdout is not None and fake.stdin is not None
     backend_url = fake.stdout.readline().strip()
 
-    def ours() -> float:
-        """CPU seconds of this benchmark's three processes (this one, the emulator, the fake)."""
-        own = time.process_time() + process_cpu_seconds(fake.pid)
-        return own + (cpu_seconds_of(backend_url) or 0.0)
-
     os.environ["SYNCER_BACKEND_API_KEY"] = "sk-bench-backend-key"
     try:
         with emulator_process("--backend", backend_url) as base_url:
-            busy_before, ours_before = machine_busy_seconds(), ours()
-            measured = asyncio.run(drive(base_url, backend_url, args))
-            busy_after, ours_after = machine_busy_seconds(), ours()
+            measured = drive(base_url, backend_url, fake.pid, args)
         timings = {t["tag"]: t for t in httpx.get(backend_url.removesuffix("/v1") + "/_fake/requests").json()}
     finally:
         fake.stdin.close()
@@ -258,47 +352,56 @@ def main(argv: list[str] | None = None) -> int:
 
     nominal = args.first_token + (args.tokens - 1) * args.pace
     cpu = measured["cpu_per_run"]
-    other = None if busy_before is None or busy_after is None else \
-        (busy_after - busy_before) - (ours_after - ours_before)
+    other = measured["other_processes_cpu"]
     report: dict[str, Any] = {
         "concurrent": args.runs, "backend_nominal_s": nominal,
         "cpu_ms_per_run": None if cpu is None else 1000 * cpu,
         "other_processes_cpu_s": other,
     }
     for load in ("steady", "burst"):
-        report[load] = figures_of(*measured["loads"][load], timings)
-        report[f"{load}_floor"] = figures_of(*measured["floors"][load], timings)
+        mine = report[load] = figures_of(*measured["loads"][load], timings)
+        floor = report[f"{load}_floor"] = figures_of(*measured["floors"][load], timings)
+        mine["server_added_share_p50"] = mine["added_share_p50"] - floor["added_share_p50"]
+        mine["server_added_ms_p50"] = mine["added_ms_p50"] - floor["added_ms_p50"]
 
+    report["client_cpu_ms_per_run"] = {side: 1000 * value for side, value in measured["client_cpu_per_run"].items()}
     print(f"{args.runs} streamed runs in flight on a backend streaming {args.tokens} tokens "
-          f"({args.first_token * 1000:.0f} ms to the first, then {args.pace * 1000:.0f} ms apart; "
-          f"{nominal * 1000:.0f} ms nominal). floor: the same load sent straight to the backend")
-    print(f"{'figure':<46} {'emulator':>9} {'floor':>9}  bound")
+          f"({args.first_token * 1000:.0f} ms to the first, then {args.pace * 1000:.0f} ms apart: "
+          f"{nominal * 1000:.0f} ms). floor: the same run's events replayed by the backend itself, "
+          f"no server between; {args.blocks} blocks, emulator and floor in turns")
+    print(f"{'figure':<50} {'emulator':>9} {'floor':>9}  bound")
     ok = True
-    for load, title in (("steady", "steady: 32 at once, all the time"),
-                        ("burst", "burst: 32 started at the same instant")):
+    for load, title in (("steady", "steady: 32 in flight all the time (judged)"),
+                        ("burst", "burst: 32 started at the same instant (stress case, not judged)")):
         mine, floor = report[load], report[f"{load}_floor"]
-        added_ok = mine["added_share_p50"] <= ADDED_BOUND
+        added_ok = mine["server_added_share_p50"] <= ADDED_BOUND
         relay_ok = mine["relay_ms_p95"] <= RELAY_BOUND * 1000
-        ok = ok and added_ok and relay_ok
-        print(title)
-        print(f"{'  runs per second':<46} {mine['runs_per_s']:>9.1f} {floor['runs_per_s']:>9.1f}  -")
-        print(f"{'  added time over the backend own, p50':<46} {100 * mine['added_share_p50']:>8.1f}% "
-              f"{100 * floor['added_share_p50']:>8.1f}%  <= {100 * ADDED_BOUND:.0f} %  "
-              f"{'ok' if added_ok else 'MISSED'} ({mine['added_ms_p50']:.1f} ms; "
-              f"p95 {100 * mine['added_share_p95']:.1f} %)")
-        print(f"{'  first delta minus backend first token, p95':<46} {mine['relay_ms_p95']:>7.1f}ms "
+        if load == "steady":
+            ok = ok and added_ok and relay_ok
+        print(f"{title}, {mine['runs']} runs a side")
+        print(f"{'  runs per second':<50} {mine['runs_per_s']:>9.1f} {floor['runs_per_s']:>9.1f}  -")
+        print(f"{'  run time over the backend own, p50':<50} {100 * mine['added_share_p50']:>8.1f}% "
+              f"{100 * floor['added_share_p50']:>8.1f}%  -  ({mine['added_ms_p50']:.1f} / "
+              f"{floor['added_ms_p50']:.1f} ms; client, server, backend)")
+        print(f"{'  server added time, p50 (emulator - floor)':<50} "
+              f"{100 * mine['server_added_share_p50']:>8.1f}% {'':>9}  <= {100 * ADDED_BOUND:.0f} %  "
+              f"{verdict(added_ok, load)} ({mine['server_added_ms_p50']:.1f} ms)")
+        print(f"{'  first delta minus backend first token, p95':<50} {mine['relay_ms_p95']:>7.1f}ms "
               f"{floor['relay_ms_p95']:>7.1f}ms  <= {RELAY_BOUND * 1000:.0f} ms  "
-              f"{'ok' if relay_ok else 'MISSED'} (p50 {mine['relay_ms_p50']:.1f} ms)")
-        print(f"{'    request to backend request, p50':<46} {mine['to_backend_ms_p50']:>7.1f}ms "
+              f"{verdict(relay_ok, load)} (p50 {mine['relay_ms_p50']:.1f} ms)")
+        print(f"{'    SDK call to backend request, p50':<50} {mine['to_backend_ms_p50']:>7.1f}ms "
               f"{floor['to_backend_ms_p50']:>7.1f}ms")
-        print(f"{'    backend end to run completed, p50':<46} {mine['after_backend_ms_p50']:>7.1f}ms "
+        print(f"{'    backend end to run completed, p50':<50} {mine['after_backend_ms_p50']:>7.1f}ms "
               f"{floor['after_backend_ms_p50']:>7.1f}ms")
     cpu_text = "n/a" if cpu is None else f"{report['cpu_ms_per_run']:.1f}ms"
-    print(f"{'emulator CPU per run':<46} {cpu_text:>9} {'':>9}  -")
+    print(f"{'emulator CPU per run':<50} {cpu_text:>9} {'':>9}  -")
+    client = report["client_cpu_ms_per_run"]
+    print(f"{'SDK client CPU per run':<50} {client['emulator']:>7.1f}ms {client['floor']:>7.1f}ms  -")
     if other is not None:
         print(f"other processes' CPU meanwhile: {other:.1f} s"
               + (f" (over {BUSY_MACHINE:g} s: the machine was busy, these figures are not comparable)"
                  if other > BUSY_MACHINE else ""))
+    print("missed: nothing" if ok else "missed: the steady load's bounds (see above)")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

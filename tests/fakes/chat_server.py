@@ -12,6 +12,12 @@ assistant ``tool_calls`` message, every call must be answered before the next ot
 Every request is recorded (headers and body). Replies are scripted (`Reply`): text or tool
 calls, streamed at a chosen pace, or an error status, or a hang (a timeout for the client).
 With nothing scripted, ``default`` answers (a short text).
+
+For benchmarks, the fake can also stand in for a server that costs nothing: given a recorded
+Assistants run stream (``PUT /_fake/run-stream``, a list of SSE frames), every
+``POST /v1/threads/runs`` replays it, its ``thread.message.delta`` frames paced like the default
+answer's tokens and everything else sent at once, so a client does the very work a real
+server's stream gives it.
 """
 
 from __future__ import annotations
@@ -79,7 +85,8 @@ class Recorded:
 
     def timings(self) -> dict[str, Any]:
         """When it arrived, sent its first piece and ended, tagged with the last user message."""
-        users = [m.get("content") for m in self.body.get("messages", []) if m.get("role") == "user"]
+        messages = self.body.get("messages") or (self.body.get("thread") or {}).get("messages") or []
+        users = [m.get("content") for m in messages if isinstance(m, dict) and m.get("role") == "user"]
         return {"tag": users[-1] if users else None, "received_at": self.received_at,
                 "first_token_at": self.first_token_at, "finished_at": self.finished_at}
 
@@ -195,6 +202,7 @@ class FakeChatServer:
         self.url = self.base_url = ""
         self._lock = threading.Lock()
         self._count = 0
+        self.run_stream: list[bytes] = []  # a recorded run's SSE frames, replayed by /v1/threads/runs
 
     def script(self, *replies: Reply) -> None:
         with self._lock:
@@ -208,7 +216,9 @@ class FakeChatServer:
 
     def __enter__(self) -> FakeChatServer:
         app = Starlette(routes=[Route("/v1/chat/completions", self._completions, methods=["POST"]),
-                                Route("/_fake/requests", self._timings, methods=["GET"])])
+                                Route("/v1/threads/runs", self._replay_run, methods=["POST"]),
+                                Route("/_fake/requests", self._timings, methods=["GET"]),
+                                Route("/_fake/run-stream", self._set_run_stream, methods=["PUT"])])
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
@@ -242,6 +252,35 @@ class FakeChatServer:
     async def _timings(self, request: Request) -> Response:
         with self._lock:
             return JSONResponse([record.timings() for record in self.requests])
+
+    async def _set_run_stream(self, request: Request) -> Response:
+        frames = json.loads(await request.body())
+        self.run_stream = [frame.encode() for frame in frames]
+        return Response(status_code=204)
+
+    async def _replay_run(self, request: Request) -> Response:
+        if not self.run_stream:
+            return _error(404, "No run stream recorded (PUT /_fake/run-stream first).", "invalid_request_error")
+        body = json.loads(await request.body())
+        record = Recorded(dict(request.headers), body if isinstance(body, dict) else {})
+        with self._lock:
+            self.requests.append(record)
+        return StreamingResponse(self._replay(record, self._next(record.body)), media_type="text/event-stream")
+
+    async def _replay(self, record: Recorded, reply: Reply) -> AsyncIterator[bytes]:
+        deltas = [i for i, frame in enumerate(self.run_stream) if frame.startswith(b"event: thread.message.delta")]
+        first, last = (deltas[0], deltas[-1]) if deltas else (len(self.run_stream), len(self.run_stream) - 1)
+        yield b"".join(self.run_stream[:first])
+        if reply.first_token:
+            await self._wait(reply.first_token)
+        record.first_token_at = time.time()
+        for number, index in enumerate(deltas):
+            if number and reply.pace:
+                await self._wait(reply.pace)
+            yield self.run_stream[index]
+        record.finished = True
+        record.finished_at = time.time()
+        yield b"".join(self.run_stream[last + 1:])
 
     async def _completions(self, request: Request) -> Response:
         try:
@@ -353,7 +392,8 @@ def main() -> None:
         python tests/fakes/chat_server.py [--first-token 0.05] [--pace 0.01] [--tokens 20]
 
     Prints its base URL on stdout, then serves until stdin closes or SIGINT/SIGTERM.
-    ``GET /_fake/requests`` gives each request's timings.
+    ``GET /_fake/requests`` gives each request's timings; ``PUT /_fake/run-stream`` records a
+    run stream for ``POST /v1/threads/runs`` to replay at the same pace.
     """
     import argparse
     import sys
