@@ -214,7 +214,7 @@ async def client_phases(client: Client, args: argparse.Namespace, barrier: Any) 
     spread = args.first_token + args.tokens * args.pace
     offsets = [number * spread / args.runs for number in client.runs]
     timings: dict[str, dict[str, Timing]] = {f"{side} {load}": {} for side in sides for load in ("steady", "burst")}
-    cpu = {side: 0.0 for side in sides}
+    cpu = dict.fromkeys(sides, 0.0)
     measured_cpu = 0.0
     for number, (side, load) in enumerate(phases(args.blocks)):
         await asyncio.to_thread(barrier.wait)

@@ -6,13 +6,16 @@ Against the strict fake Chat Completions server (tests/fakes/chat_server.py) ove
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
+import openai
 import pytest
 from fakes.chat_server import FakeChatServer, Reply, check_request, unreachable_url
 
@@ -321,3 +324,30 @@ def test_settings_take_the_backend_key_only_and_name_the_flag(monkeypatch):
                             environ={"SYNCER_BACKEND_API_KEY": "sk-b"}).secret() == "sk-b"
     with pytest.raises(UsageError, match=r"^--backend: "):
         backend_settings("ftp://x", environ={})
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the SDK's notice on the Assistants API
+def test_the_fake_replays_a_recorded_run_stream_at_its_token_pace(emulator):
+    # bench/bench_backend.py's floor: a real run's events, sent by the fake itself to the SDK.
+    server = emulator()
+    headers = {"Authorization": "Bearer sk-test", "OpenAI-Beta": "assistants=v2"}
+    assistant = httpx.post(server.base_url + "/assistants", json={"model": "gpt-4o"}, headers=headers).json()
+    recorded = httpx.post(server.base_url + "/threads/runs", headers=headers, timeout=30, json={
+        "assistant_id": assistant["id"], "stream": True,
+        "thread": {"messages": [{"role": "user", "content": "Say something."}]}}).text
+    frames = [frame + "\r\n\r\n" for frame in recorded.split("\r\n\r\n") if frame.strip()]
+    recorded_events = [frame.split("\r\n", 1)[0].removeprefix("event: ") for frame in frames]
+    assert recorded_events.count("thread.message.delta") >= 2
+    with FakeChatServer(lambda body: Reply(first_token=0.05, pace=0.02)) as fake:
+        assert httpx.post(fake.base_url + "/threads/runs", json={}).status_code == 404  # nothing recorded
+        httpx.put(fake.url + "/_fake/run-stream", json=frames).raise_for_status()
+        sdk = openai.OpenAI(base_url=fake.base_url, api_key="sk-test", max_retries=0)
+        with sdk.beta.threads.create_and_run(assistant_id=assistant["id"], stream=True,
+                                             thread={"messages": [{"role": "user", "content": "tag 1"}]}) as stream:
+            arrivals = [(event.event, time.monotonic()) for event in stream]
+        assert [name for name, _ in arrivals] == [name for name in recorded_events if name != "done"]
+        deltas = [at for name, at in arrivals if name == "thread.message.delta"]
+        assert all(later - earlier >= 0.015 for earlier, later in itertools.pairwise(deltas))
+        (timing,) = httpx.get(fake.url + "/_fake/requests").json()
+        assert timing["tag"] == "tag 1"
+        assert timing["finished_at"] - timing["first_token_at"] >= 0.02 * (len(deltas) - 1) - 0.005
