@@ -4,11 +4,12 @@
                                   [--first-token 0.05] [--pace 0.01] [--tokens 20]
                                   [--out bench/results/backend.json]
 
-Three processes, as in real life: the fake Chat Completions server (tests/fakes/chat_server.py:
-every answer streams its first token after 50 ms, then 20 tokens 10 ms apart), the emulator
-(``syncer emulator --backend URL``) and this client, which drives streamed runs with one
-long-lived official ``openai`` SDK client (``threads.create_and_run(stream=True)``), as an app
-keeps one. Each run's user message tags it, so the client's times and the backend's own (it
+Processes of their own, as in real life: the fake Chat Completions server
+(tests/fakes/chat_server.py: every answer streams its first token after 50 ms, then 20 tokens
+10 ms apart), the emulator (``syncer emulator --backend URL``) and ``--clients`` (2) client
+processes, each driving its share of the streamed runs with one long-lived official ``openai``
+SDK client (``threads.create_and_run(stream=True)``), as an app keeps one. This process only
+keeps time. Each run's user message tags it, so the client's times and the backend's own (it
 records when each request arrived, sent its first token and ended) are matched run by run.
 
 **The load the issue asks for, judged** ("steady"): 32 runs in flight all the time. 32 workers,
@@ -41,7 +42,7 @@ Printed beside their bounds, emulator and floor side by side:
 - where the time goes: SDK call to backend request, backend end to run completed, p50;
 - CPU per run, the emulator's (read from /proc, Linux only) and the SDK client's.
 
-Last, the CPU time other processes used meanwhile (/proc/stat minus this benchmark's three
+Last, the CPU time other processes used meanwhile (/proc/stat minus this benchmark's own
 processes): on a shared machine another program's work slows all three, and a run taken
 while it does is not comparable with one taken on a quiet machine (it says so).
 """
@@ -55,6 +56,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Awaitable, Callable
@@ -204,7 +206,11 @@ class Client(NamedTuple):
 def client_process(client: Client, args: argparse.Namespace, barrier: Any, out: Any) -> None:
     """A client process: every phase, once all processes (and the parent) reach the barrier."""
     warnings.filterwarnings("ignore", category=DeprecationWarning)
-    out.put(asyncio.run(client_phases(client, args, barrier)))
+    try:
+        out.put(asyncio.run(client_phases(client, args, barrier)))
+    except BaseException:
+        barrier.abort()  # the parent and the other clients stop waiting (the traceback follows)
+        raise
 
 
 async def client_phases(client: Client, args: argparse.Namespace, barrier: Any) -> dict[str, Any]:
@@ -257,7 +263,10 @@ def drive(base_url: str, backend_url: str, fake_pid: int, args: argparse.Namespa
     # CPU seconds of this process and the fake backend.
     marks: list[tuple[float, float | None, float | None, float]] = []
     for _ in range(len(order) + 1):
-        barrier.wait(timeout=600)
+        try:
+            barrier.wait(timeout=600)
+        except threading.BrokenBarrierError:
+            raise SystemExit("bench_backend: a client process failed (its error is above)") from None
         marks.append((time.time(), cpu_seconds_of(backend_url), machine_busy_seconds(),
                       time.process_time() + process_cpu_seconds(fake_pid)))
     reports = [out.get(timeout=600) for _ in processes]
