@@ -31,6 +31,7 @@ every message built from text a server sent back.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -208,3 +209,9 @@ def redact(text: str, secret: str | None) -> str:
     if len(secret) >= 8:
         text = text.replace(secret[-8:], "***")
     return text
+
+
+def validation_message(error: Mapping[str, Any]) -> str:
+    """One pydantic error's message for a person: a validator's own words without pydantic's
+    "Value error, " prefix."""
+    return str(error.get("msg", "invalid value")).removeprefix("Value error, ")

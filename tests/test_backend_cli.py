@@ -44,7 +44,11 @@ def test_a_run_through_the_command_goes_to_the_backend_model_and_the_key_stays_h
             assert (run.status, run.model) == ("completed", "gpt-4o")  # the API keeps the client's model
         finally:
             process.send_signal(signal.SIGINT)
-            out, err = process.communicate(timeout=20)
+            process.wait(20)
+            # Not communicate(): it would skip what readline() buffered.
+            out, err = process.stdout.read(), process.stderr.read()
+            process.stdout.close()
+            process.stderr.close()
     assert process.returncode == 0
     assert fake.requests[0].body["model"] == "llama3.2"
     assert fake.requests[0].headers["authorization"] == f"Bearer {BACKEND_KEY}"
@@ -94,3 +98,28 @@ def test_ctrl_c_while_the_backend_keeps_writing_ends_the_open_stream_at_once():
     assert err == "syncer emulator stopped\n"  # quiet: no error, no traceback
     assert "thread.run.completed" not in names  # the stream ended unfinished …
     assert took < 5, took  # … at once, not when the model is done (20 s)
+
+
+@pytest.mark.parametrize(("backend", "key", "noted"), [
+    ("https://127.0.0.1:9/v1", None, True),  # a hosted API with no key: every run would fail
+    ("https://127.0.0.1:9/v1", "sk-hosted-0123456789", False),
+    ("http://127.0.0.1:9/v1", None, False),  # a local model server needs none
+])
+def test_an_https_backend_without_a_key_is_noted_at_start(backend, key, noted):
+    environ = {name: value for name, value in os.environ.items() if name != "SYNCER_BACKEND_API_KEY"}
+    if key:
+        environ["SYNCER_BACKEND_API_KEY"] = key
+    process = subprocess.Popen([sys.executable, "-m", "syncer", "emulator", "--port", "0", "--backend", backend],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=environ)
+    try:
+        match = re.search(r"(http://127\.0\.0\.1:\d+/v1)", process.stderr.readline())
+        assert match
+        with openai.OpenAI(base_url=match.group(1), api_key="sk-local") as sdk:
+            sdk.beta.assistants.list()  # it serves, so its start-up lines are all out
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(20)
+    err = process.stderr.read()  # not communicate(): it would skip what readline() buffered
+    process.stderr.close()
+    assert ("SYNCER_BACKEND_API_KEY is not set" in err) is noted
+    assert process.returncode == 0 and "Traceback" not in err

@@ -19,8 +19,8 @@ import pytest
 from fakes.chat_server import FakeChatServer, Reply, unreachable_url
 from support.backends import BACKEND_KEY, CLIENT_KEY, chat_backend, no_sleep
 
-from syncer.emulator import EmulatorConfig, events, running_server, sse
-from syncer.emulator.backend_runs import RESTARTED
+from syncer.emulator import EmulatorConfig, events, running_server, runs, sse
+from syncer.emulator.backend_runs import MAX_ROUNDS, RESTARTED
 from syncer.emulator.backends.chat import ChatBackend, backend_settings
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -449,3 +449,73 @@ def test_a_run_in_progress_when_the_server_stops_fails_after_a_restart(fake, tmp
         assert after.last_error.model_dump() == RESTARTED
         again = sdk.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=agent.id)
         assert again.status == "completed"
+
+
+# --- what the issue asks beyond the tool loop: bounds, cuts, truncation ---------------------------
+
+
+def test_file_search_fails_the_run_clearly_and_is_never_sent_to_the_backend(fake, sdk):
+    agent, thread = start(sdk, "Find it", tools=({"type": "file_search"},))
+    run = sdk.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=agent.id, poll_interval_ms=20)
+    assert run.status == "failed" and run.last_error.code == "invalid_prompt"
+    assert "file_search cannot run on this server" in run.last_error.message
+    assert fake.requests == []
+
+
+def test_a_model_that_asks_for_tools_past_the_round_bound_fails_the_run(fake, sdk):
+    fake.script(*[Reply(tool_calls=[("get_weather", {"city": "Paris"})]) for _ in range(MAX_ROUNDS + 1)])
+    agent, thread = start(sdk, "Weather, again and again")
+    run = sdk.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=agent.id, poll_interval_ms=20)
+    for _ in range(MAX_ROUNDS):
+        assert run.status == "requires_action"
+        run = sdk.beta.threads.runs.submit_tool_outputs_and_poll(
+            run_id=run.id, thread_id=thread.id, tool_outputs=outputs(run, {"get_weather": "sunny"}),
+            poll_interval_ms=20)
+    assert run.status == "failed" and run.last_error.code == "server_error"
+    assert f"more than {MAX_ROUNDS} rounds" in run.last_error.message
+    assert len(fake.requests) == MAX_ROUNDS + 1
+    fake.script(Reply(text="Done."))
+    run = sdk.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=agent.id, tools=[],
+                                                poll_interval_ms=20)
+    assert run.status == "completed"  # the thread takes the next run
+
+
+def test_an_answer_cut_at_max_completion_tokens_leaves_the_run_and_message_incomplete(fake, sdk):
+    fake.script(Reply(text="The first half of", finish_reason="length"))
+    agent, thread = start(sdk, "Tell me everything", tools=())
+    run = sdk.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=agent.id,
+                                                max_completion_tokens=256, poll_interval_ms=20)
+    assert run.status == "incomplete" and run.incomplete_details.reason == "max_completion_tokens"
+    assert fake.requests[0].body["max_completion_tokens"] == 256
+    [message] = [m for m in sdk.beta.threads.messages.list(thread.id) if m.role == "assistant"]
+    assert message.status == "incomplete" and message.content[0].text.value == "The first half of"
+
+
+def test_truncation_to_the_last_messages_sends_only_those(fake, sdk):
+    agent, thread = start(sdk, "one", tools=())
+    for text in ("two", "three"):
+        sdk.beta.threads.messages.create(thread.id, role="user", content=text)
+    run = sdk.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=agent.id, poll_interval_ms=20,
+        truncation_strategy={"type": "last_messages", "last_messages": 2})
+    assert run.status == "completed"
+    assert fake.requests[0].body["messages"] == [{"role": "system", "content": "You are terse."},
+                                                 {"role": "user", "content": "two"},
+                                                 {"role": "user", "content": "three"}]
+
+
+def test_a_run_still_generating_at_expires_at_is_stopped_and_expired(fake, monkeypatch):
+    # expires_at is whole seconds: 2 leaves the run 1-2 s, time enough to reach the backend.
+    monkeypatch.setattr(runs, "EXPIRES_AFTER", 2)
+    fake.script(Reply(text="far too slow", first_token=30))
+    with emulator_on(fake.base_url) as (_, client):
+        agent, thread = start(client, "Hi", tools=())
+        run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=agent.id,
+                                                       poll_interval_ms=20)
+        assert run.status == "expired"
+        assert fake.requests[0].disconnected and not fake.requests[0].finished  # the backend was stopped
+        fake.script(Reply(text="Quick."))
+        monkeypatch.setattr(runs, "EXPIRES_AFTER", 600)
+        run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=agent.id,
+                                                       poll_interval_ms=20)
+        assert run.status == "completed"

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from syncer import __version__
-from syncer.errors import UsageError
+from syncer.errors import UsageError, validation_message
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 PUBLIC_API_HOST = "api.openai.com"
@@ -97,7 +97,7 @@ class ClientSettings(BaseModel):
                 field = str(error["loc"][0]) if error["loc"] else "settings"
                 where = sources.get(field, field)
                 # Never echo the offending input: for api_key it is the secret itself.
-                problems.append(f"{where}: {error['msg']}")
+                problems.append(f"{where}: {validation_message(error)}")
             raise UsageError("invalid connection settings: " + "; ".join(problems)) from None
 
     @property

@@ -9,7 +9,7 @@ import click
 from syncer.cli.demo import run_demo
 from syncer.cli.main import cli, spare_the_collector, status
 from syncer.emulator import EmulatorConfig, serve_forever
-from syncer.emulator.backends.chat import ChatBackend, backend_settings
+from syncer.emulator.backends.chat import KEY_VARIABLE, NO_KEY, ChatBackend, backend_settings
 from syncer.emulator.generate import sample_account_path
 from syncer.emulator.options import DEFAULT_RUN_MS
 
@@ -85,6 +85,10 @@ def emulator_command(host: str, port: int, api_key: str | None, latency_ms: floa
         key_note = "this --api-key only" if config.api_key else "any API key"
         model_note = f"; runs on {backend.settings.base_url}" if backend is not None else ""
         status(f"syncer emulator serving {base_url} ({key_note}{model_note}; Ctrl-C to stop)")
+        if backend is not None and backend.settings.secret() == NO_KEY \
+                and backend.settings.base_url.startswith("https://"):
+            status(f"note: {KEY_VARIABLE} is not set, so {backend.settings.base_url} gets no key "
+                   "(its runs will fail if it needs one)")
 
     # A run allocates thousands of objects and frees them by reference counting: at Python's
     # default threshold the collector made a young pass every run or two, and full passes

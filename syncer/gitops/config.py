@@ -60,7 +60,7 @@ from syncer.api.models import (
     ToolResources,
 )
 from syncer.canonical import json_data
-from syncer.errors import ConfigError, UsageError
+from syncer.errors import ConfigError, UsageError, validation_message
 from syncer.gitops.tree import config_files, config_root, find_scope, unsupported_yaml
 
 #: A config file larger than this is refused unread (instructions hold at most 256,000
@@ -368,8 +368,7 @@ def _message(error: ErrorDetails) -> str:
         return f"unknown type {str(context.get('tag', '')).replace('§', '')!r}; expected one of {expected}"
     if kind == "union_tag_not_found":
         return "an object with a 'type' field is required"
-    message = str(error.get("msg", "invalid value")).replace("§", "")
-    return message.removeprefix("Value error, ")
+    return validation_message(error).replace("§", "")
 
 
 # --- files → configs -----------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from pydantic import SecretStr, ValidationError
 
 from syncer.api.http import HTTPClient
 from syncer.api.settings import ClientSettings
-from syncer.errors import APIError, SyncerError, UsageError
+from syncer.errors import APIError, SyncerError, UsageError, validation_message
 from syncer.replay.compare import collapse_whitespace, with_verdict
 from syncer.replay.types import Outcome, Turn, TurnResult, Verdict
 
@@ -136,7 +136,7 @@ def judge_settings(connection: ClientSettings,
     try:
         return ClientSettings(**{**connection.model_dump(), **values})
     except ValidationError as exc:
-        problems = "; ".join(str(error["msg"]) for error in exc.errors())
+        problems = "; ".join(validation_message(error) for error in exc.errors())
         raise UsageError(f"{BASE_URL_VARIABLE}: {problems}") from None
 
 

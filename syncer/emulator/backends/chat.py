@@ -47,7 +47,7 @@ from pydantic import SecretStr, ValidationError
 from syncer.api.client import AssistantsClient
 from syncer.api.settings import ClientSettings
 from syncer.emulator.backends.base import BackendFailure, Completion, ToolCall, ToolRound, Turn
-from syncer.errors import APIError, APIStatusError, APITimeoutError, UsageError
+from syncer.errors import APIError, APIStatusError, APITimeoutError, UsageError, validation_message
 
 KEY_VARIABLE = "SYNCER_BACKEND_API_KEY"
 NO_KEY = "no-key"
@@ -77,7 +77,7 @@ def backend_settings(url: str, *, environ: Mapping[str, str] | None = None, **ov
     try:
         return ClientSettings(**values)
     except ValidationError as exc:
-        problems = "; ".join(str(error["msg"]) for error in exc.errors())
+        problems = "; ".join(validation_message(error) for error in exc.errors())
         raise UsageError(f"--backend: {problems}") from None
 
 
