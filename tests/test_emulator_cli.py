@@ -34,7 +34,11 @@ def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Pop
 
 def stop(process: subprocess.Popen) -> tuple[int, str, str]:
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=20)
+    process.wait(20)
+    # Not communicate(): it would skip what start()'s readline() buffered after the first line.
+    out, err = process.stdout.read(), process.stderr.read()
+    process.stdout.close()
+    process.stderr.close()
     return process.returncode, out, err
 
 
