@@ -12,6 +12,7 @@ also ``fail_requests``; status 429, 500, 503 or "drop").
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from syncer.api.eager import eager_body_writes
 from syncer.emulator import conversations, handlers, responses
 from syncer.emulator.core import Emulator
 from syncer.emulator.http_errors import RequestRefused
@@ -75,6 +77,8 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
     ]
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # A backend request's body leaves with its headers, not a loop pass later (Python 3.11).
+        eager_body_writes(asyncio.get_running_loop())
         yield
         await emulator.stop_runs()
 
