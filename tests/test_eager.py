@@ -76,6 +76,49 @@ async def test_a_cancel_before_the_next_step_is_thrown_where_the_coroutine_waits
     assert task.cancelled() and cleaned == ["finally"]
 
 
+async def test_a_cancel_before_the_next_step_cancels_what_the_first_step_waits_on():
+    cleaned: list[str] = []
+
+    async def child() -> None:
+        try:
+            await asyncio.sleep(10)
+        finally:
+            cleaned.append("child")
+
+    async def parent(waited_on: asyncio.Future) -> None:
+        try:
+            await waited_on
+        finally:
+            cleaned.append("parent")
+
+    for gathered in (False, True):
+        cleaned.clear()
+        child_task = asyncio.ensure_future(child())
+        await asyncio.sleep(0)  # the child waits in its sleep
+        task = start_eagerly(parent(asyncio.gather(child_task) if gathered else child_task))
+        assert task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # As 3.12's: what the task waited on is cancelled, and the task ends after it.
+        assert child_task.cancelled() and cleaned == ["child", "parent"]
+
+
+async def test_a_cancel_before_the_next_step_leaves_a_finished_coroutines_value_or_error():
+    async def done() -> int:
+        return 7
+
+    async def broken() -> None:
+        raise ValueError("in the first step")
+
+    task = start_eagerly(done())
+    task.cancel()  # 3.12: a no-op, the task being done
+    assert await task == 7 and not task.cancelled()
+    task = start_eagerly(broken())
+    task.cancel()
+    with pytest.raises(ValueError, match="in the first step"):
+        await task
+
+
 async def test_a_coroutine_that_ends_or_fails_in_its_first_step_gives_its_value_or_error():
     async def done() -> int:
         return 7

@@ -11,10 +11,15 @@ a burst of new runs, every backend request waited for all the others' handlers.
 - during the first step ``asyncio.current_task()`` is the new task (so ``asyncio.timeout``
   works);
 - the step runs in the task's own copy of the context;
-- a task cancelled before its next step has the cancellation thrown where the coroutine waits.
+- a task cancelled before its next step has the cancellation thrown where the coroutine waits,
+  after cancelling what it waits on (a future, another task, a gather) and, if that took, once
+  that is over; a coroutine that finished in its first step keeps its value or exception.
 
-One difference: a task whose coroutine finished in its first step is done on the loop's next
-pass, not at once.
+Differences: a task whose coroutine finished in its first step is done on the loop's next pass,
+not at once (so ``cancel()`` on it returns True, though the value stands); a future the first
+step waits on is cancelled on that pass, not inside ``cancel()``; a bare yield in the first step
+(``asyncio.sleep(0)``) costs one more pass; KeyboardInterrupt and SystemExit in the first step are
+raised by the task on its first pass, not by ``start_eagerly``.
 """
 
 from __future__ import annotations
@@ -56,8 +61,19 @@ class _Rest(Coroutine[Any, Any, Any]):
     def throw(self, typ: Any, val: Any = None, tb: TracebackType | None = None) -> Any:
         error = typ if val is None else val
         first, self._first = self._first, None
-        if first is not None and first[0] != "wait":
-            raise error  # the coroutine is over: nothing to throw it into
+        if first is None or not isinstance(error, asyncio.CancelledError):
+            if first is not None and first[0] != "wait":
+                raise error  # the coroutine is over: nothing to throw it into
+            return self._coro.throw(error)
+        # A cancel asked for before the task's first pass. 3.12's task would have been done
+        # already (the cancel a no-op) or waiting on ``what`` (the cancel cancels that).
+        kind, what = first
+        if kind == "done":
+            raise StopIteration(what)  # the value stands
+        if kind == "error":
+            raise what  # the exception stands
+        if asyncio.isfuture(what) and what.cancel(error.args[0] if error.args else None):
+            return what  # the task waits for it, then throws its CancelledError in
         return self._coro.throw(error)
 
     def close(self) -> None:
