@@ -78,17 +78,17 @@ def test_ctrl_c_while_the_backend_keeps_writing_ends_the_open_stream_at_once():
         try:
             match = re.search(r"(http://127\.0\.0\.1:\d+/v1)", process.stderr.readline())
             assert match
-            sdk = openai.OpenAI(base_url=match.group(1), api_key="sk-local", max_retries=0)
-            agent = sdk.beta.assistants.create(model="gpt-4o")
-            names = []
-            with sdk.beta.threads.create_and_run(
-                    assistant_id=agent.id, stream=True,
-                    thread={"messages": [{"role": "user", "content": "Write a lot"}]}) as events:
-                for event in events:
-                    names.append(event.event)
-                    if names.count("thread.message.delta") == 3:
-                        stopped_at = time.monotonic()
-                        process.send_signal(signal.SIGINT)
+            with openai.OpenAI(base_url=match.group(1), api_key="sk-local", max_retries=0) as sdk:
+                agent = sdk.beta.assistants.create(model="gpt-4o")
+                names = []
+                with sdk.beta.threads.create_and_run(
+                        assistant_id=agent.id, stream=True,
+                        thread={"messages": [{"role": "user", "content": "Write a lot"}]}) as events:
+                    for event in events:
+                        names.append(event.event)
+                        if names.count("thread.message.delta") == 3:
+                            stopped_at = time.monotonic()
+                            process.send_signal(signal.SIGINT)
             _, err = process.communicate(timeout=20)
             took = time.monotonic() - stopped_at
         finally:
