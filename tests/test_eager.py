@@ -27,6 +27,7 @@ async def test_the_first_step_runs_at_once_and_the_rest_through_the_loop():
 
     task = start_eagerly(work())
     assert steps == ["first"]  # before create returned, as with eager_start=True
+    assert "work()" in repr(task) and task.get_stack()  # the task shows its own coroutine
     assert await task == "value" and steps == ["first", "rest"]
 
 

@@ -46,6 +46,16 @@ class _Rest(Coroutine[Any, Any, Any]):
     def __init__(self, coro: Coroutine[Any, Any, Any]):
         self._coro = coro
         self._first: tuple[str, Any] | None = None  # ("wait" | "done" | "error", what)
+        # The task's repr and its stack (get_stack, "never retrieved" logs) show the coroutine.
+        self.__qualname__ = getattr(coro, "__qualname__", type(coro).__name__)
+
+    @property
+    def cr_frame(self) -> Any:
+        return getattr(self._coro, "cr_frame", None)
+
+    @property
+    def cr_code(self) -> Any:
+        return getattr(self._coro, "cr_code", None)
 
     def send(self, value: Any) -> Any:
         first, self._first = self._first, None
